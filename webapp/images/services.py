@@ -1,0 +1,183 @@
+"""Writes for images and masks. Files and rows are written together or not at all."""
+import hashlib
+import io
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from PIL import Image as PILImage
+from PIL import ImageOps
+
+from webapp.images.models import Image, ImageStatus, Mask, MaskSource
+from webapp.images.validation import (
+    DUPLICATE,
+    InvalidUpload,
+    check_image_bytes,
+    check_mask_classes,
+    decode_mask_png,
+    encode_mask_png,
+)
+from webapp.projects.models import Project
+
+MASK_CONFLICT = (
+    "Someone saved this mask (version {current}) after you opened version {base}. "
+    "Your version is kept in the history as version {saved}; reload to see theirs, or keep editing."
+)
+
+
+class MaskConflict(Exception):
+    """The save started from a stale version. The conflicting mask is stored, not current."""
+
+    def __init__(self, *, current_version: int, base_version: int, saved: Mask):
+        self.current_version = current_version
+        self.base_version = base_version
+        self.saved = saved
+        super().__init__(MASK_CONFLICT.format(current=current_version, base=base_version, saved=saved.version))
+
+
+def project_class_indices(project: Project) -> set[int]:
+    return {c.index for c in project.label_classes.all()}
+
+
+def is_validation_checksum(checksum: str, share: float) -> bool:
+    """A fixed, reproducible choice of held-out images: the same image is always held out."""
+    return int(checksum[:8], 16) / 0xFFFFFFFF < share
+
+
+@contextmanager
+def _delete_files_on_error(*fields):
+    """Storage is not transactional: remove what was written if the rows are rolled back."""
+    try:
+        yield
+    except BaseException:
+        for field in fields:
+            if field and field.name:
+                default_storage.delete(field.name)
+        raise
+
+
+def image_import(
+    *, project: Project, name: str, data: bytes, uploaded_by=None, mask_data: bytes | None = None
+) -> Image:
+    """Store one image (and its human mask, if given). Raises InvalidUpload and stores nothing on bad input."""
+    checked = check_image_bytes(name=name, data=data)
+    checksum = hashlib.sha256(data).hexdigest()
+    existing = Image.objects.filter(project=project, checksum=checksum).only("original_name").first()
+    if existing:
+        raise InvalidUpload(DUPLICATE.format(name=name, existing=existing.original_name))
+    mask_array = None
+    if mask_data is not None:
+        mask_array = decode_mask_png(
+            data=mask_data, width=checked.width, height=checked.height,
+            valid_indices=project_class_indices(project),
+        )
+    image = Image(
+        project=project, original_name=name[:255], size_bytes=len(data), checksum=checksum,
+        uploaded_by=uploaded_by, width=checked.width, height=checked.height,
+        is_validation=is_validation_checksum(checksum, project.validation_share),
+    )
+    image.file.save(name, ContentFile(data), save=False)
+    with _delete_files_on_error(image.file, image.thumbnail):
+        image.thumbnail.save("thumb.jpg", ContentFile(make_thumbnail(data)), save=False)
+        try:
+            with transaction.atomic():
+                image.save()
+                if mask_array is not None:
+                    mask_save(image=image, array=mask_array, author=uploaded_by, base_version=0)
+        except IntegrityError:
+            # A concurrent upload of the same file won the race.
+            raise InvalidUpload(DUPLICATE.format(name=name, existing="a concurrent upload"))
+    return image
+
+
+def make_thumbnail(data: bytes) -> bytes:
+    size = settings.SEGLOOP_THUMBNAIL_SIZE
+    with PILImage.open(io.BytesIO(data)) as source:
+        source.draft("RGB", (size, size))  # JPEG: decode at reduced scale, much faster
+        thumb = ImageOps.exif_transpose(source).convert("RGB")
+        thumb.thumbnail((size, size))
+        buffer = io.BytesIO()
+        thumb.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class MaskScores:
+    mean_confidence: float
+    confident_fraction: float
+    disagreement: float
+
+
+def mask_save(
+    *,
+    image: Image,
+    base_version: int,
+    array: np.ndarray | None = None,
+    png: bytes | None = None,
+    author=None,
+    source: str = MaskSource.HUMAN,
+    editing_seconds: float = 0.0,
+    scores: MaskScores | None = None,
+    model_version=None,
+    status: str | None = None,
+) -> Mask:
+    """Store a new version of the image's mask.
+
+    `base_version` is the version the author started from. If someone saved in between, the
+    new mask is still stored (no work is lost) but marked as a conflict, and MaskConflict is
+    raised after the commit. A human mask makes the image labeled; pass `status` for others.
+    """
+    if (array is None) == (png is None):
+        raise ValueError("Pass the mask as exactly one of array or png.")
+    valid = project_class_indices(image.project)
+    if png is not None:
+        array = decode_mask_png(data=png, width=image.width, height=image.height, valid_indices=valid)
+    else:
+        if array.shape != (image.height, image.width):
+            raise InvalidUpload(
+                f"The mask is {array.shape[1]}x{array.shape[0]} pixels but the image is {image.width}x{image.height}."
+            )
+        check_mask_classes(array=array, valid_indices=valid)
+    encoded = encode_mask_png(array)
+    mask, current = _mask_store(
+        image=image, base_version=base_version, encoded=encoded, author=author, source=source,
+        editing_seconds=editing_seconds, scores=scores, model_version=model_version, status=status,
+    )
+    if mask.is_conflict:
+        raise MaskConflict(current_version=current, base_version=base_version, saved=mask)
+    image.refresh_from_db(fields=["current_mask", "status"])
+    return mask
+
+
+def _mask_store(*, image, base_version, encoded, author, source, editing_seconds, scores, model_version, status):
+    with transaction.atomic():
+        locked = Image.objects.select_for_update().select_related("current_mask").get(pk=image.pk)
+        current = locked.mask_version
+        last = locked.masks.aggregate(last=Max("version"))["last"] or 0
+        mask = Mask(
+            image=locked, version=last + 1, source=source, author=author,
+            based_on_version=base_version, is_conflict=base_version != current,
+            editing_seconds=editing_seconds, model_version=model_version,
+        )
+        if scores is not None:
+            mask.mean_confidence = scores.mean_confidence
+            mask.confident_fraction = scores.confident_fraction
+            mask.disagreement = scores.disagreement
+        mask.file.save("mask.png", ContentFile(encoded), save=False)
+        with _delete_files_on_error(mask.file):
+            mask.save()
+            if not mask.is_conflict:
+                locked.current_mask = mask
+                locked.status = status or (ImageStatus.LABELED if source == MaskSource.HUMAN else locked.status)
+                locked.save(update_fields=["current_mask", "status"])
+    return mask, current
+
+
+def mask_read(mask: Mask) -> np.ndarray:
+    with mask.file.open("rb") as handle, PILImage.open(handle) as png:
+        return np.array(png, dtype=np.uint8)

@@ -1,0 +1,101 @@
+"""Checks on uploaded images and masks. Every message here is shown to users as it is."""
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
+
+NOT_AN_IMAGE = "{name}: not an image that segloop can read (PNG, JPEG, TIFF, BMP or WebP)."
+TRUNCATED = "{name}: the image file is truncated or damaged."
+TOO_LARGE_BYTES = "{name}: the file is {size_mb:.1f} MB; the limit is {limit_mb:.0f} MB."
+TOO_MANY_PIXELS = "{name}: {width}x{height} pixels is over the limit of {limit:,} pixels."
+DUPLICATE = "{name}: the same image is already in this project (as {existing})."
+MASK_NOT_PNG = "The mask must be a PNG of class indices."
+MASK_NOT_SINGLE_CHANNEL = "The mask must be single-channel (mode L or P), not {mode}."
+MASK_WRONG_SIZE = "The mask is {mw}x{mh} pixels but the image is {iw}x{ih}."
+MASK_UNKNOWN_CLASSES = "The mask holds class indices {values} that the project does not define (valid: {valid})."
+
+ALLOWED_FORMATS = {"PNG", "JPEG", "TIFF", "BMP", "WEBP"}
+
+
+class InvalidUpload(ValueError):
+    """Bad input: the message is for the user; nothing was stored."""
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    width: int
+    height: int
+    format: str
+
+
+def check_image_bytes(*, name: str, data: bytes) -> CheckedImage:
+    """Decode the whole image once, so broken, truncated and bomb files are refused up front."""
+    limit = settings.SEGLOOP_MAX_UPLOAD_BYTES
+    if len(data) > limit:
+        raise InvalidUpload(TOO_LARGE_BYTES.format(name=name, size_mb=len(data) / 2**20, limit_mb=limit / 2**20))
+    max_pixels = settings.SEGLOOP_MAX_IMAGE_PIXELS
+    try:
+        with PILImage.open(io.BytesIO(data)) as probe:
+            width, height = probe.size
+            image_format = probe.format
+            # Checked before decoding: a bomb is refused without allocating its pixels.
+            if width * height > max_pixels:
+                raise InvalidUpload(TOO_MANY_PIXELS.format(name=name, width=width, height=height, limit=max_pixels))
+            if image_format not in ALLOWED_FORMATS:
+                raise InvalidUpload(NOT_AN_IMAGE.format(name=name))
+            probe.load()
+    except InvalidUpload:
+        raise
+    except PILImage.DecompressionBombError:
+        raise InvalidUpload(TOO_MANY_PIXELS.format(name=name, width="?", height="?", limit=max_pixels))
+    except UnidentifiedImageError:
+        raise InvalidUpload(NOT_AN_IMAGE.format(name=name))
+    except (OSError, SyntaxError, ValueError):
+        raise InvalidUpload(TRUNCATED.format(name=name))
+    return CheckedImage(width=width, height=height, format=image_format)
+
+
+def decode_mask_png(*, data: bytes, width: int, height: int, valid_indices: set[int]) -> np.ndarray:
+    """The mask as an HxW uint8 array of class indices, or InvalidUpload saying what is wrong."""
+    try:
+        with PILImage.open(io.BytesIO(data)) as mask:
+            if mask.format != "PNG":
+                raise InvalidUpload(MASK_NOT_PNG)
+            if mask.mode not in ("L", "P"):
+                raise InvalidUpload(MASK_NOT_SINGLE_CHANNEL.format(mode=mask.mode))
+            if mask.size != (width, height):
+                raise InvalidUpload(
+                    MASK_WRONG_SIZE.format(mw=mask.size[0], mh=mask.size[1], iw=width, ih=height)
+                )
+            # Mode P: the palette indices are the class indices, not the palette colours.
+            array = np.array(mask, dtype=np.uint8)
+    except InvalidUpload:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise InvalidUpload(MASK_NOT_PNG)
+    check_mask_classes(array=array, valid_indices=valid_indices)
+    return array
+
+
+def check_mask_classes(*, array: np.ndarray, valid_indices: set[int]) -> None:
+    present = np.flatnonzero(np.bincount(array.ravel(), minlength=256))
+    unknown = sorted(set(present.tolist()) - valid_indices)
+    if unknown:
+        raise InvalidUpload(
+            MASK_UNKNOWN_CLASSES.format(values=unknown, valid=_ranges(sorted(valid_indices)))
+        )
+
+
+def encode_mask_png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.fromarray(array.astype(np.uint8), mode="L").save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def _ranges(values: list[int]) -> str:
+    if values and values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}..{values[-1]}"
+    return ", ".join(map(str, values))

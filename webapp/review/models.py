@@ -1,0 +1,52 @@
+"""The review queue: pseudo-labels the model doubts, least confident first."""
+from django.conf import settings
+from django.db import models
+
+from webapp.images.models import Image, Mask
+from webapp.projects.models import Project
+
+
+class ReviewStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    CORRECTED = "corrected", "Corrected"
+    REJECTED = "rejected", "Rejected"
+
+
+class ReviewItem(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="review_items")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="review_items")
+    pseudo_mask = models.ForeignKey(Mask, on_delete=models.CASCADE, related_name="review_items")
+    run = models.ForeignKey("training.TrainingRun", null=True, blank=True, on_delete=models.SET_NULL)
+    # The image's score (lower = more doubtful); the queue is ordered by it.
+    score = models.FloatField()
+    mean_confidence = models.FloatField()
+    confident_fraction = models.FloatField()
+    disagreement = models.FloatField()
+    # Per-pixel maps for the reviewer (8-bit grayscale PNGs).
+    confidence_map = models.FileField(upload_to="review/confidence/", blank=True)
+    disagreement_map = models.FileField(upload_to="review/disagreement/", blank=True)
+    status = models.CharField(max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.PENDING)
+    # One reviewer at a time holds an item until the lease expires.
+    leased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    seconds_spent = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["score", "id"]
+        indexes = [models.Index(fields=["project", "status", "score", "id"], name="review_queue_order")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image"], condition=models.Q(status="pending"), name="one_pending_review_per_image"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Review of {self.image} ({self.status}, {self.score:.3f})"
