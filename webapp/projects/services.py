@@ -36,6 +36,9 @@ def project_create(
         raise ValueError("Class names must be given and distinct.")
     if sum(c.is_ignore for c in classes) > 1:
         raise ValueError("A project has at most one ignore class.")
+    if any(c.is_ignore for c in classes[:-1]):
+        # Models predict indices 0..n-1 of the trainable classes; the ignore class sits after them.
+        raise ValueError("The ignore class must be the last class.")
     project = Project.objects.create(
         owner=owner, name=name, description=description, review_threshold=review_threshold
     )

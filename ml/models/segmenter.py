@@ -1,0 +1,42 @@
+"""Encoder + decoder + 1x1 head, for any input size."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from ml.models.encoder import Encoder, pad_to_multiple
+
+if TYPE_CHECKING:
+    from ml.models.factory import ModelSpec
+
+
+class Segmenter(nn.Module):
+    """Semantic segmentation network built by ``ml.models.build_segmenter``.
+
+    forward(x: N,3,H,W ImageNet-normalised float) -> logits N,num_classes,H,W for any H, W:
+    the input is zero-padded to ``encoder.required_multiple`` and the logits cropped back.
+
+    Attributes:
+        spec: the ``ModelSpec`` it was built from (saved in checkpoints to rebuild it).
+        encoder, decoder, head: the three parts; ``head`` is a 1x1 conv to class logits.
+    """
+
+    def __init__(self, spec: "ModelSpec", encoder: Encoder, decoder: nn.Module) -> None:
+        super().__init__()
+        self.spec = spec
+        self.encoder = encoder
+        self.decoder = decoder
+        self.head = nn.Conv2d(decoder.out_channels, spec.num_classes, kernel_size=1)
+
+    @property
+    def num_classes(self) -> int:
+        return self.spec.num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        x = pad_to_multiple(x, self.encoder.required_multiple)
+        logits = self.head(self.decoder(self.encoder(x)))
+        return logits[..., :h, :w]
