@@ -46,7 +46,7 @@ def encoder_family(name: str) -> str:
             f"Known-good CNN encoders: {list(KNOWN_CNN_ENCODERS)}; "
             f"known-good Swin encoders: {list(KNOWN_SWIN_ENCODERS)}."
         )
-    module = timm.models.get_model_entrypoint(name).__module__.rsplit(".", 1)[-1]
+    module = timm.models.model_entrypoint(name).__module__.rsplit(".", 1)[-1]
     if module == "swin_transformer":
         return "swin"
     if any(hint in module for hint in _TRANSFORMER_MODULE_HINTS):
@@ -63,8 +63,8 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     pad_h = (multiple - h % multiple) % multiple
     pad_w = (multiple - w % multiple) % multiple
-    if pad_h == 0 and pad_w == 0:
-        return x
+    if pad_h == 0 and pad_w == 0 and not torch.jit.is_tracing():
+        return x  # skip the copy; while tracing always pad so the pad stays shape-dependent
     return F.pad(x, (0, pad_w, 0, pad_h))
 
 

@@ -43,8 +43,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def load_weights(model: Segmenter, path: str | Path) -> str:
     """Load a local weights file into ``model``: the whole segmenter or only its encoder.
 
-    The file is treated as a whole-segmenter state dict when its keys start with "encoder.",
-    "decoder." or "head."; otherwise as encoder weights, either as saved from ``Encoder``
+    The file is treated as a whole-segmenter state dict when it has "encoder." or "decoder."
+    keys (a raw timm file may have "head." keys too, so that prefix alone decides nothing); otherwise as encoder weights, either as saved from ``Encoder``
     ("model." prefix) or as a raw timm state dict (classifier keys that features_only drops
     are ignored). Returns "segmenter" or "encoder".
 
@@ -52,7 +52,7 @@ def load_weights(model: Segmenter, path: str | Path) -> str:
         WeightsMismatchError: missing keys, unexpected keys or shape mismatches, listed.
     """
     state = read_state_dict(path)
-    if any(k.split(".", 1)[0] in ("encoder", "decoder", "head") for k in state):
+    if any(k.startswith(("encoder.", "decoder.")) for k in state):
         _load_strict(model, state, what=f"segmenter from {path}")
         return "segmenter"
     if all(k.startswith("model.") for k in state):

@@ -1,5 +1,34 @@
-from django.urls import path
+"""The REST API under /api/: schema and docs, token, and resources nested under projects."""
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from webapp.api.views import datasets, images, masks, models, predict, projects
+from webapp.api.views.token import TokenView
 
 app_name = "api"
 
-urlpatterns: list = []
+P = "projects/<int:project_id>/"
+IMG = P + "images/<int:image_id>/"
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("auth/token/", TokenView.as_view(), name="token"),
+    path("projects/", projects.ProjectListView.as_view(), name="project-list"),
+    path(P, projects.ProjectDetailView.as_view(), name="project-detail"),
+    path(P + "classes/", projects.ClassListView.as_view(), name="class-list"),
+    path(P + "images/", images.ImageListView.as_view(), name="image-list"),
+    path(IMG, images.ImageDetailView.as_view(), name="image-detail"),
+    path(IMG + "file/", images.ImageFileView.as_view(), name="image-file"),
+    path(IMG + "mask/", masks.MaskView.as_view(), name="image-mask"),
+    path(IMG + "masks/", masks.MaskHistoryView.as_view(), name="mask-history"),
+    path(IMG + "masks/<int:version>/", masks.MaskVersionView.as_view(), name="mask-version"),
+    path(P + "predict/", predict.PredictView.as_view(), name="predict"),
+    path(P + "export/", datasets.ExportView.as_view(), name="export"),
+    path(P + "export/coco/", datasets.CocoExportView.as_view(), name="export-coco"),
+    path(P + "import/", datasets.ImportView.as_view(), name="import"),
+    path(P + "models/", models.ModelVersionListView.as_view(), name="model-list"),
+    re_path(r"^projects/(?P<project_id>[0-9]+)/models/(?P<version_id>[0-9]+)/(?P<fmt>torchscript|onnx)/$",
+            models.ModelDownloadView.as_view(), name="model-download"),
+]

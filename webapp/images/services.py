@@ -40,6 +40,9 @@ class MaskConflict(Exception):
         super().__init__(MASK_CONFLICT.format(current=current_version, base=base_version, saved=saved.version))
 
 
+FORMAT_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "BMP": ".bmp", "WEBP": ".webp"}
+
+
 def project_class_indices(project: Project) -> set[int]:
     return {c.index for c in project.label_classes.all()}
 
@@ -81,7 +84,11 @@ def image_import(
         uploaded_by=uploaded_by, width=checked.width, height=checked.height,
         is_validation=is_validation_checksum(checksum, project.validation_share),
     )
-    image.file.save(name, ContentFile(data), save=False)
+    # Stored under the suffix of the decoded format, not the uploaded name's, so that the
+    # file views serve the right content type whatever the file was called. The content
+    # needs a name: Django's ImageField clears width and height for a nameless file.
+    stored_name = f"image{FORMAT_SUFFIXES[checked.format]}"
+    image.file.save(stored_name, ContentFile(data, name=stored_name), save=False)
     with _delete_files_on_error(image.file, image.thumbnail):
         image.thumbnail.save("thumb.jpg", ContentFile(make_thumbnail(data)), save=False)
         try:

@@ -11,6 +11,8 @@ NOT_AN_IMAGE = "{name}: not an image that segloop can read (PNG, JPEG, TIFF, BMP
 TRUNCATED = "{name}: the image file is truncated or damaged."
 TOO_LARGE_BYTES = "{name}: the file is {size_mb:.1f} MB; the limit is {limit_mb:.0f} MB."
 TOO_MANY_PIXELS = "{name}: {width}x{height} pixels is over the limit of {limit:,} pixels."
+# Pillow refuses some bombs before their size can be read.
+TOO_MANY_PIXELS_UNKNOWN = "{name}: the image claims more than the limit of {limit:,} pixels."
 DUPLICATE = "{name}: the same image is already in this project (as {existing})."
 MASK_NOT_PNG = "The mask must be a PNG of class indices."
 MASK_NOT_SINGLE_CHANNEL = "The mask must be single-channel (mode L or P), not {mode}."
@@ -50,7 +52,8 @@ def check_image_bytes(*, name: str, data: bytes) -> CheckedImage:
     except InvalidUpload:
         raise
     except PILImage.DecompressionBombError:
-        raise InvalidUpload(TOO_MANY_PIXELS.format(name=name, width="?", height="?", limit=max_pixels))
+        pillow_limit = 2 * (PILImage.MAX_IMAGE_PIXELS or max_pixels)  # Pillow errors at twice its setting
+        raise InvalidUpload(TOO_MANY_PIXELS_UNKNOWN.format(name=name, limit=min(max_pixels, pillow_limit)))
     except UnidentifiedImageError:
         raise InvalidUpload(NOT_AN_IMAGE.format(name=name))
     except (OSError, SyntaxError, ValueError):

@@ -1,5 +1,11 @@
 from django.urls import path
 
+from webapp.review import views
+
 app_name = "review"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("<int:project_id>/review/", views.queue, name="queue"),
+    path("<int:project_id>/review/<int:item_id>/<str:decision>/", views.decide, name="decide"),
+    path("<int:project_id>/review/<int:item_id>/layers/<str:name>.png", views.layer, name="layer"),
+]

@@ -42,6 +42,9 @@ class TrainingRun(models.Model):
     learning_rate = models.FloatField(null=True, blank=True)
     mask_ratio = models.FloatField(null=True, blank=True)
     val_history = models.JSONField(default=list, blank=True, help_text="[{stage, step, miou}]")
+    # Wall-clock bookkeeping for the page: stage start, first step seen (a resumed run starts
+    # above 0), seconds spent per phase. Free-form so the worker can add to it without a migration.
+    timings = models.JSONField(default=dict, blank=True)
     pseudo_done = models.PositiveIntegerField(default=0)
     pseudo_total = models.PositiveIntegerField(default=0)
     # What the round trained on.

@@ -1,0 +1,164 @@
+"""TrainConfig: every knob of one IGL-DT training round, with documented defaults.
+
+Choices the paper leaves open ("[ours]" in docs/method.md) are options here; the
+defaults are the project's choice and the CamVid ablation benchmark shows their effect.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+METHODS = ("igl_dt", "supervised", "mean_teacher", "cps")
+TEACHERS = ("both", "su", "ru")
+
+
+@dataclass
+class TrainConfig:
+    # ---- what to train -------------------------------------------------------------
+    method: str = "igl_dt"
+    """"igl_dt" (both stages), "supervised" (student on labels only), "mean_teacher"
+    (student + EMA teacher, FixMatch-style confidence-masked pseudo-labels on CutMix-ed
+    strong views), "cps" (stage 1 with two CNN teachers, sup + CPS, no DL; stage 2
+    distils their fused pseudo-labels into the student without GCL/LRL)."""
+    teachers: str = "both"
+    """igl_dt only: "both", or one teacher ("su" / "ru") for the one-teacher ablation. With
+    one teacher stage 1 is sup + self-training (its own weak-view pseudo-labels on the strong
+    view) and stage 2 takes GCL and LRL targets from that teacher."""
+    use_gcl: bool = True
+    """igl_dt: Global Context Learning term (student vs SU class-map GAP)."""
+    use_lrl: bool = True
+    """igl_dt: Local Regional Learning term (student vs RU, r x r pooled class maps)."""
+    use_dl: bool = True
+    """igl_dt with two teachers: Discrepancy Learning term in stage 1."""
+
+    # ---- classes -------------------------------------------------------------------
+    num_classes: int = 2
+    ignore_index: int = 255
+    """label of void / unlabelled / unconfident pixels, ignored by losses and metrics."""
+    remap: dict = field(default_factory=dict)
+    """raw mask value -> class index, applied when reading masks (CamVid: {11: 255})."""
+    class_names: list | None = None
+
+    # ---- models (timm encoder names + extra ModelSpec fields) ------------------------
+    su_encoder: str = "swin_tiny_patch4_window7_224"
+    su_kwargs: dict = field(default_factory=dict)
+    """extra ModelSpec fields for SU: encoder_kwargs, decoder_depth, ..."""
+    ru_encoder: str = "resnet34"
+    ru_kwargs: dict = field(default_factory=dict)
+    student_encoder: str = "resnet18"
+    student_kwargs: dict = field(default_factory=dict)
+    pretrained: list = field(default_factory=list)
+    """roles ("su", "ru", "student") whose encoder starts from ImageNet weights (timm hub
+    cache; tf_efficientnet_lite0 comes from an offline package). Default: none (random init)."""
+
+    # ---- data --------------------------------------------------------------------------
+    crop_size: int = 256
+    long_side: int | None = None
+    """resize every image once at load so its longer side is this (None: keep)."""
+    scale_range: tuple = (0.5, 2.0)
+    """random scale of the weak augmentation."""
+    cutmix_prob: float = 0.5
+    """probability that a strong-view sample gets a CutMix box."""
+    batch_size: int = 4
+    """labeled (+ pseudo-labeled) images per step."""
+    unlabeled_batch_size: int = 4
+    pseudo_label_weight: float = 1.0
+    """per-pixel CE weight of pseudo-labeled images (accepted pseudo-labels) vs ground truth."""
+    cache_images: bool = True
+    """decode every image once and keep it in memory (and fail early on bad masks)."""
+    num_workers: int = 0
+
+    # ---- optimisation ------------------------------------------------------------------
+    teacher_steps: int = 2000
+    student_steps: int = 2000
+    lr: float = 5e-4
+    """AdamW learning rate, decayed with a poly(0.9) schedule over each stage."""
+    weight_decay: float = 1e-4
+    seed: int = 0
+
+    # ---- losses ------------------------------------------------------------------------
+    tau: float = 0.95
+    """confidence threshold of pseudo-labels (CPS and student); 0 = no masking."""
+    pseudo_normalize: str = "valid"
+    """"valid": sum(CE*m)/#valid pixels (UniMatch); "confident": mean over confident pixels."""
+    lambda_cps: float = 1.0
+    lambda_dis: float = 0.1
+    dl_eps: float = 1e-2
+    """eps of L_dis = 1/(mean|p_SU - p_RU)| + eps); bounds L_dis by 1/eps."""
+    dl_decay_power: float = 1.0
+    """lambda_dis(t) = lambda_dis * (1 - t/T) ** power over stage 1 (0 = constant)."""
+    lambda_u: float = 1.0
+    lambda_glo: float = 1.0
+    lambda_loc: float = 1.0
+    lrl_r: int = 8
+    """LRL region size r (r x r average pooling)."""
+    rampup_frac: float = 0.2
+    """sigmoid ramp-up of lambda_cps and lambda_u over this fraction of each stage."""
+    alternate_states: bool = True
+    """student's unlabeled input alternates weak / strong(+CutMix) per step; False: always strong."""
+    ema_decay: float = 0.99
+    """mean_teacher only: EMA decay of the teacher."""
+
+    # ---- loop / checkpoints ------------------------------------------------------------
+    eval_every: int = 500
+    """evaluate on val (and keep the best checkpoint) every N steps and at each stage end."""
+    save_every: int = 100
+    """write the *_latest.pt checkpoints every N steps (and on cancel / stage end)."""
+    eval_window: int | None = None
+    """sliding-window size for validation (None: whole image)."""
+    resume_weights: str = "best"
+    """which checkpoints of the previous round a new round starts from: "best" or "latest"."""
+    device: str = "auto"
+    """"auto" (CUDA if present), "cpu", "cuda", "cuda:1", ..."""
+    amp: bool = True
+    """bf16 autocast on CUDA (ignored on CPU)."""
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; valid: {list(METHODS)}")
+        if self.teachers not in TEACHERS:
+            raise ValueError(f"unknown teachers {self.teachers!r}; valid: {list(TEACHERS)}")
+        if self.resume_weights not in ("best", "latest"):
+            raise ValueError("resume_weights must be 'best' or 'latest'")
+        if self.pseudo_normalize not in ("valid", "confident"):
+            raise ValueError("pseudo_normalize must be 'valid' or 'confident'")
+        bad = [r for r in self.pretrained if r not in ("su", "ru", "student")]
+        if bad:
+            raise ValueError(f"pretrained roles {bad} unknown; valid: su, ru, student")
+        self.scale_range = tuple(float(s) for s in self.scale_range)
+        self.remap = {int(k): int(v) for k, v in (self.remap or {}).items()}
+        for name in ("teacher_steps", "student_steps", "batch_size", "crop_size", "eval_every", "save_every"):
+            if getattr(self, name) < (0 if name.endswith("steps") else 1):
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    # ---- (de)serialisation -------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["scale_range"] = list(self.scale_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "TrainConfig":
+        data = dict(data or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig keys {unknown}; valid keys: {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of TrainConfig keys")
+        return cls.from_dict(data)
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)

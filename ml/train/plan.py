@@ -1,0 +1,50 @@
+"""Which networks a config trains and which loss terms it switches on."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ml.models import ModelSpec
+
+from .config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Plan:
+    teacher_specs: dict  # role ("su" | "ru") -> ModelSpec, trained in stage 1
+    student_spec: ModelSpec
+    use_cps: bool
+    use_dl: bool
+    student_mode: str  # "distill" | "supervised" | "mean_teacher"
+    use_gcl: bool
+    use_lrl: bool
+
+    @property
+    def teacher_roles(self) -> tuple[str, ...]:
+        return tuple(self.teacher_specs)
+
+
+def _spec(kind: str, encoder: str, extra: dict, cfg: TrainConfig) -> ModelSpec:
+    return ModelSpec(kind=kind, encoder=encoder, num_classes=cfg.num_classes,
+                     ignore_index=cfg.ignore_index, **extra)
+
+
+def make_plan(cfg: TrainConfig) -> Plan:
+    """Resolve method + ablation switches into networks and loss terms.
+
+    igl_dt: SU + RU (or one of them) teachers, sup + CPS (+ DL), student sup + PL + GCL + LRL.
+    cps: two CNN teachers (the "su" slot holds a second RU-type network, separately
+        initialised), sup + CPS, then the student distils their fused pseudo-labels (no GCL/LRL).
+    supervised / mean_teacher: no stage 1.
+    """
+    su = _spec("su", cfg.su_encoder, cfg.su_kwargs, cfg)
+    ru = _spec("ru", cfg.ru_encoder, cfg.ru_kwargs, cfg)
+    student = _spec("student", cfg.student_encoder, cfg.student_kwargs, cfg)
+    if cfg.method == "supervised":
+        return Plan({}, student, False, False, "supervised", False, False)
+    if cfg.method == "mean_teacher":
+        return Plan({}, student, False, False, "mean_teacher", False, False)
+    if cfg.method == "cps":
+        return Plan({"su": ru, "ru": ru}, student, True, False, "distill", False, False)
+    teachers = {"both": {"su": su, "ru": ru}, "su": {"su": su}, "ru": {"ru": ru}}[cfg.teachers]
+    two = len(teachers) == 2
+    return Plan(teachers, student, two, cfg.use_dl and two, "distill", cfg.use_gcl, cfg.use_lrl)

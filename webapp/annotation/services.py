@@ -1,0 +1,46 @@
+"""Writes from the editor. The mask itself is stored by webapp.images.services.mask_save."""
+from dataclasses import dataclass
+
+from webapp.images.models import Image, Mask
+from webapp.images.services import mask_save
+from webapp.images.validation import InvalidUpload
+
+BAD_BASE_VERSION = "base_version must be the whole number of the mask version you started from."
+BAD_EDITING_SECONDS = "editing_seconds must be a number of seconds."
+NO_MASK_SENT = "Send the mask as a PNG of class indices (the request body, or a file field named “mask”)."
+# Longer than any believable session on one image: a broken client clock, not work.
+MAX_EDITING_SECONDS = 12 * 3600
+
+
+@dataclass(frozen=True)
+class EditorSave:
+    png: bytes
+    base_version: int
+    editing_seconds: float
+
+
+def editor_save_parse(*, png: bytes | None, base_version: str | None, editing_seconds: str | None) -> EditorSave:
+    """Check the raw request values; InvalidUpload with a message for the user when they are wrong."""
+    if not png:
+        raise InvalidUpload(NO_MASK_SENT)
+    try:
+        base = int(base_version)
+    except (TypeError, ValueError):
+        raise InvalidUpload(BAD_BASE_VERSION)
+    if base < 0:
+        raise InvalidUpload(BAD_BASE_VERSION)
+    try:
+        seconds = float(editing_seconds or 0)
+    except ValueError:
+        raise InvalidUpload(BAD_EDITING_SECONDS)
+    if seconds != seconds:  # NaN
+        raise InvalidUpload(BAD_EDITING_SECONDS)
+    return EditorSave(png=png, base_version=base, editing_seconds=min(max(seconds, 0.0), MAX_EDITING_SECONDS))
+
+
+def editor_mask_save(*, image: Image, author, save: EditorSave) -> Mask:
+    """Store a human mask painted in the editor. Raises MaskConflict (stored, not current) or InvalidUpload."""
+    return mask_save(
+        image=image, base_version=save.base_version, png=save.png, author=author,
+        editing_seconds=save.editing_seconds,
+    )

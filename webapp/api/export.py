@@ -1,0 +1,153 @@
+"""A project's dataset as a zip, streamed as it is written (no whole archive in memory or on disk).
+
+Layout:
+    classes.json           the classes (index, name, color, is_ignore) and what was exported
+    manifest.json          one entry per image: its files, original name, size, mask version
+    images/<id>_<name>     the original files
+    masks/<id>_<stem>.png  single-channel PNGs of class indices (the stored mask, byte for byte)
+    masks_color/...png     the same masks in the class colours (RGB), for people
+    coco.json              COCO: images, categories (id = class index + 1, ignore class left
+                           out) and one RLE annotation per class present in each mask
+"""
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterator
+from pathlib import PurePath
+
+import numpy as np
+from PIL import Image as PILImage
+
+from webapp.api.coco import coco_annotations
+from webapp.images.models import Image, ImageStatus, MaskSource
+from webapp.images.services import mask_read
+from webapp.projects.models import Project
+
+MASKS_HUMAN = "human"
+MASKS_HUMAN_PSEUDO = "human+pseudo"
+MASK_CHOICES = (MASKS_HUMAN, MASKS_HUMAN_PSEUDO)
+CHUNK = 1024 * 1024
+
+
+def mask_is_exported(image: Image, masks: str) -> bool:
+    """Human masks always; with human+pseudo also pseudo-labels that were accepted (image labeled)."""
+    mask = image.current_mask
+    if mask is None:
+        return False
+    if mask.source == MaskSource.HUMAN:
+        return True
+    return masks == MASKS_HUMAN_PSEUDO and mask.source == MaskSource.PSEUDO and image.status == ImageStatus.LABELED
+
+
+def safe_name(name: str) -> str:
+    """A file name that is safe inside a zip: no folders, only plain characters."""
+    base = PurePath(name.replace("\\", "/")).name
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._") or "image"
+
+
+def colour_png(label_map: np.ndarray, palette: dict[int, tuple[int, int, int]]) -> bytes:
+    lut = np.zeros((256, 3), dtype=np.uint8)
+    for index, rgb in palette.items():
+        lut[index] = rgb
+    buffer = io.BytesIO()
+    PILImage.fromarray(lut[label_map], mode="RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def hex_to_rgb(colour: str) -> tuple[int, int, int]:
+    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+class _Sink:
+    """A write-only, non-seekable file for ZipFile that hands back what was written so far."""
+
+    def __init__(self):
+        self._parts: list[bytes] = []
+        self._position = 0
+
+    def write(self, data) -> int:
+        self._parts.append(bytes(data))
+        self._position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self):
+        pass
+
+    def take(self) -> bytes:
+        data, self._parts = b"".join(self._parts), []
+        return data
+
+
+def dataset_zip_stream(*, project: Project, masks: str = MASKS_HUMAN, include_unlabeled: bool = False) -> Iterator[bytes]:
+    """Yield the zip in pieces while it is written; memory stays at about one image."""
+    classes = list(project.label_classes.all())
+    palette = {c.index: hex_to_rgb(c.color) for c in classes}
+    category_ids = {c.index: c.index + 1 for c in classes if not c.is_ignore}
+    images = project.images.select_related("current_mask").order_by("id")
+    if not include_unlabeled:
+        images = images.exclude(current_mask=None)
+    sink = _Sink()
+    manifest, coco_images, annotations = [], [], []
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
+        for image in images.iterator(chunk_size=200):
+            exported = mask_is_exported(image, masks)
+            if not exported and not include_unlabeled:
+                continue
+            stem = f"{image.pk:06d}_{safe_name(image.original_name)}"
+            entry = {"image": f"images/{stem}", "original_name": image.original_name, "width": image.width,
+                     "height": image.height, "status": image.status, "is_validation": image.is_validation,
+                     "mask": None, "mask_color": None, "mask_version": None, "mask_source": None}
+            with image.file.open("rb") as source, archive.open(entry["image"], "w", force_zip64=True) as target:
+                while chunk := source.read(CHUNK):
+                    target.write(chunk)
+                    yield sink.take()
+            if exported:
+                mask_stem = PurePath(stem).stem
+                entry.update(mask=f"masks/{mask_stem}.png", mask_color=f"masks_color/{mask_stem}.png",
+                             mask_version=image.current_mask.version, mask_source=image.current_mask.source)
+                with image.current_mask.file.open("rb") as handle:
+                    archive.writestr(entry["mask"], handle.read())
+                label_map = mask_read(image.current_mask)
+                archive.writestr(entry["mask_color"], colour_png(label_map, palette))
+                annotations += coco_annotations(label_map=label_map, image_id=image.pk,
+                                                category_ids=category_ids, first_id=len(annotations) + 1)
+            coco_images.append({"id": image.pk, "file_name": entry["image"], "width": image.width,
+                                "height": image.height})
+            manifest.append(entry)
+            yield sink.take()
+        classes_json = {
+            "project": project.name, "masks": masks,
+            "classes": [{"index": c.index, "name": c.name, "color": c.color, "is_ignore": c.is_ignore,
+                         "coco_category_id": category_ids.get(c.index)} for c in classes],
+            "ignore_index": project.ignore_index,
+        }
+        coco = coco_document(project=project, masks=masks, images=coco_images, annotations=annotations)
+        for name, payload in (("classes.json", classes_json), ("manifest.json", manifest), ("coco.json", coco)):
+            archive.writestr(zipfile.ZipInfo(name), json.dumps(payload, indent=1), compress_type=zipfile.ZIP_DEFLATED)
+    yield sink.take()
+
+
+def coco_json(*, project: Project, masks: str = MASKS_HUMAN) -> dict:
+    """The COCO document alone (no files), for tools that fetch images through the API."""
+    classes = list(project.label_classes.all())
+    category_ids = {c.index: c.index + 1 for c in classes if not c.is_ignore}
+    coco_images, annotations = [], []
+    for image in project.images.select_related("current_mask").exclude(current_mask=None).order_by("id").iterator(chunk_size=200):
+        if not mask_is_exported(image, masks):
+            continue
+        coco_images.append({"id": image.pk, "file_name": image.original_name, "width": image.width,
+                            "height": image.height})
+        annotations += coco_annotations(label_map=mask_read(image.current_mask), image_id=image.pk,
+                                        category_ids=category_ids, first_id=len(annotations) + 1)
+    return coco_document(project=project, masks=masks, images=coco_images, annotations=annotations)
+
+
+def coco_document(*, project: Project, masks: str, images: list, annotations: list) -> dict:
+    return {"info": {"description": f"segloop export of {project.name}", "masks": masks},
+            "images": images, "annotations": annotations,
+            "categories": [{"id": c.index + 1, "name": c.name, "supercategory": ""}
+                           for c in project.label_classes.all() if not c.is_ignore]}

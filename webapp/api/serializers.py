@@ -1,0 +1,133 @@
+"""What the API reads and writes. Reads only here; writes go through the apps' services."""
+from django.urls import reverse
+from rest_framework import serializers
+
+from webapp.images.models import Image, ImageStatus, Mask
+from webapp.projects.models import HEX_COLOUR, LabelClass, Project
+from webapp.training.models import ModelVersion, TrainingRun
+
+
+class LabelClassSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LabelClass
+        fields = ["index", "name", "color", "is_ignore"]
+        read_only_fields = ["index"]
+
+
+class ClassInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    color = serializers.CharField(max_length=7, required=False, allow_blank=True, default="",
+                                  validators=[], help_text="#rrggbb; a default palette colour when empty.")
+    is_ignore = serializers.BooleanField(default=False)
+
+    def validate_color(self, value: str) -> str:
+        if value:
+            HEX_COLOUR(value)
+        return value
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    classes = LabelClassSerializer(source="label_classes", many=True, read_only=True)
+    roles = serializers.SerializerMethodField()
+    image_count = serializers.IntegerField(read_only=True, required=False)
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "description", "review_threshold", "validation_share", "created_at",
+                  "classes", "roles", "image_count"]
+
+    def get_roles(self, project) -> list[str]:
+        membership = getattr(project, "membership", None)
+        if membership is None:
+            user = self.context["request"].user
+            membership = next((m for m in project.memberships.all() if m.user_id == user.id), None)
+        return membership.roles if membership else []
+
+
+class ProjectCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    review_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.9)
+    classes = ClassInputSerializer(many=True, help_text="In index order; an ignore class must come last.")
+
+
+class MaskVersionSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", default=None, read_only=True)
+    model_version = serializers.IntegerField(source="model_version.number", default=None, read_only=True)
+    is_current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Mask
+        fields = ["version", "source", "author", "based_on_version", "is_conflict", "is_current",
+                  "model_version", "mean_confidence", "confident_fraction", "disagreement",
+                  "editing_seconds", "created_at"]
+
+    def get_is_current(self, mask) -> bool:
+        return mask.image.current_mask_id == mask.pk
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    mask_version = serializers.IntegerField(read_only=True)
+    mask_source = serializers.CharField(source="current_mask.source", default=None, read_only=True)
+    file_url = serializers.SerializerMethodField()
+    mask_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Image
+        fields = ["id", "original_name", "width", "height", "size_bytes", "checksum", "status",
+                  "is_validation", "mask_version", "mask_source", "created_at", "file_url", "mask_url"]
+
+    def get_file_url(self, image) -> str:
+        return self._url("api:image-file", image)
+
+    def get_mask_url(self, image) -> str | None:
+        return self._url("api:image-mask", image) if image.current_mask_id else None
+
+    def _url(self, name: str, image) -> str:
+        path = reverse(name, kwargs={"project_id": image.project_id, "image_id": image.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class ImageUploadSerializer(serializers.Serializer):
+    files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), allow_empty=False,
+                                  help_text="One or more image files (PNG, JPEG, TIFF, BMP, WebP).")
+
+
+class UploadResultSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    image = ImageSerializer(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+class UploadReportSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    results = UploadResultSerializer(many=True)
+
+
+class ImageStatusFilterSerializer(serializers.Serializer):
+    status = serializers.MultipleChoiceField(choices=ImageStatus.choices, required=False)
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingRun
+        fields = ["id", "status", "trigger", "phase", "stage", "step", "total_steps", "progress", "losses",
+                  "learning_rate", "mask_ratio", "val_history", "pseudo_done", "pseudo_total",
+                  "num_labeled", "num_pseudo", "num_unlabeled", "num_validation", "cancel_requested",
+                  "error", "created_at", "started_at", "heartbeat_at", "finished_at"]
+
+    def get_progress(self, run) -> float:
+        """Share of the round's steps done, 0..1."""
+        return round(run.step / run.total_steps, 4) if run.total_steps else 0.0
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    run = serializers.IntegerField(source="run_id", allow_null=True, read_only=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "number", "is_active", "miou", "per_class_iou", "run", "created_at"]

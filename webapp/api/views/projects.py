@@ -1,0 +1,56 @@
+"""Projects the user belongs to, and their label classes."""
+from django.db.models import Count
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+
+from webapp.api.schema import BAD_REQUEST, ERROR, SegloopAutoSchema
+from webapp.api.serializers import LabelClassSerializer, ProjectCreateSerializer, ProjectSerializer
+from webapp.api.views.base import ProjectView
+from webapp.projects.access import projects_for_user
+from webapp.projects.services import ClassSpec, project_create
+
+
+class ProjectListView(ListAPIView):
+    """The projects you are a member of; POST creates one with its classes (you become its admin)."""
+
+    schema = SegloopAutoSchema()
+    serializer_class = ProjectSerializer
+
+    def get_queryset(self):
+        return (projects_for_user(user=self.request.user)
+                .prefetch_related("label_classes", "memberships")
+                .annotate(image_count=Count("images", distinct=True))
+                .order_by("name", "id"))
+
+    @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer, 400: BAD_REQUEST})
+    def post(self, request):
+        given = ProjectCreateSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        try:
+            project = project_create(
+                owner=request.user, name=data["name"], description=data["description"],
+                review_threshold=data["review_threshold"],
+                classes=[ClassSpec(c["name"], c["color"], c["is_ignore"]) for c in data["classes"]],
+            )
+        except ValueError as error:
+            return Response({"detail": str(error)}, status=status.HTTP_400_BAD_REQUEST)
+        project.image_count = 0
+        return Response(ProjectSerializer(project, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailView(ProjectView):
+    @extend_schema(responses=ProjectSerializer)
+    def get(self, request, project_id: int):
+        project = self.project(project_id)
+        project.image_count = project.images.count()
+        return Response(ProjectSerializer(project, context={"request": request}).data)
+
+
+class ClassListView(ProjectView):
+    @extend_schema(responses=LabelClassSerializer(many=True))
+    def get(self, request, project_id: int):
+        project = self.project(project_id)
+        return Response(LabelClassSerializer(project.label_classes.all(), many=True).data)

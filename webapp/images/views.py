@@ -1,0 +1,87 @@
+"""Image upload and the file views. Media is never public: every file is served here, after
+the membership check (outsiders 404), with a content type and private cache headers."""
+import mimetypes
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_safe
+
+from webapp.images.selectors import image_get, mask_get
+from webapp.images.services import image_import
+from webapp.images.validation import InvalidUpload
+from webapp.projects.access import project_get_for_user
+from webapp.projects.models import Role
+
+NO_FILES = "Choose one or more image files to upload."
+FILE_MISSING = "The file of this image is missing from storage."
+# Files never change once written (images and thumbnails are named by checksum, masks by
+# version), so browsers may keep them a year; "private" keeps shared caches out.
+IMMUTABLE = "private, max-age=31536000, immutable"
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    name: str
+    image: object = None  # the created Image
+    error: str = ""
+
+
+@login_required
+def upload(request, project_id: int):
+    project = project_get_for_user(user=request.user, project_id=project_id, role=Role.ANNOTATOR)
+    results, error = [], ""
+    if request.method == "POST":
+        files = request.FILES.getlist("files")
+        error = "" if files else NO_FILES
+        results = [_import_one(project=project, upload=f, user=request.user) for f in files]
+    context = {
+        "project": project, "results": results, "error": error,
+        "created": sum(1 for r in results if r.image), "refused": sum(1 for r in results if r.error),
+        "max_mb": round(settings.SEGLOOP_MAX_UPLOAD_BYTES / 2**20),
+    }
+    template = "images/upload.html#results" if request.htmx else "images/upload.html"
+    return TemplateResponse(request, template, context)
+
+
+def _import_one(*, project, upload, user) -> UploadResult:
+    try:
+        image = image_import(project=project, name=upload.name, data=upload.read(), uploaded_by=user)
+    except InvalidUpload as refused:
+        return UploadResult(name=upload.name, error=str(refused))
+    return UploadResult(name=upload.name, image=image)
+
+
+@login_required
+@require_safe
+def image_file(request, project_id: int, image_id: int):
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    image = image_get(project=project, image_id=image_id)
+    return _file_response(image.file, filename=image.original_name)
+
+
+@login_required
+@require_safe
+def thumbnail(request, project_id: int, image_id: int):
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    image = image_get(project=project, image_id=image_id)
+    return _file_response(image.thumbnail)
+
+
+@login_required
+@require_safe
+def mask_file(request, project_id: int, image_id: int, version: int):
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    mask = mask_get(project=project, image_id=image_id, version=version)
+    return _file_response(mask.file, filename=f"{mask.image.original_name.rsplit('.', 1)[0]}-mask-v{mask.version}.png")
+
+
+def _file_response(field, *, filename: str | None = None) -> FileResponse:
+    if not field or not field.storage.exists(field.name):
+        raise Http404(FILE_MISSING)
+    content_type = mimetypes.guess_type(field.name)[0] or "application/octet-stream"
+    response = FileResponse(field.open("rb"), content_type=content_type, filename=filename or "")
+    response["Cache-Control"] = IMMUTABLE
+    return response

@@ -1,0 +1,184 @@
+"""Writes for the review queue: create items, lease the next one, accept / correct / reject.
+
+Leases: an item is held by one reviewer for LEASE (then anyone may take it). Claiming is a
+conditional UPDATE (where still pending and unleased or expired), which is atomic on every
+database; on PostgreSQL the candidate is also picked with SELECT ... FOR UPDATE SKIP LOCKED so
+concurrent reviewers do not even queue behind each other.
+"""
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.core.files.base import ContentFile
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from webapp.images.models import Image, ImageStatus, Mask, MaskSource
+from webapp.images.services import mask_read, mask_save
+from webapp.projects.access import user_has_role
+from webapp.projects.models import Project, Role
+from webapp.review.models import ReviewItem, ReviewStatus
+
+LEASE = timedelta(minutes=10)
+CLAIM_ATTEMPTS = 5
+
+REVIEWERS_ONLY = "Only reviewers and admins can review pseudo-labels."
+ALREADY_DECIDED = "This item was already {status} by {who}."
+LEASED_TO_OTHER = "{who} is reviewing this item right now; take the next one."
+IMAGE_CHANGED = (
+    "This image has a newer mask (version {current}) than the pseudo-label (version {pseudo}); "
+    "open it in the editor instead."
+)
+
+
+class ReviewRefused(Exception):
+    """The decision cannot be recorded; the message is for the user. Nothing was changed."""
+
+
+def _require_reviewer(*, project: Project, user) -> None:
+    if not user_has_role(user=user, project=project, role=Role.REVIEWER):
+        raise PermissionDenied(REVIEWERS_ONLY)
+
+
+def review_item_create(
+    *, image: Image, mask: Mask, run, score: float, scores: dict, confidence_png: bytes, disagreement_png: bytes
+) -> ReviewItem:
+    """A doubtful pseudo-label enters the queue, with its per-pixel maps for the reviewer."""
+    item = ReviewItem(
+        project_id=image.project_id, image=image, pseudo_mask=mask, run=run, score=score,
+        mean_confidence=scores["mean_confidence"], confident_fraction=scores["confident_fraction"],
+        disagreement=scores["disagreement"],
+    )
+    name = f"{image.project_id}-{image.pk}-v{mask.version}.png"
+    item.confidence_map.save(name, ContentFile(confidence_png), save=False)
+    item.disagreement_map.save(name, ContentFile(disagreement_png), save=False)
+    item.save()
+    return item
+
+
+def _claimable(now) -> Q:
+    return Q(status=ReviewStatus.PENDING) & (Q(leased_by__isnull=True) | Q(lease_expires_at__lte=now))
+
+
+def review_item_next(*, project: Project, user, exclude_ids=()) -> ReviewItem | None:
+    """The reviewer's current item if they hold one, else the least confident free item,
+    leased to them. Two reviewers asking at once get different items. None: queue empty."""
+    _require_reviewer(project=project, user=user)
+    now = timezone.now()
+    held = ReviewItem.objects.filter(
+        project=project, status=ReviewStatus.PENDING, leased_by=user, lease_expires_at__gt=now
+    ).exclude(pk__in=exclude_ids)
+    item = held.order_by("score", "id").first()
+    if item is not None:
+        return item
+    for _ in range(CLAIM_ATTEMPTS):  # lost a race: someone claimed our candidate, try the next
+        with transaction.atomic():
+            candidates = ReviewItem.objects.filter(_claimable(now), project=project).exclude(pk__in=exclude_ids)
+            if connection.features.has_select_for_update_skip_locked:
+                candidates = candidates.select_for_update(skip_locked=True)
+            candidate = candidates.order_by("score", "id").values_list("pk", flat=True).first()
+            if candidate is None:
+                return None
+            claimed = ReviewItem.objects.filter(_claimable(now), pk=candidate).update(
+                leased_by=user, lease_expires_at=now + LEASE
+            )
+        if claimed:
+            return ReviewItem.objects.select_related("image", "pseudo_mask").get(pk=candidate)
+    return None
+
+
+def review_item_release(*, item: ReviewItem, user) -> None:
+    """Give the item back (skip): it returns to the queue for others."""
+    ReviewItem.objects.filter(pk=item.pk, status=ReviewStatus.PENDING, leased_by=user).update(
+        leased_by=None, lease_expires_at=None
+    )
+
+
+def _seconds_spent(item: ReviewItem, user, seconds: float | None, now) -> float:
+    """Client timer if given, else from the start of the user's lease to now."""
+    if seconds is not None:
+        return max(0.0, float(seconds))
+    if item.leased_by_id == user.pk and item.lease_expires_at is not None:
+        started = item.lease_expires_at - LEASE
+        return max(0.0, min((now - started).total_seconds(), LEASE.total_seconds()))
+    return 0.0
+
+
+def _lock_pending(item: ReviewItem, user) -> ReviewItem:
+    """The item, locked, if it is still pending and not held by someone else; else ReviewRefused."""
+    locked = ReviewItem.objects.select_for_update().select_related("reviewed_by", "leased_by").get(pk=item.pk)
+    if locked.status != ReviewStatus.PENDING:
+        who = locked.reviewed_by.get_username() if locked.reviewed_by else "someone"
+        raise ReviewRefused(ALREADY_DECIDED.format(status=locked.get_status_display().lower(), who=who))
+    now = timezone.now()
+    if locked.leased_by_id not in (None, user.pk) and locked.lease_expires_at and locked.lease_expires_at > now:
+        raise ReviewRefused(LEASED_TO_OTHER.format(who=locked.leased_by.get_username()))
+    return locked
+
+
+def _decide(item: ReviewItem, user, status: str, seconds: float) -> None:
+    ReviewItem.objects.filter(pk=item.pk).update(
+        status=status, reviewed_by=user, reviewed_at=timezone.now(), seconds_spent=seconds,
+        leased_by=None, lease_expires_at=None,
+    )
+    item.refresh_from_db()
+
+
+def review_item_accept(*, item: ReviewItem, user, seconds: float | None = None) -> ReviewItem:
+    """The pseudo-label becomes the image's human mask, authored by the reviewer."""
+    _require_reviewer(project=item.project, user=user)
+    with transaction.atomic():
+        locked = _lock_pending(item, user)
+        image = Image.objects.select_for_update().select_related("current_mask").get(pk=locked.image_id)
+        if image.current_mask_id != locked.pseudo_mask_id:
+            raise ReviewRefused(IMAGE_CHANGED.format(current=image.mask_version, pseudo=locked.pseudo_mask.version))
+        spent = _seconds_spent(locked, user, seconds, timezone.now())
+        # Decided first, so the mask hook (which closes pending items as corrected) leaves it be.
+        _decide(locked, user, ReviewStatus.ACCEPTED, spent)
+        mask_save(
+            image=image, base_version=locked.pseudo_mask.version, array=mask_read(locked.pseudo_mask),
+            author=user, source=MaskSource.HUMAN, editing_seconds=spent,
+        )
+    item.refresh_from_db()
+    return item
+
+
+def review_item_reject(*, item: ReviewItem, user, seconds: float | None = None) -> ReviewItem:
+    """Back to unlabeled: the pseudo mask stays in the history but is no longer current."""
+    _require_reviewer(project=item.project, user=user)
+    with transaction.atomic():
+        locked = _lock_pending(item, user)
+        _decide(locked, user, ReviewStatus.REJECTED, _seconds_spent(locked, user, seconds, timezone.now()))
+        Image.objects.filter(pk=locked.image_id, current_mask_id=locked.pseudo_mask_id).update(
+            status=ImageStatus.UNLABELED, current_mask=None
+        )
+    item.refresh_from_db()
+    return item
+
+
+def review_item_mark_corrected(*, item: ReviewItem, user, seconds: float | None = None) -> bool:
+    """A human saved their own mask for the item's image (the editor, opened from review).
+    Returns False if the item was decided meanwhile."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = ReviewItem.objects.select_for_update().get(pk=item.pk)
+        if locked.status != ReviewStatus.PENDING:
+            return False
+        _decide(locked, user, ReviewStatus.CORRECTED, _seconds_spent(locked, user, seconds, now))
+    return True
+
+
+def review_on_human_mask(*, mask: Mask) -> None:
+    """Hook after a human mask is committed: it answers the image's pending review item.
+
+    The reviewer who leased the item gets it recorded as corrected with their editing time;
+    a human mask from anyone else answers the question too, so the item leaves the queue
+    (as corrected by that author) instead of offering a stale pseudo-label.
+    """
+    if mask.source != MaskSource.HUMAN or mask.is_conflict or mask.author_id is None:
+        return
+    item = ReviewItem.objects.filter(image_id=mask.image_id, status=ReviewStatus.PENDING).first()
+    if item is None:
+        return
+    seconds = mask.editing_seconds if mask.editing_seconds else None
+    review_item_mark_corrected(item=item, user=mask.author, seconds=seconds)

@@ -1,0 +1,143 @@
+"""Masks from the project's served model (the student of its active ModelVersion).
+
+The model is loaded once per process and kept, keyed by (version id, checkpoint mtime): a
+re-activated or overwritten checkpoint is picked up, and requests never pay the load.
+Images larger than the training crop are predicted with ml.infer's sliding window.
+"""
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from PIL import Image as PILImage
+from PIL import ImageOps
+
+from webapp.images.models import Image
+from webapp.images.validation import check_image_bytes
+from webapp.projects.models import Project
+from webapp.training.models import ModelVersion
+
+NO_ACTIVE_MODEL = "Project “{project}” has no active model yet: train one and activate it first."
+MODEL_FILE_MISSING = "The checkpoint of model v{number} is missing on the server ({path})."
+CLASS_COUNT_MISMATCH = (
+    "Model v{number} predicts {model} classes but the project has {project} trainable classes; "
+    "train and activate a model for the current classes."
+)
+DEFAULT_CROP_SIZE = 256  # ml.train.TrainConfig's default, for versions without a stored config
+DEFAULT_TAU = 0.95
+CACHE_SIZE = 2  # models held per process (a few projects served by one worker)
+
+
+class NoActiveModel(Exception):
+    """The project cannot predict: no active model, or its files are unusable. Message is for users."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: object  # ml.models.Segmenter in eval mode
+    number: int
+    crop_size: int
+    long_side: int | None
+    tau: float
+
+
+_cache: OrderedDict[tuple[int, float], LoadedModel] = OrderedDict()
+_lock = threading.Lock()
+
+
+def predict_image_array(*, project: Project, image: Image | None = None, data: bytes | None = None) -> tuple[np.ndarray, dict]:
+    """The active model's mask for a stored image or uploaded bytes.
+
+    Returns (HxW uint8 array of the project's class indices, scores) where scores holds
+    mean_confidence, confident_fraction (share of pixels with confidence >= tau), tau and
+    model_version (its number). Raises NoActiveModel, or InvalidUpload for bad bytes.
+    """
+    if (image is None) == (data is None):
+        raise ValueError("Pass exactly one of image or data.")
+    loaded = served_model(project=project)
+    if data is not None:
+        check_image_bytes(name="upload", data=data)
+        pixels = _decode(data)
+    else:
+        with image.file.open("rb") as handle:
+            pixels = _decode(handle.read())
+    return _predict(loaded, pixels)
+
+
+def served_model(*, project: Project) -> LoadedModel:
+    version = ModelVersion.objects.filter(project=project, is_active=True).first()
+    if version is None:
+        raise NoActiveModel(NO_ACTIVE_MODEL.format(project=project.name))
+    path = Path(settings.MODELS_ROOT) / version.student_path
+    try:
+        key = (version.pk, path.stat().st_mtime)
+    except OSError:
+        raise NoActiveModel(MODEL_FILE_MISSING.format(number=version.number, path=version.student_path))
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        loaded = _load(version, path)
+        for stale in [k for k in _cache if k[0] == version.pk]:
+            del _cache[stale]
+        _cache[key] = loaded
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    if loaded.model.spec.num_classes != project.num_classes:
+        raise NoActiveModel(CLASS_COUNT_MISMATCH.format(
+            number=version.number, model=loaded.model.spec.num_classes, project=project.num_classes))
+    return loaded
+
+
+def cached_model_count() -> int:
+    return len(_cache)
+
+
+def _load(version: ModelVersion, path: Path) -> LoadedModel:
+    from ml.checkpoints import load_model  # torch is imported only by processes that predict
+
+    model, _checkpoint = load_model(path, map_location="cpu")
+    config = version.config or {}
+    return LoadedModel(
+        model=model, number=version.number,
+        crop_size=int(config.get("crop_size") or DEFAULT_CROP_SIZE),
+        long_side=config.get("long_side") or None,
+        tau=float(config.get("tau", DEFAULT_TAU)),
+    )
+
+
+def _decode(data: bytes) -> PILImage.Image:
+    with PILImage.open(io.BytesIO(data)) as source:
+        return ImageOps.exif_transpose(source).convert("RGB")
+
+
+def _predict(loaded: LoadedModel, pixels: PILImage.Image) -> tuple[np.ndarray, dict]:
+    import torch
+    import torch.nn.functional as F
+
+    from ml.infer import image_to_tensor, predict_probs
+
+    width, height = pixels.size
+    if loaded.long_side and max(width, height) != loaded.long_side:
+        # The model saw images at this scale in training: predict there, resize the probabilities back.
+        ratio = loaded.long_side / max(width, height)
+        pixels = pixels.resize((max(1, round(width * ratio)), max(1, round(height * ratio))), PILImage.BILINEAR)
+    x = image_to_tensor(pixels).unsqueeze(0)
+    window = loaded.crop_size if max(x.shape[-2:]) > loaded.crop_size else None
+    probs = predict_probs(loaded.model, x, window=window)
+    if probs.shape[-2:] != (height, width):
+        probs = F.interpolate(probs, size=(height, width), mode="bilinear", align_corners=False)
+    with torch.inference_mode():
+        confidence, pred = probs[0].max(dim=0)
+    scores = {
+        "mean_confidence": float(confidence.mean()),
+        "confident_fraction": float((confidence >= loaded.tau).float().mean()),
+        "tau": loaded.tau,
+        "model_version": loaded.number,
+    }
+    return pred.numpy().astype(np.uint8), scores

@@ -1,0 +1,143 @@
+"""Pseudo-labelling after a successful round, on the same training worker (it needs the GPU
+and the teachers it just trained are on local disk): every image without a human mask and not
+waiting in review gets a label from the fused teachers, in batches, with progress on the run.
+
+score = mean fused confidence (ml.infer.image_scores "mean_confidence"): it is 1.0 for a
+perfectly sure label and falls both where the teachers are unsure and where they disagree
+(fused probabilities of two disagreeing teachers are flat), so one number orders the queue.
+Below project.review_threshold -> review item; at or above -> accepted pseudo-label, with a
+training copy whose pixels under tau are ignored.
+"""
+import io
+from collections import defaultdict
+from collections.abc import Callable
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from webapp.env import env_int
+from webapp.images.models import Image, ImageStatus, MaskSource
+from webapp.images.services import MaskConflict, MaskScores, mask_save
+from webapp.training.config import project_ignore_index
+from webapp.training.files import local_path, models_root, pseudo_training_copy_path
+from webapp.training.models import ModelVersion, TrainingRun
+
+RELABELLED_STATUSES = (ImageStatus.UNLABELED, ImageStatus.PSEUDO_LABELED)
+
+
+def pseudo_batch_size() -> int:
+    return env_int("SEGLOOP_PSEUDO_BATCH", 8)
+
+
+def images_to_pseudo_label(*, project) -> list[Image]:
+    """Unlabeled images and machine-labeled ones (refreshed by the newer model); never an
+    image with a human mask, nor one a reviewer may be looking at."""
+    return list(Image.objects.filter(project=project, status__in=RELABELLED_STATUSES).order_by("id"))
+
+
+def _batches(images: list[Image], size: int):
+    """Same-size images stacked together; each batch is one forward per teacher."""
+    by_size = defaultdict(list)
+    for image in images:
+        by_size[(image.width, image.height)].append(image)
+    for group in by_size.values():
+        for start in range(0, len(group), size):
+            yield group[start : start + size]
+
+
+def _device(config: dict):
+    import torch
+
+    name = config.get("device", "auto")
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else torch.device(name)
+
+
+def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop: Callable[[], bool]) -> bool:
+    """Label every image in images_to_pseudo_label. Returns False if stopped before the end."""
+    import torch
+
+    from ml.checkpoints import load_model
+    from ml.infer import fuse_teachers, image_scores, image_to_tensor
+
+    device = _device(run.config)
+    su, _ = load_model(models_root() / version.su_teacher_path, map_location=device)
+    ru, _ = load_model(models_root() / version.ru_teacher_path, map_location=device)
+    tau = float(run.config.get("tau", 0.95))
+    crop = int(run.config.get("crop_size", 256))
+    images = images_to_pseudo_label(project=run.project)
+    TrainingRun.objects.filter(pk=run.pk).update(pseudo_total=len(images), pseudo_done=0)
+    done = 0
+    for batch in _batches(images, pseudo_batch_size()):
+        if should_stop():
+            return False
+        tensors = []
+        for image in batch:
+            with PILImage.open(local_path(image.file)) as pil:
+                tensors.append(image_to_tensor(pil.convert("RGB")))
+        x = torch.stack(tensors)
+        # Larger than the training crops: slide a crop-sized window, as in training.
+        window = crop if max(x.shape[-2:]) > crop else None
+        fused = fuse_teachers(su, ru, x, window=window)
+        for i, image in enumerate(batch):
+            scores = image_scores(fused.confidence[i], fused.su_pred[i], fused.ru_pred[i], tau)
+            pseudo_label_store(
+                image=image, run=run, version=version, tau=tau, scores=scores,
+                pred=fused.pred[i].cpu().numpy().astype(np.uint8),
+                confidence=fused.confidence[i].float().cpu().numpy(),
+                disagreement=fused.disagreement_map[i].cpu().numpy(),
+            )
+        done += len(batch)
+        TrainingRun.objects.filter(pk=run.pk).update(pseudo_done=done, heartbeat_at=timezone.now())
+    return True
+
+
+def pseudo_label_store(
+    *, image: Image, run: TrainingRun, version: ModelVersion, tau: float, scores: dict,
+    pred: np.ndarray, confidence: np.ndarray, disagreement: np.ndarray,
+):
+    """Save one pseudo-label as a Mask version and route it: review item or accepted label.
+    Returns the mask, or None when a human got to the image first (their work stands)."""
+    from webapp.review.services import review_item_create
+
+    project = run.project
+    score = scores["mean_confidence"]
+    to_review = score < project.review_threshold
+    with transaction.atomic():
+        locked = Image.objects.select_for_update().select_related("current_mask").get(pk=image.pk)
+        if locked.status not in RELABELLED_STATUSES:
+            return None  # labeled or sent to review since the list was made
+        try:
+            mask = mask_save(
+                image=locked, base_version=locked.mask_version, array=pred, source=MaskSource.PSEUDO,
+                status=ImageStatus.IN_REVIEW if to_review else ImageStatus.PSEUDO_LABELED,
+                scores=MaskScores(**scores), model_version=version,
+            )
+        except MaskConflict:
+            return None
+        if to_review:
+            review_item_create(
+                image=locked, mask=mask, run=run, score=score, scores=scores,
+                confidence_png=_png(np.clip(confidence * 255.0, 0, 255).astype(np.uint8)),
+                disagreement_png=_png(disagreement.astype(np.uint8) * 255),
+            )
+        else:
+            _write_training_copy(project.pk, locked.pk, mask.version, pred, confidence, tau, project_ignore_index(project))
+    return mask
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.fromarray(array).save(buffer, format="PNG")  # 2-D uint8: mode L
+    return buffer.getvalue()
+
+
+def _write_training_copy(project_id, image_id, version, pred, confidence, tau, ignore_index) -> None:
+    """Accepted pseudo-labels train with their unconfident pixels (c < tau) ignored."""
+    target = pseudo_training_copy_path(project_id=project_id, image_id=image_id, mask_version=version)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    label = np.where(confidence >= tau, pred, ignore_index).astype(np.uint8)
+    partial = target.with_suffix(".part")
+    partial.write_bytes(_png(label))
+    partial.replace(target)

@@ -1,0 +1,214 @@
+"""The worker side of a run: claim it, train through ml.train.train_round, record the model
+version, pseudo-label. Every state change is written to the TrainingRun row; the worker holds
+nothing the page needs.
+"""
+import logging
+import shutil
+import socket
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from webapp.env import env_int
+from webapp.training.files import models_root
+from webapp.training.models import RunStatus, TrainingRun
+from webapp.training.selectors import training_set_for_project
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 1.5  # throttle of progress writes (evaluations are always written)
+STOP_POLL_INTERVAL_S = 1.0  # throttle of the cancel-flag read
+CANCELLED_DURING_TRAINING = "Cancelled by an admin during training; the latest checkpoints were kept."
+NO_TEACHERS = "This training method has no teachers, so no pseudo-labels were made."
+
+
+def heartbeat_seconds() -> int:
+    return env_int("SEGLOOP_RUN_HEARTBEAT_SECONDS", 10)
+
+
+class Heartbeat(threading.Thread):
+    """Touches heartbeat_at while the run is running, independent of training progress (a
+    long evaluation or a big image must not look like a dead worker)."""
+
+    def __init__(self, run_id: int):
+        super().__init__(daemon=True, name=f"heartbeat-run-{run_id}")
+        self.run_id = run_id
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(heartbeat_seconds()):
+                TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        finally:
+            connection.close()  # this thread's own connection
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=30)
+
+
+class RunProgress:
+    """ml ProgressEvent -> the run row, at most every PROGRESS_INTERVAL_S plus every evaluation."""
+
+    def __init__(self, run: TrainingRun):
+        self.run_id = run.pk
+        self.val_history = list(run.val_history or [])
+        self.timings = dict(run.timings or {})
+        self.last_write = 0.0
+        self.stage = None
+
+    def __call__(self, event) -> None:
+        now = time.monotonic()
+        stage_changed = event.stage != self.stage
+        if stage_changed:
+            self.stage = event.stage
+            # The stage's first step seen: above 1 when the stage resumed from a checkpoint.
+            self.timings["stage_started_at"] = timezone.now().isoformat()
+            self.timings["stage_first_step"] = event.step - 1
+            self.timings.setdefault("first_step", {})[event.stage] = event.step
+        evaluated = event.val_miou is not None
+        if evaluated:
+            self.val_history.append({
+                "stage": event.stage, "step": event.step, "miou": event.val_miou,
+                "mious": event.val_mious or {}, "elapsed": round(event.elapsed, 1),
+            })
+        last_step = event.step == event.total_steps
+        if not (stage_changed or evaluated or last_step or now - self.last_write >= PROGRESS_INTERVAL_S):
+            return
+        self.last_write = now
+        TrainingRun.objects.filter(pk=self.run_id).update(
+            stage=event.stage, step=event.step, total_steps=event.total_steps,
+            losses={k: round(float(v), 5) for k, v in event.losses.items()},
+            learning_rate=event.lr, mask_ratio=event.mask_ratio, val_history=self.val_history,
+            timings=self.timings, heartbeat_at=timezone.now(),
+        )
+
+
+class StopFlag:
+    """should_stop for ml: true once an admin cancelled, or the run is no longer ours (the
+    reaper marked it failed), read from the row at most every STOP_POLL_INTERVAL_S."""
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self.last_read = 0.0
+        self.value = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self.value and now - self.last_read >= STOP_POLL_INTERVAL_S:
+            self.last_read = now
+            row = TrainingRun.objects.filter(pk=self.run_id).values("cancel_requested", "status").first()
+            self.value = row is None or row["cancel_requested"] or row["status"] != RunStatus.RUNNING
+        return self.value
+
+
+def training_run_claim(*, run_id: int) -> TrainingRun | None:
+    """Take a queued run for this worker; None if another worker (or a cancel) got there first."""
+    now = timezone.now()
+    claimed = TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker_host=socket.gethostname(),
+        phase="preparing",
+    )
+    return TrainingRun.objects.select_related("project").get(pk=run_id) if claimed else None
+
+
+def _finish(run_id: int, status: str, **fields) -> None:
+    """Final state, only if the run is still ours (not reaped meanwhile)."""
+    TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+        status=status, finished_at=timezone.now(), **fields
+    )
+
+
+def training_run_execute(*, run_id: int) -> None:
+    """The whole round on this worker: training, model version, pseudo-labelling."""
+    run = training_run_claim(run_id=run_id)
+    if run is None:
+        log.info("Run %s is not queued any more; nothing to do.", run_id)
+        return
+    heartbeat = Heartbeat(run.pk)
+    heartbeat.start()
+    try:
+        _execute(run)
+    except Exception as error:  # the row must say what went wrong; the worker lives on
+        log.exception("Run %s failed", run.pk)
+        _finish(run.pk, RunStatus.FAILED, error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc(limit=5)}")
+    finally:
+        heartbeat.stop()
+        close_old_connections()
+
+
+def _execute(run: TrainingRun) -> None:
+    from ml.train import train_round
+
+    out_dir = models_root() / run.checkpoint_dir
+    resume_from = _prepare_resume(run, out_dir)
+    training_set = training_set_for_project(project=run.project)
+    counts = training_set.counts
+    TrainingRun.objects.filter(pk=run.pk).update(
+        phase="training", num_labeled=counts["labeled"], num_pseudo=counts["pseudo_labeled"],
+        num_unlabeled=counts["unlabeled"], num_validation=counts["validation"],
+    )
+    started = time.monotonic()
+    stop = StopFlag(run.pk)
+    result = train_round(
+        run.config, labeled=training_set.labeled, unlabeled=training_set.unlabeled, val=training_set.validation,
+        pseudo_labeled=training_set.pseudo_labeled, out_dir=out_dir, resume_from=resume_from,
+        progress=RunProgress(run), should_stop=stop,
+    )
+    _add_timing(run.pk, "training_s", time.monotonic() - started)
+    if result.cancelled:
+        _finish(run.pk, RunStatus.CANCELLED, error=CANCELLED_DURING_TRAINING)
+        return
+    version = _record_model_version(run, result)
+    if not (version.su_teacher_path and version.ru_teacher_path):
+        _finish(run.pk, RunStatus.SUCCEEDED, error=NO_TEACHERS)
+        return
+    from webapp.training.pseudo import pseudo_label_project
+
+    started = time.monotonic()
+    TrainingRun.objects.filter(pk=run.pk).update(phase="pseudo-labelling")
+    finished = pseudo_label_project(run=run, version=version, should_stop=stop)
+    _add_timing(run.pk, "pseudo_s", time.monotonic() - started)
+    _finish(run.pk, RunStatus.SUCCEEDED if finished else RunStatus.CANCELLED, phase="done" if finished else "pseudo-labelling")
+
+
+def _prepare_resume(run: TrainingRun, out_dir: Path) -> Path | None:
+    """Resuming a dead run: copy its checkpoints into this run's folder, so train_round
+    continues mid-stage from its latest step. Warm start: read the last good round's weights."""
+    source = run.resumed_from
+    if source is None or not source.checkpoint_dir:
+        return None
+    source_dir = models_root() / source.checkpoint_dir
+    if source.status == RunStatus.SUCCEEDED:
+        return source_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for checkpoint in source_dir.glob("*.pt"):
+        shutil.copy2(checkpoint, out_dir / checkpoint.name)
+    # Stages the dead run never reached start from what it started from.
+    grand = source.resumed_from
+    return models_root() / grand.checkpoint_dir if grand is not None and grand.status == RunStatus.SUCCEEDED else None
+
+
+def _add_timing(run_id: int, key: str, seconds: float) -> None:
+    run = TrainingRun.objects.only("timings").get(pk=run_id)
+    timings = dict(run.timings or {})
+    timings[key] = round(seconds, 2)
+    TrainingRun.objects.filter(pk=run_id).update(timings=timings)
+
+
+def _record_model_version(run: TrainingRun, result):
+    from webapp.training.services import model_version_create
+
+    root = models_root()
+    paths = {role: str(Path(files["best"]).relative_to(root)) for role, files in result.checkpoints.items() if "best" in files}
+    student_metrics = result.metrics.get("student") or {}
+    return model_version_create(
+        run=run, paths=paths, miou=result.best_miou.get("student"),
+        per_class_iou=student_metrics.get("per_class_iou") or {},
+    )
