@@ -31,13 +31,16 @@ CHUNK = 1024 * 1024
 
 
 def mask_is_exported(image: Image, masks: str) -> bool:
-    """Human masks always; with human+pseudo also pseudo-labels that were accepted (image labeled)."""
+    """Human masks always; with human+pseudo also accepted pseudo-labels: those the model was
+    confident about (status pseudo), the same ones training uses. Pseudo-labels still in review
+    are never exported; a reviewer's accept turns one into a human mask."""
     mask = image.current_mask
     if mask is None:
         return False
     if mask.source == MaskSource.HUMAN:
         return True
-    return masks == MASKS_HUMAN_PSEUDO and mask.source == MaskSource.PSEUDO and image.status == ImageStatus.LABELED
+    return (masks == MASKS_HUMAN_PSEUDO and mask.source == MaskSource.PSEUDO
+            and image.status in (ImageStatus.PSEUDO_LABELED, ImageStatus.LABELED))
 
 
 def safe_name(name: str) -> str:

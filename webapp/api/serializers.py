@@ -131,3 +131,35 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = ["id", "number", "is_active", "miou", "per_class_iou", "run", "created_at"]
+
+
+class ReviewItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    image = serializers.IntegerField(source="image_id")
+    pseudo_mask_version = serializers.IntegerField(source="pseudo_mask.version")
+    status = serializers.CharField()
+    score = serializers.FloatField()
+    mean_confidence = serializers.FloatField()
+    confident_fraction = serializers.FloatField()
+    disagreement = serializers.FloatField()
+    lease_expires_at = serializers.DateTimeField(allow_null=True)
+    reviewed_by = serializers.CharField(source="reviewed_by.username", default=None, allow_null=True)
+    seconds_spent = serializers.FloatField()
+    image_url = serializers.SerializerMethodField()
+    pseudo_mask_url = serializers.SerializerMethodField()
+
+    def get_image_url(self, item) -> str:
+        return self._url("api:image-file", item, {})
+
+    def get_pseudo_mask_url(self, item) -> str:
+        return self._url("api:mask-version", item, {"version": item.pseudo_mask.version})
+
+    def _url(self, name, item, extra) -> str:
+        path = reverse(name, kwargs={"project_id": item.project_id, "image_id": item.image_id, **extra})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class ReviewDecisionSerializer(serializers.Serializer):
+    seconds = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=86400,
+                                     help_text="Time spent on the item; measured from the lease when left out.")

@@ -2,7 +2,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from webapp.api.views import datasets, images, masks, models, predict, projects
+from webapp.api.views import datasets, images, masks, models, predict, projects, review, training
 from webapp.api.views.token import TokenView
 
 app_name = "api"
@@ -29,6 +29,13 @@ urlpatterns = [
     path(P + "export/coco/", datasets.CocoExportView.as_view(), name="export-coco"),
     path(P + "import/", datasets.ImportView.as_view(), name="import"),
     path(P + "models/", models.ModelVersionListView.as_view(), name="model-list"),
+    path(P + "models/<int:version_id>/activate/", training.ModelActivateView.as_view(), name="model-activate"),
+    path(P + "training/runs/", training.RunListView.as_view(), name="run-list"),
+    path(P + "training/runs/<int:run_id>/", training.RunDetailView.as_view(), name="run-detail"),
+    path(P + "training/runs/<int:run_id>/cancel/", training.RunCancelView.as_view(), name="run-cancel"),
+    path(P + "review/next/", review.ReviewNextView.as_view(), name="review-next"),
+    path(P + "review/<int:item_id>/accept/", review.ReviewAcceptView.as_view(), name="review-accept"),
+    path(P + "review/<int:item_id>/reject/", review.ReviewRejectView.as_view(), name="review-reject"),
     re_path(r"^projects/(?P<project_id>[0-9]+)/models/(?P<version_id>[0-9]+)/(?P<fmt>torchscript|onnx)/$",
             models.ModelDownloadView.as_view(), name="model-download"),
 ]

@@ -38,7 +38,7 @@ export class Editor extends EventTarget {
   #frame = 0;
   #savedState = 0;
   #teardowns = [];
-  stats = { strokes: 0, lastStroke: null };
+  stats = { strokes: 0, lastStroke: null, renders: 0, renderMs: 0, maxRenderMs: 0 };
 
   /**
    * @param {HTMLElement} container the element the image is shown in (gets the pointer events)
@@ -278,7 +278,10 @@ export class Editor extends EventTarget {
       const rect = this.#pendingRender.copy();
       this.#pendingRender.clear();
       this.#renderer.render(rect);
-      this.stats.lastRenderMs = performance.now() - started;
+      const ms = performance.now() - started;
+      this.stats.renders += 1;
+      this.stats.renderMs += ms;
+      this.stats.maxRenderMs = Math.max(this.stats.maxRenderMs, ms);
     });
   }
 

@@ -41,9 +41,16 @@ def two_region_labels(width: int, height: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def tiny_student_checkpoint(tmp_path_factory) -> Path:
-    """A 3-class student trained for a few steps on the two-region image (once per test run)."""
+def tiny_student_checkpoint(tmp_path_factory):
+    """A 3-class student trained for a few steps on the two-region image (once per test run).
+
+    One torch thread while these tests run: on a shared 2-core machine, two threads per
+    process make small models about ten times slower, not faster.
+    """
     import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
 
     from ml.checkpoints import save_checkpoint
     from ml.infer import image_to_tensor
@@ -64,7 +71,8 @@ def tiny_student_checkpoint(tmp_path_factory) -> Path:
         optimizer.step()
     path = tmp_path_factory.mktemp("tiny") / "student_best.pt"
     save_checkpoint(path, model=model)
-    return path
+    yield path
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -31,10 +31,10 @@ def export(client, project, **params):
 
 @pytest.fixture
 def dataset(project, make_image):
-    """Two human masks, one accepted pseudo-label, one pseudo-label in review, one unlabeled image."""
+    """Two human masks, one accepted (confident) pseudo-label, one pseudo-label in review, one unlabeled image."""
     human = [make_image(mask=random_labels(i), name=f"street {i}.png") for i in range(2)]
     accepted, in_review = make_image(), make_image()
-    for image, status, seed in ((accepted, ImageStatus.LABELED, 10), (in_review, ImageStatus.IN_REVIEW, 11)):
+    for image, status, seed in ((accepted, ImageStatus.PSEUDO_LABELED, 10), (in_review, ImageStatus.IN_REVIEW, 11)):
         mask_save(image=image, base_version=0, array=random_labels(seed), source=MaskSource.PSEUDO, status=status,
                   scores=MaskScores(0.9, 0.8, 0.1))
     make_image()
@@ -119,7 +119,7 @@ def test_export_then_import_gives_back_the_same_masks(api_for, owner, project, d
     for image in imported:
         source = originals[image.checksum]
         assert image.original_name == source.original_name
-        exported = source.current_mask is not None and source.status == ImageStatus.LABELED
+        exported = source.current_mask is not None and source.status != ImageStatus.IN_REVIEW
         if exported:
             assert np.array_equal(mask_read(image.current_mask), mask_read(source.current_mask))
             assert image.current_mask.source == MaskSource.HUMAN

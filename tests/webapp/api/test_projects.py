@@ -47,7 +47,7 @@ def test_create_refuses_bad_colour(api_for, outsider):
     response = api_for(outsider).post(reverse("api:project-list"), {
         "name": "Fields", "classes": [{"name": "crop", "color": "green"}]}, format="json")
     assert response.status_code == 400
-    assert response.json()["classes"][0]["color"] == ["Colours are written #rrggbb."]
+    assert response.json() == {"classes": {"0": {"color": ["Colours are written #rrggbb."]}}}
 
 
 def test_classes_endpoint_lists_index_name_colour(api_for, member, project):

@@ -1,6 +1,7 @@
 """Upload through the page: every bad file is refused with its exact message and leaves nothing."""
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from tests.conftest import noise_png
 from tests.webapp.images.conftest import png_claiming
@@ -42,7 +43,7 @@ def test_member_uploads_several_files_and_the_broken_one_is_reported(client, pro
     html = response.content.decode()
     assert sorted(Image.objects.filter(project=project).values_list("original_name", flat=True)) == ["a.png", "b.png"]
     assert html.count('data-result="created"') == 2
-    assert NOT_AN_IMAGE.format(name="broken.png") in html
+    assert escape(NOT_AN_IMAGE.format(name="broken.png")) in html
     assert "2 created, 1 refused" in html
     assert "<html" not in html  # htmx gets the results fragment, not the page
     assert all(img.uploaded_by == member for img in Image.objects.filter(project=project))
@@ -57,7 +58,7 @@ def test_upload_without_htmx_renders_the_whole_page_with_results(client, project
 def test_upload_with_no_files_says_so(client, project, member):
     client.force_login(member)
     response = client.post(reverse("images:upload", args=[project.id]), {}, headers={"HX-Request": "true"})
-    assert NO_FILES in response.content.decode()
+    assert escape(NO_FILES) in response.content.decode()
     assert not Image.objects.exists()
 
 
@@ -91,7 +92,7 @@ def test_bad_file_is_refused_with_its_message_and_leaves_nothing(case, client, p
     client.force_login(member)
     before = media_files()
     html = upload(client, project, ("bad.png", data)).content.decode()
-    assert expected("bad.png") in html
+    assert escape(expected("bad.png")) in html
     assert not Image.objects.exists()
     assert media_files() == before
 
@@ -101,7 +102,7 @@ def test_duplicate_is_refused_naming_the_first_copy_and_leaves_nothing(client, p
     upload(client, project, ("first.png", noise_png(seed=6)))
     before = media_files()
     html = upload(client, project, ("again.png", noise_png(seed=6))).content.decode()
-    assert DUPLICATE.format(name="again.png", existing="first.png") in html
+    assert escape(DUPLICATE.format(name="again.png", existing="first.png")) in html
     assert Image.objects.count() == 1
     assert media_files() == before
 
@@ -110,7 +111,7 @@ def test_same_file_twice_in_one_upload_creates_it_once(client, project, member):
     client.force_login(member)
     html = upload(client, project, ("x.png", noise_png(seed=7)), ("y.png", noise_png(seed=7))).content.decode()
     assert Image.objects.count() == 1
-    assert DUPLICATE.format(name="y.png", existing="x.png") in html
+    assert escape(DUPLICATE.format(name="y.png", existing="x.png")) in html
 
 
 def test_stored_file_takes_the_suffix_of_its_real_format(client, project, member):

@@ -1,6 +1,7 @@
 """Project pages: who may see what, creating projects, the gallery and the members page."""
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from webapp.images.models import Image, ImageStatus
 from webapp.projects.forms import ALREADY_MEMBER, OWNER_STAYS_ADMIN, UNKNOWN_USER
@@ -135,7 +136,7 @@ def test_invalid_classes_show_the_services_message_and_create_nothing(rows, mess
     client.force_login(owner)
     response = client.post(reverse("projects:create"), {"name": "Bad", "review_threshold": "0.9", **class_rows(*rows)})
     assert response.status_code == 200
-    assert message in response.content.decode()
+    assert escape(message) in response.content.decode()
     assert not Project.objects.filter(name="Bad").exists() and not LabelClass.objects.exists()
 
 
@@ -182,7 +183,7 @@ def test_pages_walk_forward_and_back_through_all_images(client, member, project,
     seen, params, pages = [], {}, []
     while True:
         response = client.get(url, params, headers={"HX-Request": "true"})
-        page = response.context["page"]
+        page = response.context_data["page"]
         pages.append(page)
         seen += [i.original_name for i in page.images]
         if page.next_after is None:
@@ -252,7 +253,7 @@ def test_admin_adds_a_member_with_roles(client, owner, outsider, project):
 def test_adding_an_unknown_user_or_a_member_again_is_refused(username, message, client, owner, project):
     client.force_login(owner)
     response = client.post(reverse("projects:members", args=[project.id]), {"username": username, "admin": "on"})
-    assert message in response.content.decode()
+    assert escape(message) in response.content.decode()
     assert not Membership.objects.filter(project=project, is_admin=True).exclude(user=owner).exists()
 
 
@@ -273,9 +274,9 @@ def test_owner_cannot_lose_admin_or_be_removed(client, owner, project):
     membership = Membership.objects.get(project=project, user=owner)
     response = client.post(reverse("projects:member_update", args=[project.id, membership.id]),
                            {f"m{membership.id}-annotator": "on"}, headers={"HX-Request": "true"})
-    assert OWNER_STAYS_ADMIN.format(username="owner") in response.content.decode()
+    assert escape(OWNER_STAYS_ADMIN.format(username="owner")) in response.content.decode()
     response = client.post(reverse("projects:member_remove", args=[project.id, membership.id]), follow=True)
-    assert OWNER_STAYS_ADMIN.format(username="owner") in response.content.decode()
+    assert escape(OWNER_STAYS_ADMIN.format(username="owner")) in response.content.decode()
     membership.refresh_from_db()
     assert membership.is_admin
 

@@ -20,7 +20,8 @@ NO_ZIP = "Send the zip as multipart form data in the field `file`."
 
 MASKS_PARAMETER = OpenApiParameter(
     "masks", OpenApiTypes.STR, enum=MASK_CHOICES,
-    description="human (default): human masks only; human+pseudo: also accepted pseudo-labels.",
+    description="human (default): human masks only; human+pseudo: also accepted pseudo-labels "
+                "(confident ones, status `pseudo`; never those still in review).",
 )
 
 

@@ -92,8 +92,8 @@ class ImageFileView(FileView):
                    description="The original file as uploaded, with its own content type.")
     def get(self, request, project_id: int, image_id: int):
         image = self.image(self.project(project_id), image_id)
-        return FileResponse(image.file.open("rb"), content_type=image_content_type(image),
-                            filename=image.original_name)
+        content_type = image_content_type(image)  # before opening: the probe closes the field's file
+        return FileResponse(image.file.open("rb"), content_type=content_type, filename=image.original_name)
 
 
 def image_content_type(image) -> str:

@@ -1,0 +1,199 @@
+"""Editor speed on a 4000x3000 image, measured inside Chromium with performance.now().
+
+Starts its own Django server on 127.0.0.1 with a temporary SQLite database and media folder,
+imports one 4000x3000 image, opens the editor and times: loading, one long brush stroke
+(label-map writes per pointer move and the overlay's dirty-rectangle renders), a flood fill
+of most of the image, its undo, and a save (PNG encoding in the page plus the request).
+
+    .venv/bin/python bench/editor_browser.py [--width 4000 --height 3000] [--write-docs]
+
+Prints JSON; --write-docs puts the figures into the "Editor" section of docs/benchmarks.md.
+"""
+import argparse
+import io
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+COMMAND = ".venv/bin/python bench/editor_browser.py --write-docs"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--width", type=int, default=4000)
+    parser.add_argument("--height", type=int, default=3000)
+    parser.add_argument("--brush", type=int, default=40, help="brush diameter in image pixels")
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="segloop-bench-") as data_dir:
+        os.environ.update(SEGLOOP_DATA_DIR=data_dir, DJANGO_SETTINGS_MODULE="webapp.settings", DEBUG="true")
+        os.environ.pop("DATABASE_URL", None)
+        sys.path.insert(0, str(REPO))
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        image, session_key = _fixture(args.width, args.height)
+        port = _free_port()
+        server = subprocess.Popen([sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+                                  cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_for(base)
+            figures = _measure(base, image, session_key, args)
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    print(json.dumps(figures, indent=2))
+    if args.write_docs:
+        _write_docs(figures)
+    return 0
+
+
+def _fixture(width: int, height: int):
+    """A user, a CamVid-like project and one smooth 4000x3000 JPEG (what a camera gives)."""
+    import numpy as np
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+    from PIL import Image as PILImage
+
+    from webapp.images.services import image_import
+    from webapp.projects.services import ClassSpec, project_create
+
+    user = get_user_model().objects.create_user(username="bench", password="bench-password-1")
+    names = ["sky", "building", "pole", "road", "pavement", "tree", "sign", "fence", "car", "pedestrian", "bicyclist"]
+    project = project_create(owner=user, name="Bench", classes=[*map(ClassSpec, names), ClassSpec("void", is_ignore=True)])
+    ys, xs = np.mgrid[0:height, 0:width]
+    rgb = np.stack([(xs * 255 // width), (ys * 255 // height), ((xs + ys) * 255 // (width + height))], axis=-1)
+    buffer = io.BytesIO()
+    PILImage.fromarray(rgb.astype(np.uint8)).save(buffer, format="JPEG", quality=90)
+    image = image_import(project=project, name="bench.jpg", data=buffer.getvalue(), uploaded_by=user)
+    session = SessionStore()
+    session["_auth_user_id"] = str(user.pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_hash"] = user.get_session_auth_hash()
+    session.create()
+    return image, session.session_key
+
+
+def _measure(base: str, image, session_key: str, args) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    url = f"{base}/projects/{image.project_id}/images/{image.id}/edit/"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        context.add_cookies([{"name": "sessionid", "value": session_key, "url": base}])
+        page = context.new_page()
+        started = time.perf_counter()
+        page.goto(url)
+        page.wait_for_selector("[data-editor][data-ready]", timeout=120_000)
+        load_s = time.perf_counter() - started
+        page.locator("[data-size]").fill(str(args.brush))
+        page.keyboard.press("2")
+        box = page.locator("[data-viewport]").bounding_box()
+        # One long stroke: 200 pointer moves across the image, each painting a segment.
+        page.mouse.move(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.3)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] * 0.7, steps=200)
+        page.mouse.up()
+        page.wait_for_timeout(100)  # let the last frame render
+        stroke = page.evaluate("document.querySelector('[data-editor]').editorPage.editor.stats")
+        # Fill most of the image (the unpainted region around the stroke), then undo it.
+        page.keyboard.press("g")
+        page.keyboard.press("1")
+        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.1)
+        fill = page.evaluate("document.querySelector('[data-editor]').editorPage.editor.stats.lastStroke")
+        undo_ms = page.evaluate("""() => { const e = document.querySelector('[data-editor]').editorPage.editor;
+            const t = performance.now(); e.undo(); return performance.now() - t; }""")
+        save = page.evaluate("""async () => { const p = document.querySelector('[data-editor]').editorPage;
+            const t = performance.now(); await p.save(); return {totalMs: performance.now() - t, ...p.lastSave}; }""")
+        page.screenshot(path=str(Path(tempfile.gettempdir()) / "segloop-editor-bench.png"))
+        browser.close()
+    last = stroke["lastStroke"]
+    return {
+        "image": f"{image.width}x{image.height}",
+        "brush_px": args.brush,
+        "load_s": round(load_s, 2),
+        "stroke": {
+            "pointer_moves": last["moves"],
+            "apply_total_ms": round(last["applyMs"], 1),
+            "apply_mean_ms_per_move": round(last["applyMs"] / last["moves"], 3),
+            "apply_max_ms_per_move": round(last["maxMoveMs"], 2),
+            "dirty_rect": f"{last['width']}x{last['height']}",
+            "renders": stroke["renders"],
+            "render_mean_ms": round(stroke["renderMs"] / max(1, stroke["renders"]), 2),
+            "render_max_ms": round(stroke["maxRenderMs"], 2),
+        },
+        "fill": {"pixels": fill["width"] * fill["height"], "dirty_rect": f"{fill['width']}x{fill['height']}",
+                 "apply_ms": round(fill["applyMs"], 1)},
+        "undo_fill_ms": round(undo_ms, 1),
+        "save": {"total_ms": round(save["totalMs"], 1), "encode_ms": round(save["encodeMs"], 1),
+                 "request_ms": round(save["requestMs"], 1), "png_bytes": save["bytes"], "version": save["version"]},
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared), headless Chromium",
+    }
+
+
+def _write_docs(figures: dict) -> None:
+    path = REPO / "docs" / "benchmarks.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    s, f, save = figures["stroke"], figures["fill"], figures["save"]
+    section = f"""## Editor
+
+Measured in headless Chromium with `performance.now()` inside the page, on a {figures['image']} image
+({figures['machine']}). Command:
+
+    {COMMAND}
+
+| What | Time |
+|---|---|
+| Open the editor until the mask is loaded and shown | {figures['load_s']} s |
+| Brush stroke ({figures['brush_px']} px, {s['pointer_moves']} pointer moves): label-map writes per move | mean {s['apply_mean_ms_per_move']} ms, max {s['apply_max_ms_per_move']} ms |
+| Overlay re-render of the dirty rectangle per frame ({s['renders']} frames) | mean {s['render_mean_ms']} ms, max {s['render_max_ms']} ms |
+| Flood fill of {f['pixels']:,} px (dirty rectangle {f['dirty_rect']}) | {f['apply_ms']} ms |
+| Undo of that fill | {figures['undo_fill_ms']} ms |
+| Save: PNG encoding in the page | {save['encode_ms']} ms ({save['png_bytes']:,} bytes) |
+| Save: request until the server answered (decode, check, store) | {save['request_ms']} ms |
+| Save in total | {save['total_ms']} ms |
+"""
+    start = text.find("## Editor")
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + ("" if end == -1 else text[end:])
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for(base: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{base}/login/", timeout=2)
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("The Django server did not start.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

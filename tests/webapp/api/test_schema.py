@@ -1,0 +1,86 @@
+"""The OpenAPI schema, the vendored docs pages, and a property-based run of the whole API from
+its own schema (schemathesis): no 5xx and no response that breaks the schema."""
+import os
+
+import numpy as np
+import pytest
+from django.urls import reverse
+
+from tests.webapp.api.test_review_training import queue_item
+
+pytestmark = pytest.mark.django_db
+
+EXAMPLES = int(os.environ.get("SEGLOOP_SCHEMATHESIS_EXAMPLES", "6"))
+
+
+def test_schema_is_openapi_3_with_every_resource(client):
+    response = client.get(reverse("api:schema") + "?format=json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    paths = schema["paths"]
+    for expected in ("/api/auth/token/", "/api/projects/{project_id}/images/{image_id}/mask/",
+                     "/api/projects/{project_id}/predict/", "/api/projects/{project_id}/export/",
+                     "/api/projects/{project_id}/review/next/", "/api/projects/{project_id}/training/runs/"):
+        assert expected in paths
+    put = paths["/api/projects/{project_id}/images/{image_id}/mask/"]["put"]
+    assert "image/png" in put["requestBody"]["content"]
+    assert {"201", "400", "409", "401", "403", "404"} <= set(put["responses"])
+
+
+@pytest.mark.parametrize("name", ["api:docs", "api:redoc"])
+def test_docs_pages_use_vendored_assets_not_a_cdn(client, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "/static/drf_spectacular_sidecar/" in html
+    assert "cdn." not in html and "unpkg" not in html
+
+
+@pytest.fixture
+def populated(project, owner, make_image, active_model):
+    """A project with a labeled image, an unlabeled one, a review item and an active model."""
+    labeled = make_image(mask=np.zeros((24, 32), np.uint8))
+    item = queue_item(make_image(), 0.4)
+    return {"project_id": project.pk, "image_id": labeled.pk, "version": 1, "version_id": active_model.pk,
+            "item_id": item.pk, "run_id": 1}
+
+
+@pytest.mark.slow
+def test_whole_api_from_its_schema_gives_no_server_error_and_conforms(populated, api_for, owner, settings):
+    import schemathesis
+    from hypothesis import HealthCheck, Phase, given
+    from hypothesis import settings as hypothesis_settings
+    from rest_framework.authtoken.models import Token
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    from webapp.wsgi import application
+
+    settings.ALLOWED_HOSTS = ["*"]
+    auth = {"Authorization": f"Token {Token.objects.create(user=owner).key}"}
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance,
+              response_headers_conformance, response_schema_conformance]
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 25
+
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @hypothesis_settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+                             phases=[Phase.explicit, Phase.generate],
+                             suppress_health_check=list(HealthCheck))
+        def call(case):
+            # Real ids, so that requests reach the code behind the access checks.
+            case.path_parameters = {name: populated[name] for name in (case.path_parameters or {})}
+            if "fmt" in case.operation.path:
+                case.path_parameters["fmt"] = "onnx"
+            response = case.call(headers=auth)
+            case.validate_response(response, checks=checks, headers=auth)
+
+        call()
