@@ -52,8 +52,9 @@ class ProjectCreateSerializer(serializers.Serializer):
 
 
 class MaskVersionSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", default=None, read_only=True)
-    model_version = serializers.IntegerField(source="model_version.number", default=None, read_only=True)
+    author = serializers.CharField(source="author.username", default=None, read_only=True, allow_null=True)
+    model_version = serializers.IntegerField(source="model_version.number", default=None, read_only=True,
+                                             allow_null=True)
     is_current = serializers.SerializerMethodField()
 
     class Meta:
@@ -68,7 +69,7 @@ class MaskVersionSerializer(serializers.ModelSerializer):
 
 class ImageSerializer(serializers.ModelSerializer):
     mask_version = serializers.IntegerField(read_only=True)
-    mask_source = serializers.CharField(source="current_mask.source", default=None, read_only=True)
+    mask_source = serializers.CharField(source="current_mask.source", default=None, read_only=True, allow_null=True)
     file_url = serializers.SerializerMethodField()
     mask_url = serializers.SerializerMethodField()
 

@@ -3,6 +3,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from webapp.api.views import datasets, images, masks, models, predict, projects, review, training
+from webapp.api.views.not_found import api_not_found
 from webapp.api.views.token import TokenView
 
 app_name = "api"
@@ -38,4 +39,6 @@ urlpatterns = [
     path(P + "review/<int:item_id>/reject/", review.ReviewRejectView.as_view(), name="review-reject"),
     re_path(r"^projects/(?P<project_id>[0-9]+)/models/(?P<version_id>[0-9]+)/(?P<fmt>torchscript|onnx)/$",
             models.ModelDownloadView.as_view(), name="model-download"),
+    # Last: any other path ending in a slash (those without one still get APPEND_SLASH's redirect).
+    re_path(r"^.*/$", api_not_found),
 ]

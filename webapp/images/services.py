@@ -163,7 +163,8 @@ def mask_save(
 
 def _mask_store(*, image, base_version, encoded, author, source, editing_seconds, scores, model_version, status):
     with transaction.atomic():
-        locked = Image.objects.select_for_update().select_related("current_mask").get(pk=image.pk)
+        # of=("self",): PostgreSQL cannot lock the nullable side of the current_mask outer join.
+        locked = Image.objects.select_for_update(of=("self",)).select_related("current_mask").get(pk=image.pk)
         current = locked.mask_version
         last = locked.masks.aggregate(last=Max("version"))["last"] or 0
         mask = Mask(

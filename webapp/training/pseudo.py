@@ -105,7 +105,7 @@ def pseudo_label_store(
     score = scores["mean_confidence"]
     to_review = score < project.review_threshold
     with transaction.atomic():
-        locked = Image.objects.select_for_update().select_related("current_mask").get(pk=image.pk)
+        locked = Image.objects.select_for_update(of=("self",)).select_related("current_mask").get(pk=image.pk)
         if locked.status not in RELABELLED_STATUSES:
             return None  # labeled or sent to review since the list was made
         try:

@@ -1,6 +1,6 @@
 """Reads for training: what a round trains on, runs, model versions, progress figures."""
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -136,7 +136,7 @@ def run_seconds_left(run: TrainingRun) -> float | None:
     first_step = timings.get("stage_first_step")
     if started is None or first_step is None or run.step <= first_step:
         return None
-    elapsed = (timezone.now() - timezone.datetime.fromisoformat(started)).total_seconds()
+    elapsed = (timezone.now() - datetime.fromisoformat(started)).total_seconds()
     rate = (run.step - first_step) / max(elapsed, 1e-6)
     remaining = max(run.total_steps - run.step, 0)
     if run.stage == "teachers":

@@ -168,7 +168,8 @@ def _activate(version: ModelVersion) -> ModelVersion:
 @transaction.atomic
 def model_version_create(*, run: TrainingRun, paths: dict[str, str], miou, per_class_iou: dict) -> ModelVersion:
     """Record a finished round's student (and teachers) as the next version, and serve it."""
-    last = ModelVersion.objects.select_for_update().filter(project_id=run.project_id).aggregate(n=Max("number"))["n"]
+    Project.objects.select_for_update().filter(pk=run.project_id).first()  # serialises numbering
+    last = ModelVersion.objects.filter(project_id=run.project_id).aggregate(n=Max("number"))["n"]
     version = ModelVersion.objects.create(
         project_id=run.project_id, run=run, number=(last or 0) + 1, student_path=paths["student"],
         su_teacher_path=paths.get("su", ""), ru_teacher_path=paths.get("ru", ""), miou=miou,

@@ -16,7 +16,7 @@ def browser():
 
 
 @pytest.fixture
-def page_for(browser, live_server, client):
+def page_for(browser, live_server):
     """A new page whose session is `user`'s (each call: a separate browser context)."""
     from django.test import Client
 
@@ -39,3 +39,9 @@ def page_for(browser, live_server, client):
     yield make
     for context in contexts:
         context.close()
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """The fixtures create four users per test; real hashing would dominate these tests' time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

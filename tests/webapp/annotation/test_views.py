@@ -1,6 +1,5 @@
 """The editor's page and endpoints: who may do what, saving, conflicts, bad masks, prefill, next."""
 import io
-import json
 from pathlib import Path
 
 import numpy as np
