@@ -128,16 +128,21 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def _time_runs(fn, warmup: int, runs: int) -> list[float]:
-    """Call fn() warmup times, then runs times; per-run wall times in ms."""
+def _time_runs(fn, warmup: int, runs: int) -> tuple[list[float], list[float]]:
+    """Call fn() warmup times, then runs times; per-run (wall ms, process CPU ms).
+
+    The CPU time sums all threads of this process; on a machine shared with other work it
+    moves less than the wall time, so it helps to read a noisy measurement.
+    """
     for _ in range(warmup):
         fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return times
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    return wall, cpu
 
 
 def _cpu_model() -> str:
@@ -249,7 +254,7 @@ def _child_main(config: dict) -> dict:
             return torch.from_numpy(make_input(n)).contiguous(memory_format=memory_format)
 
     x1 = to_input(1)
-    times = _time_runs(lambda: predict(x1), config["warmup"], config["runs"])
+    times, cpu_times = _time_runs(lambda: predict(x1), config["warmup"], config["runs"])
     result = {
         "latency_ms": {
             "p50": round(statistics.median(times), 2),
@@ -257,13 +262,14 @@ def _child_main(config: dict) -> dict:
             "mean": round(statistics.fmean(times), 2),
             "min": round(min(times), 2),
             "runs": len(times),
+            "cpu_p50": round(statistics.median(cpu_times), 2),  # process CPU ms, all threads
         },
     }
     batch, batch_runs = config["batch"], config["throughput_runs"]
     if batch > 0 and batch_runs > 0:
         xb = to_input(batch)
         predict(xb)  # warm-up at the new shape
-        batch_times = _time_runs(lambda: predict(xb), 0, batch_runs)
+        batch_times, _ = _time_runs(lambda: predict(xb), 0, batch_runs)
         result["throughput"] = {
             "batch": batch,
             "runs": batch_runs,

@@ -40,5 +40,5 @@ urlpatterns = [
     re_path(r"^projects/(?P<project_id>[0-9]+)/models/(?P<version_id>[0-9]+)/(?P<fmt>torchscript|onnx)/$",
             models.ModelDownloadView.as_view(), name="model-download"),
     # Last: any other path ending in a slash (those without one still get APPEND_SLASH's redirect).
-    re_path(r"^.*/$", api_not_found),
+    re_path(r"^[\s\S]*/$", api_not_found),
 ]

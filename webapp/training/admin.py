@@ -6,7 +6,9 @@ from webapp.training.models import ModelVersion, TrainingRun
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "status", "trigger", "phase", "stage", "step", "total_steps", "created_at", "finished_at"]
+    list_display = [
+        "id", "project", "status", "trigger", "phase", "stage", "step", "total_steps", "created_at", "finished_at",
+    ]
     list_filter = ["status", "trigger", "project"]
     list_select_related = ["project"]
     # Only the cancel flag is for people to change; everything else is written by the worker.

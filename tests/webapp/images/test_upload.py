@@ -80,7 +80,8 @@ BAD_FILES = {
     ),
     "over-size-limit": (
         lambda settings: setattr(settings, "SEGLOOP_MAX_UPLOAD_BYTES", 2048) or noise_png(64, 64, seed=5),
-        lambda name: TOO_LARGE_BYTES.format(name=name, size_mb=len(noise_png(64, 64, seed=5)) / 2**20, limit_mb=2048 / 2**20),
+        lambda name: TOO_LARGE_BYTES.format(
+            name=name, size_mb=len(noise_png(64, 64, seed=5)) / 2**20, limit_mb=2048 / 2**20),
     ),
 }
 

@@ -80,7 +80,8 @@ def test_page_access_by_role(name, expected, client, project, owner, member, rev
 
 def test_outsider_gets_404_for_a_project_that_does_not_exist_too(client, outsider, project):
     client.force_login(outsider)
-    real, missing = client.get(reverse("projects:detail", args=[project.id])), client.get(reverse("projects:detail", args=[99999]))
+    real = client.get(reverse("projects:detail", args=[project.id]))
+    missing = client.get(reverse("projects:detail", args=[99999]))
     assert real.status_code == missing.status_code == 404
 
 
