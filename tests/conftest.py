@@ -30,6 +30,8 @@ def pytest_configure(config):
     from webapp.celery import app as celery_app
 
     settings.MEDIA_ROOT = _TMP / "media"
+    # Tests create several users each; real PBKDF2 hashing would dominate their time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     database = settings.DATABASES["default"]
     if database["ENGINE"].endswith("sqlite3"):
         database.setdefault("TEST", {})["NAME"] = _TMP / "test-db.sqlite3"

@@ -8,12 +8,12 @@ from ml.train import EMPTY_LABELED, TrainConfig, make_plan, student_step, teache
 from tests.ml.synth_data import write_set
 
 TINY = dict(
-    num_classes=3, crop_size=32, scale_range=(0.75, 1.25), lr=3e-3, tau=0.8,
+    num_classes=3, crop_size=32, scale_range=(0.75, 1.25), lr=3e-3, tau=0.6,
     batch_size=4, unlabeled_batch_size=4, eval_every=1000, save_every=1000,
     su_kwargs={"encoder_kwargs": {"embed_dim": 24, "depths": (1, 1, 1, 1), "num_heads": (1, 2, 4, 8)},
                "decoder_depth": 1},
     ru_encoder="mobilenetv3_small_100", ru_kwargs={"decoder_channels": (32, 16, 16, 8, 8)},
-    student_encoder="mobilenetv3_small_100", student_kwargs={"decoder_channels": (32, 16, 16, 8, 8)},
+    student_encoder="resnet18", student_kwargs={"decoder_channels": (32, 16, 16, 8, 8)},
 )
 
 
@@ -116,7 +116,7 @@ def test_unknown_backbone_is_a_clear_error(synth, tmp_path):
 
 
 def test_config_yaml_round_trip_and_unknown_keys(tmp_path):
-    c = cfg(method="cps", remap={11: 255})
+    c = cfg(method="cps", remap={11: 255}, su_kwargs={"decoder_depth": 1})
     c.to_yaml(tmp_path / "c.yaml")
     assert TrainConfig.from_yaml(tmp_path / "c.yaml") == c
     (tmp_path / "bad.yaml").write_text("methd: igl_dt\n")

@@ -16,14 +16,10 @@ class LabelClassSerializer(serializers.ModelSerializer):
 
 class ClassInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    color = serializers.CharField(max_length=7, required=False, allow_blank=True, default="",
-                                  validators=[], help_text="#rrggbb; a default palette colour when empty.")
+    color = serializers.RegexField(HEX_COLOUR.regex.pattern + "|^$", required=False, allow_blank=True, default="",
+                                   error_messages={"invalid": HEX_COLOUR.message},
+                                   help_text="#rrggbb; a default palette colour when empty.")
     is_ignore = serializers.BooleanField(default=False)
-
-    def validate_color(self, value: str) -> str:
-        if value:
-            HEX_COLOUR(value)
-        return value
 
 
 class ProjectSerializer(serializers.ModelSerializer):

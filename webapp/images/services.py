@@ -11,7 +11,6 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from PIL import Image as PILImage
-from PIL import ImageOps
 
 from webapp.images.models import Image, ImageStatus, Mask, MaskSource
 from webapp.images.validation import (
@@ -106,7 +105,8 @@ def make_thumbnail(data: bytes) -> bytes:
     size = settings.SEGLOOP_THUMBNAIL_SIZE
     with PILImage.open(io.BytesIO(data)) as source:
         source.draft("RGB", (size, size))  # JPEG: decode at reduced scale, much faster
-        thumb = ImageOps.exif_transpose(source).convert("RGB")
+        # No EXIF rotation: masks, the editor and the models all use the stored pixel grid.
+        thumb = source.convert("RGB")
         thumb.thumbnail((size, size))
         buffer = io.BytesIO()
         thumb.save(buffer, format="JPEG", quality=85)

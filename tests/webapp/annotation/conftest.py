@@ -41,7 +41,3 @@ def page_for(browser, live_server):
         context.close()
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The fixtures create four users per test; real hashing would dominate these tests' time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
