@@ -116,7 +116,7 @@ def test_unknown_backbone_is_a_clear_error(synth, tmp_path):
 
 
 def test_config_yaml_round_trip_and_unknown_keys(tmp_path):
-    c = cfg(method="cps", remap={11: 255}, su_kwargs={"decoder_depth": 1})
+    c = TrainConfig(method="cps", remap={11: 255}, su_kwargs={"decoder_depth": 1}, scale_range=[0.5, 1.5])
     c.to_yaml(tmp_path / "c.yaml")
     assert TrainConfig.from_yaml(tmp_path / "c.yaml") == c
     (tmp_path / "bad.yaml").write_text("methd: igl_dt\n")

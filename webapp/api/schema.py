@@ -33,7 +33,10 @@ class SegloopAutoSchema(AutoSchema):
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         ref = self.resolve_serializer(ErrorSerializer, "response").ref
-        for code, text in ACCESS_ERRORS.items():
+        errors = dict(ACCESS_ERRORS)
+        if self.method in ("POST", "PUT", "PATCH"):
+            errors["415"] = "The body's Content-Type is not one this endpoint reads."
+        for code, text in errors.items():
             responses.setdefault(code, {"content": {"application/json": {"schema": ref}}, "description": text})
         for code, response in responses.items():
             # Errors are always JSON, also on endpoints whose success body is a PNG or a zip.

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from PIL import Image as PILImage
-from PIL import ImageOps
 
 from webapp.images.models import Image
 from webapp.images.validation import check_image_bytes
@@ -113,7 +112,8 @@ def _load(version: ModelVersion, path: Path) -> LoadedModel:
 
 def _decode(data: bytes) -> PILImage.Image:
     with PILImage.open(io.BytesIO(data)) as source:
-        return ImageOps.exif_transpose(source).convert("RGB")
+        # No EXIF rotation: masks must match the stored pixel grid (width x height) exactly.
+        return source.convert("RGB")
 
 
 def _predict(loaded: LoadedModel, pixels: PILImage.Image) -> tuple[np.ndarray, dict]:

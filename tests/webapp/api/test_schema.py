@@ -43,10 +43,13 @@ def test_docs_pages_use_vendored_assets_not_a_cdn(client, name):
 @pytest.fixture
 def populated(project, owner, make_image, active_model):
     """A project with a labeled image, an unlabeled one, a review item and an active model."""
+    from webapp.training.models import RunStatus, RunTrigger, TrainingRun
+
     labeled = make_image(mask=np.zeros((24, 32), np.uint8))
     item = queue_item(make_image(), 0.4)
+    run = TrainingRun.objects.create(project=project, trigger=RunTrigger.API, status=RunStatus.SUCCEEDED)
     return {"project_id": project.pk, "image_id": labeled.pk, "version": 1, "version_id": active_model.pk,
-            "item_id": item.pk, "run_id": 1}
+            "item_id": item.pk, "run_id": run.pk}
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from webapp.api.dataset_import import InvalidDataset, dataset_import
 from webapp.api.export import MASK_CHOICES, MASKS_HUMAN, coco_json, dataset_zip_stream
-from webapp.api.schema import BAD_REQUEST, BINARY, ERROR
+from webapp.api.schema import BAD_REQUEST, BINARY
 from webapp.api.serializers import UploadReportSerializer
 from webapp.api.views.base import FileView, ProjectView
 from webapp.projects.models import Role

@@ -10,7 +10,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from webapp.api.schema import BAD_REQUEST, BINARY, ERROR
+from webapp.api.schema import BAD_REQUEST, BINARY
 from webapp.api.serializers import ImageSerializer, ImageUploadSerializer, UploadReportSerializer
 from webapp.api.views.base import FileView, ProjectView
 from webapp.images.models import ImageStatus

