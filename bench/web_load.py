@@ -283,7 +283,7 @@ class Services:
         args = self.args
         self._start("gunicorn", [str(VENV_BIN / "gunicorn"), "webapp.wsgi", "-b", f"127.0.0.1:{self.port}",
                                  "-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads),
-                                 "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning"])
+                                 "--keep-alive", str(args.keep_alive), "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning"])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             proc = self.procs[-1][1]
@@ -394,7 +394,9 @@ def seed(args) -> dict:
                 for (m, _), score in zip(review[start:start + batch], scores[start:start + batch])
             )
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        # What autovacuum does soon after a bulk load: statistics, and the visibility map
+        # that lets the (project, status, id) index answer counts without heap fetches.
+        cursor.execute("VACUUM ANALYZE")
     unlabeled = list(Image.objects.filter(project=project, status=ImageStatus.UNLABELED)
                      .order_by("id").values_list("id", flat=True)[: args.edit_pool])
     middle = ids[len(ids) // 2] if ids else 0
@@ -444,6 +446,50 @@ def explain(data: dict) -> dict:
     project_images_page(project=project, status="in_review")
     out["grid_filter_page_ms"] = round((time.perf_counter() - started) * 1000, 2)
     return out
+
+
+def query_profile(data: dict) -> dict:
+    """Queries and in-process milliseconds per endpoint, one request each (Django test client)."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client as DjangoClient
+    from django.test.utils import CaptureQueriesContext
+
+    from webapp.review.models import ReviewItem, ReviewStatus
+
+    user = get_user_model().objects.get(username=data["usernames"][-1])
+    client = DjangoClient(SERVER_NAME="127.0.0.1", HTTP_X_FORWARDED_PROTO="https")
+    client.force_login(user)
+    pid, image = data["project_id"], data["edit_pool"][-1]
+    base = f"/projects/{pid}/images/{image}"
+    item = ReviewItem.objects.filter(project_id=pid, status=ReviewStatus.PENDING).order_by("-score").first()
+    calls = [
+        ("editor_page", "get", base + "/edit/", {}),
+        ("mask_load", "get", base + "/mask/current.png", {}),
+        ("mask_save", "post", base + "/mask/", {"data": {"mask": _upload(), "base_version": "0"}}),
+        ("grid_first_page", "get", f"/projects/{pid}/", {}),
+        ("grid_later_page", "get", f"/projects/{pid}/?after={data['middle_cursor']}", {}),
+        ("grid_status_filter", "get", f"/projects/{pid}/?status=in_review", {}),
+        ("review_queue_page", "get", f"/projects/{pid}/review/", {}),
+        ("review_next_api", "post", f"/api/projects/{pid}/review/next/", {}),
+        ("review_decide_api", "post", f"/api/projects/{pid}/review/{item.pk}/reject/", {}),
+    ]
+    out = {}
+    for name, method, path, kwargs in calls:
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = getattr(client, method)(path, **kwargs)
+            ms = (time.perf_counter() - started) * 1000
+        out[name] = {"status": response.status_code, "queries": len(captured), "ms": round(ms, 1),
+                     "sql_ms": round(sum(float(q["time"]) for q in captured) * 1000, 1)}
+    ReviewItem.objects.filter(leased_by=user).update(leased_by=None, lease_expires_at=None)
+    return out
+
+
+def _upload():
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile("mask.png", mask_pngs(1, seed=3)[0], content_type="image/png")
 
 
 # ----------------------------------------------------------------------------- client
@@ -539,9 +585,10 @@ class Scenario:
         self.clients = clients
         self.pid = data["project_id"]
         self.masks = mask_pngs(8, seed=2)
+        self.think_s = args.think
 
     def think(self, rng: random.Random, deadline: float) -> bool:
-        pause = self.args.think * rng.uniform(0.5, 1.5)
+        pause = self.think_s * rng.uniform(0.5, 1.5)
         if time.monotonic() + pause >= deadline:
             return False
         time.sleep(pause)
@@ -614,18 +661,23 @@ class Scenario:
         client.request("review_decide_api", "POST", f"/api/projects/{self.pid}/review/{item}/{decision}/", (200,),
                        json={"seconds": self.args.think}, headers={"Accept": "application/json"})
 
-    def run(self, name: str) -> dict:
+    def run(self, name: str, users: int | None = None, duration: float | None = None,
+            think: float | None = None) -> dict:
+        """`users` (default all) loop over the scenario's actions for `duration` seconds."""
+        users = len(self.clients) if users is None else users
+        duration = self.args.duration if duration is None else duration
+        self.think_s = self.args.think if think is None else think
         actions = {"annotate": [(0.7, self.edit), (0.3, self.review_page)],
                    "browse": [(0.5, self.grid), (0.5, self.review_api)]}[name]
         recorder = Recorder()
         for client in self.clients:
             client.recorder = recorder
         start = time.monotonic()
-        deadline = start + self.args.duration
+        deadline = start + duration
 
         def user(index: int) -> None:
-            rng = random.Random(self.args.seed * 1000 + index + hash(name) % 997)
-            time.sleep(min(index / self.args.spawn_rate, self.args.duration / 2))  # ramp up
+            rng = random.Random(f"{self.args.seed}-{name}-{index}")
+            time.sleep(min(index / self.args.spawn_rate, duration / 2))  # ramp up
             client = self.clients[index]
             while time.monotonic() < deadline:
                 roll, acc = rng.random(), 0.0
@@ -637,13 +689,14 @@ class Scenario:
                 if not self.think(rng, deadline):
                     break
 
-        threads = [threading.Thread(target=user, args=(i,), daemon=True) for i in range(len(self.clients))]
+        threads = [threading.Thread(target=user, args=(i,), daemon=True) for i in range(users)]
         load_before = uptime()
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(timeout=self.args.duration + 60)
+            thread.join(timeout=duration + 60)
         summary = recorder.summary(time.monotonic() - start)
+        summary["users"], summary["think_s"] = users, self.think_s
         summary["load_before"], summary["load_after"] = load_before, uptime()
         return summary
 
@@ -686,7 +739,7 @@ def targets(result: dict) -> dict:
         value = browse["review_next_api"]["p95_ms"]
         out["review_next_p95_ms"] = {"target": TARGET_REVIEW_NEXT_P95_MS, "value": value,
                                      "met": value < TARGET_REVIEW_NEXT_P95_MS}
-    errors = sum(s.get("errors", 0) for s in result["scenarios"].values())
+    errors = sum(s.get("errors", 0) for s in [*result["scenarios"].values(), *result.get("baseline", {}).values()])
     out["errors"] = {"target": 0, "value": errors, "met": errors == 0}
     return out
 
@@ -754,6 +807,11 @@ def parse_args(argv=None):
     parser.add_argument("--port", type=int, default=0, help="gunicorn port (default: a free one)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the hot queries after seeding")
+    parser.add_argument("--query-profile", action="store_true",
+                        help="queries and in-process time per endpoint (one request each) after seeding")
+    parser.add_argument("--baseline", type=float, default=10.0,
+                        help="seconds of each scenario with one user and no think time first (0: skip)")
+    parser.add_argument("--keep-alive", type=int, default=5, help="gunicorn keep-alive seconds")
     parser.add_argument("--jsonl", type=Path, default=DEFAULT_JSONL)
     parser.add_argument("--no-jsonl", action="store_true")
     parser.add_argument("--write-docs", action="store_true", help="replace the '## Web load' section of docs/benchmarks.md")
@@ -791,6 +849,9 @@ def main(argv=None) -> int:
         if args.explain:
             result["explain"] = explain(data)
             print(json.dumps(result["explain"], indent=1), file=sys.stderr)
+        if args.query_profile:
+            result["query_profile"] = query_profile(data)
+            log(f"query profile: {json.dumps(result['query_profile'])}")
         connections.close_all()
         services.start_celery()
         services.start_gunicorn()
@@ -801,7 +862,11 @@ def main(argv=None) -> int:
         result["login"] = login
         result["data"] = {k: v for k, v in data.items() if k not in ("usernames", "edit_pool")}
         scenario = Scenario(args, services.base_url, data, clients)
-        result["scenarios"] = {}
+        result["scenarios"], result["baseline"] = {}, {}
+        if args.baseline > 0:  # service time without queueing: one user, no think time
+            for name in scenarios:
+                log(f"baseline {name}: 1 user, no think time, {args.baseline:.0f} s")
+                result["baseline"][name] = scenario.run(name, users=1, duration=args.baseline, think=0.0)
         for name in scenarios:
             log(f"scenario {name}: {args.users} users for {args.duration:.0f} s")
             result["scenarios"][name] = scenario.run(name)
