@@ -166,7 +166,7 @@ def run_one(name: str, args) -> dict:
     per_step = cfg.batch_size + cfg.unlabeled_batch_size
     student_imgs = cfg.student_steps * (cfg.batch_size if cfg.method == "supervised" else per_step)
     teacher_imgs = cfg.teacher_steps * per_step if cfg.method in ("igl_dt", "cps") else 0
-    hw = (180, 240) if cfg.long_side == 240 else (360, 480)
+    hw = (round(360 * cfg.long_side / 480), cfg.long_side) if cfg.long_side else (360, 480)
     speeds = {r: inference_speed(c["best"], hw, device) for r, c in result.checkpoints.items() if "best" in c}
     student = result.metrics.get("student", {})
     record = {

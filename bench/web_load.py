@@ -765,6 +765,16 @@ def write_docs(result: dict, path: Path = DOCS) -> None:
         for endpoint, s in scenario["endpoints"].items():
             lines.append(f"| {endpoint} | {s['count']} | {s['errors']} | {s['p50_ms']} | {s['p95_ms']} | {s['max_ms']} |")
         lines.append("")
+    if result.get("baseline"):
+        lines += ["Baseline: the same actions with 1 user and no think time (service time without queueing, "
+                  "same shared machine):", "", "| Endpoint | Requests | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|"]
+        for scenario in result["baseline"].values():
+            for endpoint, s in scenario["endpoints"].items():
+                lines.append(f"| {endpoint} | {s['count']} | {s['p50_ms']} | {s['p95_ms']} | {s['max_ms']} |")
+        lines.append("")
+    if result.get("query_profile"):
+        lines += ["SQL queries per request (`--query-profile`, one in-process request each): "
+                  + ", ".join(f"{k} {v['queries']}" for k, v in result["query_profile"].items()) + ".", ""]
     lines += ["| Target | Goal | Measured | Met |", "|---|---|---|---|"]
     for name, t in result["targets"].items():
         goal = "0" if name == "errors" else f"< {t['target']:.0f} ms"
