@@ -78,7 +78,7 @@ SSL_RESULTS = ROOT / "bench" / "results" / "camvid_ssl.jsonl"
 VOID = 11  # CamVid's "unlabelled", the preset's ignore class
 STRATEGIES = ("uncertainty", "random")
 ADMIN, REVIEWER = "hitl-admin", "hitl-reviewer"
-POLL_S = 5.0
+POLL_S = 5.0  # longest pause between two reads of the run row (short at first)
 FULL_SUPERVISION_95 = 0.95
 QUARTER = 0.25
 
@@ -180,6 +180,7 @@ class Environment:
         if self.worker is not None:
             return
         env = {**os.environ, **self.env()}
+        start = self.worker_log.stat().st_size if self.worker_log.exists() else 0
         log = self.worker_log.open("a")
         self.worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "default,training", "-P", "solo",
@@ -187,18 +188,14 @@ class Environment:
              "-n", f"hitl-{os.getpid()}@%h"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
-        start = self.worker_log.stat().st_size if self.worker_log.exists() else 0
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.worker.poll() is not None:
                 raise RuntimeError(f"The Celery worker exited; see {self.worker_log}")
-            if "ready." in self.worker_log.read_text(errors="replace")[start:] or "ready." in self._log_tail():
+            if "ready." in self.worker_log.read_text(errors="replace")[start:]:
                 return
             time.sleep(0.5)
         raise RuntimeError(f"The Celery worker did not start in 180 s; see {self.worker_log}")
-
-    def _log_tail(self) -> str:
-        return self.worker_log.read_text(errors="replace")[-4000:]
 
     def worker_alive(self) -> bool:
         return self.worker is not None and self.worker.poll() is None
@@ -398,7 +395,7 @@ def train_and_wait(env: Environment, state: dict, timeout_s: float) -> dict:
             raise RuntimeError(f"The worker died during run {run.pk}; see {env.worker_log}")
         if time.monotonic() - started > timeout_s:
             raise RuntimeError(f"Run {run.pk} did not finish in {timeout_s:.0f} s; see {env.worker_log}")
-        time.sleep(POLL_S)
+        time.sleep(min(POLL_S, 0.5 + (time.monotonic() - started) / 10))
     if row.status != RunStatus.SUCCEEDED:
         raise RuntimeError(f"Run {run.pk} ended {row.status}: {row.error}")
     return {
@@ -560,6 +557,8 @@ def run_strategy(args) -> None:
     branched = False
     if _load_state(state_dir) is None and not state_dir.exists():
         branched = _branch_from_seed(args, state_dir)
+    if _load_state(state_dir) is None and (state_dir / "db.sqlite3").exists():
+        raise RuntimeError(f"{state_dir} holds a database but no state.json (an interrupted setup): remove it.")
     env = Environment(state_dir, args.threads)
     env.start()
     try:
@@ -571,8 +570,6 @@ def run_strategy(args) -> None:
                           date=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
             _append(Path(args.results), record)
         if state is None:
-            if (state_dir / "db.sqlite3").exists():
-                raise RuntimeError(f"{state_dir} holds a database but no state.json: remove the folder to restart.")
             state = setup_project(args, train_config, with_masks=False)
             state.update(touched=0, corrected=0, accepted=0, pixels_corrected=0, rounds_done=-1,
                          labelled_round=-1, history=[], train_config=train_config, profile_source=source)
@@ -611,7 +608,7 @@ def run_strategy(args) -> None:
             work = state["pending_work"]
             run = train_and_wait(env, state, args.round_timeout)
             ev = evaluate_active(state, args, train_config)
-            wall = time.time() - state["pending_started"] if round_number == state["labelled_round"] else 0.0
+            wall = time.time() - state["pending_started"]  # labelling + training + evaluation
             record = _record(args, state, args.strategy, round_number, work, run, ev, wall, source, train_config)
             state["history"].append(record)
             state["rounds_done"] = round_number

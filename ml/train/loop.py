@@ -341,7 +341,7 @@ def train_round(
     teachers = {r: _build(s, r, cfg, device) for r, s in plan.teacher_specs.items()}
     student = _build(plan.student_spec, "student", cfg, device)
     data = _datasets(cfg, labeled, unlabeled, val, pseudo_labeled)
-    (out_dir / "config.yaml").write_text(__import__("yaml").safe_dump(cfg.to_dict(), sort_keys=False))
+    cfg.to_yaml(out_dir / "config.yaml")
     runner = _Runner(cfg, plan, out_dir, device, data, progress, should_stop, t0)
 
     stages: list[_Stage] = []
