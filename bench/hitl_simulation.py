@@ -615,9 +615,12 @@ def run_strategy(args) -> None:
             _save_state(state_dir, state)
             _append(Path(args.results), record)
             if round_number == 0:
-                env.stop()  # worker, broker and DB connections closed before the folder is copied
+                # The worker is idle (its run is over) and this process closes its connections,
+                # so the SQLite file is quiescent while the folder is copied.
+                from django.db import connections
+
+                connections.close_all()
                 _snapshot_seed(args, state_dir)
-                env.start_broker()
     finally:
         env.stop()
 
@@ -657,19 +660,21 @@ def run_full_supervision(args) -> None:
 # --------------------------------------------------------------------------- results
 
 
-def load_records(results: Path, profile: str | None = None) -> list[dict]:
+def load_records(results: Path, profile: str | None = None, overrides: dict | None = None) -> list[dict]:
+    """hitl records of one profile with the same --set overrides (None: any)."""
     if not results.exists():
         return []
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r.get("bench") == "hitl" and (profile is None or r.get("profile") == profile)]
+    return [r for r in rows if r.get("bench") == "hitl" and (profile is None or r.get("profile") == profile)
+            and (overrides is None or r.get("overrides", {}) == overrides)]
 
 
-def full_supervision_miou(results: Path, profile: str) -> tuple[float | None, str]:
-    """Our own full-supervision run, else bench/camvid_ssl.py's for the same profile."""
-    own = [r for r in load_records(results, profile) if r["strategy"] == "full_supervision"]
+def full_supervision_miou(results: Path, profile: str, overrides: dict) -> tuple[float | None, str]:
+    """Our own full-supervision run, else bench/camvid_ssl.py's for the same (unchanged) profile."""
+    own = [r for r in load_records(results, profile, overrides) if r["strategy"] == "full_supervision"]
     if own:
         return own[-1]["val_miou"], "bench/hitl_simulation.py --full-supervision"
-    if SSL_RESULTS.exists():
+    if SSL_RESULTS.exists() and not overrides:
         for line in reversed(SSL_RESULTS.read_text().splitlines()):
             if not line.strip():
                 continue
@@ -679,10 +684,10 @@ def full_supervision_miou(results: Path, profile: str) -> tuple[float | None, st
     return None, "not run yet"
 
 
-def curves(results: Path, profile: str) -> dict[str, list[dict]]:
+def curves(results: Path, profile: str, overrides: dict) -> dict[str, list[dict]]:
     """Latest record per (strategy, round)."""
     latest: dict = {}
-    for r in load_records(results, profile):
+    for r in load_records(results, profile, overrides):
         if r["strategy"] in STRATEGIES:
             latest[(r["strategy"], r["round"])] = r
     out = {s: [] for s in STRATEGIES}
@@ -691,11 +696,11 @@ def curves(results: Path, profile: str) -> dict[str, list[dict]]:
     return out
 
 
-def table(results: Path, profile: str) -> str:
-    full, full_source = full_supervision_miou(results, profile)
+def table(results: Path, profile: str, overrides: dict) -> str:
+    full, full_source = full_supervision_miou(results, profile, overrides)
     lines = ["| strategy | round | touched | corrected | accepted | pixels corrected | val mIoU | "
              "% of full | round wall (s) |", "|---|---|---|---|---|---|---|---|---|"]
-    for strategy, rows in curves(results, profile).items():
+    for strategy, rows in curves(results, profile, overrides).items():
         for r in rows:
             share = f"{100 * r['val_miou'] / full:.0f} %" if full and r["val_miou"] is not None else "n/a"
             lines.append(
@@ -708,18 +713,18 @@ def table(results: Path, profile: str) -> str:
     return "\n".join(lines)
 
 
-def plot(results: Path, profile: str, out: Path) -> Path:
+def plot(results: Path, profile: str, overrides: dict, out: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    full, full_source = full_supervision_miou(results, profile)
+    full, _ = full_supervision_miou(results, profile, overrides)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     styles = {"uncertainty": ("tab:blue", "o", "least-confident-first review"),
               "random": ("tab:orange", "s", "random labeling")}
     total = None
-    for strategy, rows in curves(results, profile).items():
+    for strategy, rows in curves(results, profile, overrides).items():
         if not rows:
             continue
         total = rows[-1]["train_images"]
@@ -733,7 +738,8 @@ def plot(results: Path, profile: str, out: Path) -> Path:
         ax.axvline(QUARTER * total, color="grey", linestyle="--", linewidth=1, label="a quarter of the images")
     ax.set_xlabel("human images touched (corrected + accepted)")
     ax.set_ylabel("CamVid val mIoU (%)")
-    ax.set_title(f"HITL simulation, profile {profile}")
+    ax.set_title(f"HITL simulation, profile {profile}" + (f" {json.dumps(overrides)}" if overrides else ""),
+                 fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -785,9 +791,10 @@ def main(argv=None) -> int:
     elif args.full_supervision:
         run_full_supervision(args)
     if args.plot:
-        print(f"wrote {plot(Path(args.results), args.profile, Path(args.plot_out))}", flush=True)
+        overrides = json.loads(args.set or "{}")
+        print(f"wrote {plot(Path(args.results), args.profile, overrides, Path(args.plot_out))}", flush=True)
     if args.table:
-        print(table(Path(args.results), args.profile))
+        print(table(Path(args.results), args.profile, json.loads(args.set or "{}")))
     return 0
 
 

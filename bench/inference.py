@@ -323,6 +323,7 @@ def _specs(args) -> dict:
             args.student_encoder,
             args.num_classes,
             decoder_channels=tuple(int(c) for c in _csv(args.student_decoder)),
+            output_stride=args.student_output_stride,
         ),
     }
     checkpoints = {"student": args.checkpoint, "su": args.su_checkpoint, "ru": args.ru_checkpoint}
@@ -427,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--student-encoder", default="resnet18", help="timm encoder of the student")
     parser.add_argument("--student-decoder", default="",
                         help="student U-Net widths, e.g. 64,32,24,16,16 (empty = ml default)")
+    parser.add_argument("--student-output-stride", type=int, default=1,
+                        help="stride where the student's decoder stops (logits upsampled from there)")
     parser.add_argument("--su-encoder", default="swin_tiny_patch4_window7_224")
     parser.add_argument("--ru-encoder", default="resnet34")
     parser.add_argument("--checkpoint", help="student checkpoint (its spec overrides --student-*)")

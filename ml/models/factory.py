@@ -43,6 +43,9 @@ class ModelSpec:
             Swin for CPU runs: {"embed_dim": 48, "depths": (2, 2, 2, 2)}, or {"img_size": 256}.
         decoder_channels: U-Net block widths ("ru"/"student"); empty = per-kind default.
         decoder_depth: Swin blocks per Swin-Unet decoder stage ("su").
+        output_stride: U-Net kinds: stride at which the decoder stops, its logits then
+            upsampled bilinearly (1 = full-resolution decoder; 4 makes a light student about
+            twice as fast, see docs/benchmarks.md).
     """
 
     kind: str
@@ -52,12 +55,15 @@ class ModelSpec:
     encoder_kwargs: tuple = field(default=())
     decoder_channels: tuple = field(default=())
     decoder_depth: int = 2
+    output_stride: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"Unknown model kind {self.kind!r}; valid kinds: {list(KINDS)}")
         if self.num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
+        if self.kind == "su" and self.output_stride != 1:
+            raise ValueError("output_stride applies to the U-Net kinds ('ru', 'student'), not 'su'.")
         object.__setattr__(self, "encoder_kwargs", _freeze(dict(self.encoder_kwargs)))
         object.__setattr__(self, "decoder_channels", tuple(int(c) for c in self.decoder_channels))
 
@@ -129,7 +135,7 @@ def build_segmenter(
         )
     else:
         widths = spec.decoder_channels or DEFAULT_DECODER_CHANNELS[spec.kind]
-        decoder = UNetDecoder(encoder.channels, encoder.reductions, widths)
+        decoder = UNetDecoder(encoder.channels, encoder.reductions, widths, output_stride=spec.output_stride)
 
     model = Segmenter(spec, encoder, decoder)
     if weights is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ml.models.encoder import Encoder, pad_to_multiple
@@ -39,4 +40,6 @@ class Segmenter(nn.Module):
         h, w = x.shape[-2:]
         x = pad_to_multiple(x, self.encoder.required_multiple)
         logits = self.head(self.decoder(self.encoder(x)))
+        if getattr(self.decoder, "output_stride", 1) > 1:
+            logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return logits[..., :h, :w]

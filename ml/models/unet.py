@@ -55,15 +55,18 @@ class UNetDecoder(nn.Module):
     """Decode an encoder's feature pyramid back to full resolution.
 
     One UpBlock per skip connection (deepest to shallowest), then skip-less x2 UpBlocks until
-    the stride is 1, so the output has the input's resolution whatever the shallowest stride.
+    the stride is ``output_stride`` (1: the input's resolution whatever the shallowest stride).
 
     Args:
         encoder_channels: channels of each encoder feature map, shallow to deep.
         encoder_reductions: stride of each map, shallow to deep (powers of two).
         decoder_channels: output channels of the successive UpBlocks; the last value is
             repeated if there are more blocks than values.
+        output_stride: stride of the output map (a power of two); the Segmenter upsamples
+            its logits from there.
 
-    forward(features) with features[i]: N,encoder_channels[i],H/r_i,W/r_i -> N,out_channels,H,W.
+    forward(features) with features[i]: N,encoder_channels[i],H/r_i,W/r_i
+        -> N,out_channels,H/output_stride,W/output_stride.
     """
 
     def __init__(
@@ -71,12 +74,20 @@ class UNetDecoder(nn.Module):
         encoder_channels: Sequence[int],
         encoder_reductions: Sequence[int],
         decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
+        output_stride: int = 1,
     ) -> None:
         super().__init__()
         if len(encoder_channels) != len(encoder_reductions):
             raise ValueError("encoder_channels and encoder_reductions must have the same length")
-        skips = list(encoder_channels[:-1])[::-1]
-        num_final = _log2(encoder_reductions[0])
+        _log2(output_stride)
+        if output_stride > encoder_reductions[-1]:
+            raise ValueError(f"output_stride {output_stride} is coarser than the encoder's deepest map")
+        # Skips finer than output_stride are not used: the blocks at stride 2 and 1 cost most
+        # of a light decoder's compute, and the head's logits are upsampled instead.
+        self.skip_indices = [i for i, r in enumerate(encoder_reductions[:-1]) if r >= output_stride][::-1]
+        shallowest = min([encoder_reductions[i] for i in self.skip_indices] or [encoder_reductions[-1]])
+        num_final = _log2(shallowest) - _log2(output_stride)
+        skips = [encoder_channels[i] for i in self.skip_indices]
         widths = list(decoder_channels) + [decoder_channels[-1]] * (len(skips) + num_final)
         blocks = []
         in_ch = encoder_channels[-1]
@@ -86,9 +97,10 @@ class UNetDecoder(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.num_skips = len(skips)
         self.out_channels = in_ch
+        self.output_stride = output_stride
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        skips = features[:-1][::-1]
+        skips = [features[i] for i in self.skip_indices]
         x = features[-1]
         for i, block in enumerate(self.blocks):
             x = block(x, skips[i] if i < self.num_skips else None)

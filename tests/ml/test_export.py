@@ -1,5 +1,6 @@
 """TorchScript and ONNX exports of a tiny student agree with PyTorch at any input size."""
 
+import dataclasses
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -12,10 +13,13 @@ from ml.export import export_onnx, export_student, export_torchscript, load_onnx
 from ml.models import build_segmenter, cpu_profile_specs
 
 
-@pytest.fixture(scope="module")
-def student():
+@pytest.fixture(scope="module", params=["full", "output_stride_4"])
+def student(request):
     torch.manual_seed(0)
-    return build_segmenter(cpu_profile_specs(4)["student"]).eval()
+    spec = cpu_profile_specs(4)["student"]
+    if request.param == "output_stride_4":  # logits upsampled inside the graph: dynamic Resize
+        spec = dataclasses.replace(spec, decoder_channels=(64, 32, 24), output_stride=4)
+    return build_segmenter(spec).eval()
 
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")

@@ -46,11 +46,27 @@ def _forward(model, h, w, n=1):
         ("student", "mobilenetv3_small_100", {}),
         ("student", "tf_efficientnet_lite0", {}),
         ("student", "efficientnet_b0", {}),
+        ("student", "mobilenetv3_large_100", {"decoder_channels": (64, 32, 24), "output_stride": 4}),
+        ("ru", "resnet18", {"output_stride": 2}),
     ],
 )
 def test_logits_have_input_size_for_any_size(kind, encoder, kwargs, hw):
     model = build_segmenter(ModelSpec(kind, encoder, NUM_CLASSES, **kwargs))
     assert _forward(model, *hw, n=2).shape == (2, NUM_CLASSES, *hw)
+
+
+def test_output_stride_drops_the_fine_decoder_blocks_and_upsamples_the_logits():
+    full = build_student(NUM_CLASSES, "mobilenetv3_large_100", decoder_channels=(64, 32, 24, 16, 8))
+    coarse = build_student(NUM_CLASSES, "mobilenetv3_large_100", decoder_channels=(64, 32, 24), output_stride=4)
+    assert len(full.decoder.blocks) == 5 and len(coarse.decoder.blocks) == 3
+    logits = _forward(coarse, 64, 64)
+    assert logits.shape == (1, NUM_CLASSES, 64, 64)
+    # Bilinear upsampling from stride 4: neighbouring pixels inside one cell differ smoothly.
+    assert torch.isfinite(logits).all()
+    with pytest.raises(ValueError, match="not 'su'"):
+        ModelSpec("su", "swin_tiny_patch4_window7_224", NUM_CLASSES, output_stride=4)
+    with pytest.raises(ValueError, match="power of two"):
+        build_student(NUM_CLASSES, "resnet18", output_stride=3)
 
 
 def test_default_builders_use_the_method_defaults_and_work_at_odd_size():
