@@ -119,21 +119,13 @@ def profile_config(name: str) -> tuple[dict, str]:
 # --------------------------------------------------------------------------- environment
 
 
-def _answers_redis(url: str) -> bool:
-    import redis
-
-    try:
-        return redis.Redis.from_url(url, socket_timeout=1).ping()
-    except Exception:  # noqa: BLE001
-        return False
-
-
 class Environment:
     """Django on the state folder's own SQLite + media, a broker, and a real worker."""
 
-    def __init__(self, state_dir: Path, threads: int):
+    def __init__(self, state_dir: Path, threads: int, device: str = "cpu"):
         self.state_dir = state_dir
         self.threads = threads
+        self.device = device
         self.redis = None
         self.own_redis = False
         self.worker = None
@@ -146,7 +138,7 @@ class Environment:
             "SEGLOOP_MODELS_ROOT": str(self.state_dir / "media" / "models"),
             "SEGLOOP_DATA_DIR": str(self.state_dir),
             "SEGLOOP_FILE_CACHE": str(self.state_dir / "file-cache"),
-            "SEGLOOP_TRAIN_DEVICE": "cpu",
+            "SEGLOOP_TRAIN_DEVICE": self.device,
             "DJANGO_SETTINGS_MODULE": "webapp.settings",
             "HF_HUB_OFFLINE": "1",
             "OMP_NUM_THREADS": str(self.threads),
@@ -416,14 +408,17 @@ def evaluate_active(state: dict, args, train_config: dict) -> dict:
 
     project, _, _ = _actors(state)
     version = model_version_active(project=project)
-    model, _ = load_model(models_root() / version.student_path, map_location="cpu")
+    import torch
+
+    device = "cuda" if _device(args) == "auto" and torch.cuda.is_available() else "cpu"
+    model, _ = load_model(models_root() / version.student_path, map_location=device)
     pairs = pairs_from_folders(Path(args.data) / "val", Path(args.data) / "valannot")
     if args.val_limit:
         pairs = pairs[: args.val_limit]
     dataset = SegmentationDataset(pairs, num_classes=11, ignore_index=VOID, transform=EvalTransform(VOID),
                                   long_side=train_config.get("long_side"), cache=False)
     names = [c.name for c in project.label_classes.all() if not c.is_ignore]
-    metrics = evaluate(model, val_loader(dataset), 11, VOID, "cpu", class_names=names)
+    metrics = evaluate(model, val_loader(dataset), 11, VOID, device, class_names=names)
     return {"model_version": version.number, "val_miou": metrics["miou"], "val_pixel_accuracy":
             metrics["pixel_accuracy"], "per_class_iou": metrics["per_class_iou"], "val_images": len(pairs)}
 
@@ -531,11 +526,14 @@ def _seed_dir(args) -> Path:
     return Path(args.work_dir) / "seed"
 
 
-def _branch_from_seed(args, state_dir: Path) -> bool:
+def _branch_from_seed(args, state_dir: Path, train_config: dict) -> bool:
     """Start a strategy from the shared round-0 snapshot, if one exists."""
     seed = _seed_dir(args)
     if not (seed / "state.json").exists():
         return False
+    if _load_state(seed)["train_config"] != train_config:
+        raise RuntimeError(f"The round-0 snapshot in {seed} was trained with another profile or --set; "
+                           "use another --work-dir for this configuration.")
     shutil.copytree(seed, state_dir, ignore=shutil.ignore_patterns("redis.sock", "redis", "worker.log"))
     return True
 
@@ -556,10 +554,10 @@ def run_strategy(args) -> None:
     state_dir = Path(args.work_dir) / args.strategy
     branched = False
     if _load_state(state_dir) is None and not state_dir.exists():
-        branched = _branch_from_seed(args, state_dir)
+        branched = _branch_from_seed(args, state_dir, train_config)
     if _load_state(state_dir) is None and (state_dir / "db.sqlite3").exists():
         raise RuntimeError(f"{state_dir} holds a database but no state.json (an interrupted setup): remove it.")
-    env = Environment(state_dir, args.threads)
+    env = Environment(state_dir, args.threads, _device(args))
     env.start()
     try:
         state = _load_state(state_dir)
@@ -586,7 +584,6 @@ def run_strategy(args) -> None:
             if args.max_rounds is not None and round_number > args.max_rounds:
                 print(f"round {round_number} is past --max-rounds {args.max_rounds}; stopping", flush=True)
                 break
-            started = time.monotonic()
             if state["labelled_round"] < round_number:
                 if round_number == 0:
                     seed_labels(state, args.seed_labels, args.seed)
@@ -625,6 +622,11 @@ def run_strategy(args) -> None:
         env.stop()
 
 
+def _device(args) -> str:
+    """The gpu profile trains wherever CUDA is ("auto"); the others on the CPU."""
+    return "auto" if args.profile == "gpu" else "cpu"
+
+
 def _size(image_id) -> tuple[int, int]:
     from webapp.images.models import Image
 
@@ -637,11 +639,8 @@ def run_full_supervision(args) -> None:
     base, source = profile_config(args.profile)
     train_config = {**base, **json.loads(args.set or "{}")}
     state_dir = Path(args.work_dir) / "full_supervision"
-    if (state_dir / "state.json").exists():
-        shutil.rmtree(state_dir)
-    elif state_dir.exists():
-        shutil.rmtree(state_dir)
-    env = Environment(state_dir, args.threads)
+    shutil.rmtree(state_dir, ignore_errors=True)  # always a fresh project (its line is one record)
+    env = Environment(state_dir, args.threads, _device(args))
     env.start()
     try:
         started = time.time()
@@ -769,7 +768,8 @@ def parse_args(argv=None):
     p.add_argument("--set", help="JSON of TrainConfig overrides, e.g. '{\"teacher_steps\": 40}'")
     p.add_argument("--threads", type=int, default=max(1, min(4, (os.cpu_count() or 2) // 2)),
                    help="torch/OMP threads of the worker and the evaluation (default: half the cores)")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CamVid-like folder: train/, trainannot/, val/, valannot/")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                   help="CamVid-like folder: train/, trainannot/, val/, valannot/")
     p.add_argument("--train-limit", type=int, help="import only the first N train images (smoke tests)")
     p.add_argument("--val-limit", type=int, help="evaluate on the first N val images only (smoke tests)")
     p.add_argument("--work-dir", type=Path, default=DEFAULT_WORK)
