@@ -123,7 +123,9 @@ def _build(spec: ModelSpec, role: str, cfg: TrainConfig, device: torch.device) -
 
 def _load_weights(model: nn.Module, path: Path, device: torch.device) -> dict:
     ckpt = load_checkpoint(path, map_location=device)
-    if ckpt["spec"] != model.spec.to_dict():
+    # Compared as specs, not dicts: a checkpoint written before a ModelSpec field existed
+    # holds that field's default.
+    if ModelSpec.from_dict(ckpt["spec"]) != model.spec:
         raise ValueError(
             f"{path} holds a {ckpt['spec']['kind']}/{ckpt['spec']['encoder']} model that does not "
             f"match the configured {model.spec.kind}/{model.spec.encoder} ({model.spec.to_dict()})"

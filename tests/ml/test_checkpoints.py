@@ -61,3 +61,21 @@ def test_non_checkpoint_file_gives_a_clear_error(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a segloop checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
+
+
+def test_checkpoint_from_before_a_spec_field_existed_still_loads_and_resumes(tmp_path):
+    """Specs gain fields over time (output_stride did): old checkpoints mean the default."""
+    from ml.train.loop import _load_weights
+
+    spec = cpu_profile_specs(3)["student"]
+    model = build_segmenter(spec).eval()
+    path = save_checkpoint(tmp_path / "old.pt", model=model)
+    checkpoint = torch.load(path, weights_only=True)
+    del checkpoint["spec"]["output_stride"]
+    torch.save(checkpoint, path)
+
+    rebuilt, _ = load_model(path)
+    assert rebuilt.spec == spec
+    fresh = build_segmenter(spec)
+    _load_weights(fresh, path, torch.device("cpu"))
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), model.state_dict().values()))

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -54,6 +55,22 @@ def review_item_create(
     item.disagreement_map.save(name, ContentFile(disagreement_png), save=False)
     item.save()
     return item
+
+
+def review_item_supersede(*, image: Image) -> bool:
+    """Withdraw the image's pending item so a newer model can re-score it. Refused (False)
+    while a reviewer holds the lease: what they are looking at must not change under them.
+    Call inside a transaction; no human decision is lost (the item was never decided)."""
+    now = timezone.now()
+    item = ReviewItem.objects.select_for_update(of=("self",)).filter(image=image, status=ReviewStatus.PENDING).first()
+    if item is None:
+        return True
+    if item.leased_by_id is not None and item.lease_expires_at and item.lease_expires_at > now:
+        return False
+    maps = [f.name for f in (item.confidence_map, item.disagreement_map) if f]
+    item.delete()
+    transaction.on_commit(lambda: [default_storage.delete(name) for name in maps])
+    return True
 
 
 def _claimable(now) -> Q:

@@ -1,6 +1,8 @@
 """Pseudo-labelling after a successful round, on the same training worker (it needs the GPU
 and the teachers it just trained are on local disk): every image without a human mask and not
-waiting in review gets a label from the fused teachers, in batches, with progress on the run.
+held by a reviewer gets a label from the fused teachers, in batches, with progress on the run.
+Pending review items nobody holds are re-scored too: the queue must follow the newest model,
+or its order and labels would stay those of the round that first queued them.
 
 score = mean fused confidence (ml.infer.image_scores "mean_confidence"): it is 1.0 for a
 perfectly sure label and falls both where the teachers are unsure and where they disagree
@@ -24,7 +26,7 @@ from webapp.training.config import project_ignore_index
 from webapp.training.files import local_path, models_root, pseudo_training_copy_path
 from webapp.training.models import ModelVersion, TrainingRun
 
-RELABELLED_STATUSES = (ImageStatus.UNLABELED, ImageStatus.PSEUDO_LABELED)
+RELABELLED_STATUSES = (ImageStatus.UNLABELED, ImageStatus.PSEUDO_LABELED, ImageStatus.IN_REVIEW)
 
 
 def pseudo_batch_size() -> int:
@@ -32,9 +34,15 @@ def pseudo_batch_size() -> int:
 
 
 def images_to_pseudo_label(*, project) -> list[Image]:
-    """Unlabeled images and machine-labeled ones (refreshed by the newer model); never an
-    image with a human mask, nor one a reviewer may be looking at."""
-    return list(Image.objects.filter(project=project, status__in=RELABELLED_STATUSES).order_by("id"))
+    """Unlabeled images and machine-labeled ones (refreshed by the newer model), including
+    queued ones; never an image with a human mask, nor one a reviewer holds now."""
+    from webapp.review.models import ReviewItem, ReviewStatus
+
+    held = ReviewItem.objects.filter(
+        project=project, status=ReviewStatus.PENDING, leased_by__isnull=False, lease_expires_at__gt=timezone.now()
+    ).values("image_id")
+    images = Image.objects.filter(project=project, status__in=RELABELLED_STATUSES).exclude(pk__in=held)
+    return list(images.order_by("id"))
 
 
 def _batches(images: list[Image], size: int):
@@ -99,7 +107,7 @@ def pseudo_label_store(
 ):
     """Save one pseudo-label as a Mask version and route it: review item or accepted label.
     Returns the mask, or None when a human got to the image first (their work stands)."""
-    from webapp.review.services import review_item_create
+    from webapp.review.services import review_item_create, review_item_supersede
 
     project = run.project
     score = scores["mean_confidence"]
@@ -107,7 +115,9 @@ def pseudo_label_store(
     with transaction.atomic():
         locked = Image.objects.select_for_update(of=("self",)).select_related("current_mask").get(pk=image.pk)
         if locked.status not in RELABELLED_STATUSES:
-            return None  # labeled or sent to review since the list was made
+            return None  # labeled by a human since the list was made
+        if locked.status == ImageStatus.IN_REVIEW and not review_item_supersede(image=locked):
+            return None  # a reviewer took the item since the list was made
         try:
             mask = mask_save(
                 image=locked, base_version=locked.mask_version, array=pred, source=MaskSource.PSEUDO,
