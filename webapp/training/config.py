@@ -10,8 +10,9 @@ from django.conf import settings
 from webapp.env import env_str
 from webapp.projects.models import Project
 
-# Small CPU-friendly round (ml.models.cpu_profile_specs sizes): reduced Swin SU teacher,
-# resnet18 RU teacher and student, random init (no downloads).
+# Small CPU-friendly round: reduced Swin SU teacher, resnet18 RU teacher, random init (no
+# downloads). The served student is a MobileNetV3 U-Net whose decoder stops at stride 4: 29 ms
+# per 480x360 image in ONNX Runtime on 2 CPU cores (docs/benchmarks.md, "Inference").
 DEFAULT_TRAIN_CONFIG: dict[str, Any] = {
     "su_encoder": "swin_tiny_patch4_window7_224",
     "su_kwargs": {
@@ -20,8 +21,8 @@ DEFAULT_TRAIN_CONFIG: dict[str, Any] = {
     },
     "ru_encoder": "resnet18",
     "ru_kwargs": {"decoder_channels": [128, 64, 32, 16, 16]},
-    "student_encoder": "resnet18",
-    "student_kwargs": {"decoder_channels": [64, 32, 24, 16, 16]},
+    "student_encoder": "mobilenetv3_large_100",
+    "student_kwargs": {"decoder_channels": [64, 32, 24], "output_stride": 4},
     "crop_size": 224,
     "batch_size": 4,
     "unlabeled_batch_size": 4,
