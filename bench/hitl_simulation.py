@@ -62,6 +62,8 @@ import sys
 import time
 from pathlib import Path
 
+from cpu_info import cpu_model  # bench/ is on sys.path when a script runs
+
 import numpy as np
 from PIL import Image as PILImage
 
@@ -264,15 +266,7 @@ def _append(results: Path, record: dict) -> None:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, torch CPU"
+    return f"{cpu_model()}, {os.cpu_count()} cores, torch CPU"
 
 
 def _git_commit() -> str:

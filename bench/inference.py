@@ -47,6 +47,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cpu_info import cpu_model  # bench/ is on sys.path when a script runs
+
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -143,17 +145,6 @@ def _time_runs(fn, warmup: int, runs: int) -> tuple[list[float], list[float]]:
         wall.append((time.perf_counter() - start) * 1000)
         cpu.append((time.process_time() - start_cpu) * 1000)
     return wall, cpu
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _loadavg() -> list[float] | None:
@@ -508,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python", "bench/inference.py", *(argv if argv is not None else sys.argv[1:])]),
         "machine": {
-            "cpu": _cpu_model(),
+            "cpu": cpu_model(),
             "cpu_count": os.cpu_count(),
             "loadavg_before": load_before,
             "loadavg_after": _loadavg(),

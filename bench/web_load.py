@@ -63,6 +63,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from cpu_info import cpu_model  # bench/ is on sys.path when a script runs
+
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -99,15 +101,7 @@ def free_port() -> int:
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"host": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(), "cpu": cpu,
+    return {"host": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(), "cpu": cpu_model(),
             "python": platform.python_version()}
 
 
