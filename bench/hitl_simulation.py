@@ -13,9 +13,12 @@ Strategies (same number of human-corrected images per round, ``--budget``):
   (least confident first). The first ``--budget`` items are corrected: the ground-truth mask
   replaces the pseudo-label via ``mask_save`` as a human mask (the app's mask hook then
   closes the item as *corrected*); effort = pixels whose class had to change, void ignored.
-  The next ``--accept`` items (default: the same number) are accepted as they are with
-  ``review_item_accept``: the pseudo-label becomes a human mask without any pixel edited.
-  Items beyond that stay pending (the reviewer's session ends). If the queue runs dry before
+  Pseudo-labels at or above the project's review threshold were already accepted by the app
+  (the issue's "the rest accepted"); queue items past the budget stay pending for the next
+  round, which re-scores them. ``--accept N`` makes the reviewer also accept the next N queue
+  items unchecked (a human mask with no pixel edited); off by default, because a rubber stamp
+  turns every wrong pixel of a doubtful pseudo-label into ground truth: the first HITL run did
+  that and its curve fell (docs/benchmarks.md). If the queue runs dry before
   the budget is spent, the reviewer corrects the least confident auto-accepted pseudo-labels.
 * ``random``: the budget goes to images chosen at random (seeded per round) among those
   without a human mask, which get their ground-truth mask; no review queue. Effort = all
@@ -37,7 +40,7 @@ strategy plus ``seed``), so calls continue where the last one stopped:
     python bench/hitl_simulation.py --strategy uncertainty --rounds 1   # round 0 (+ seed snapshot)
     python bench/hitl_simulation.py --strategy uncertainty --rounds 1   # round 1, 2, ...
     python bench/hitl_simulation.py --strategy random --rounds 2
-    python bench/hitl_simulation.py --full-supervision                  # the all-labels line
+    python bench/hitl_simulation.py --full-supervision --rounds 5       # the all-labels line, as many rounds
     python bench/hitl_simulation.py --plot                              # docs/hitl.png
 
 Profile: bench/camvid_ssl.py's ``cpu`` profile (240x180, 128 px crops, reduced Swin SU,
@@ -629,23 +632,39 @@ def _size(image_id) -> tuple[int, int]:
 
 
 def run_full_supervision(args) -> None:
-    """All train images labeled, one round through the same app path; the reference line."""
+    """Every train image labeled, trained through the same app path for as many rounds as the
+    strategies (each round warm-starts from the last, as theirs do): the reference line at a
+    matching training budget. Continues where the last call stopped, like the strategies."""
     base, source = profile_config(args.profile)
     train_config = {**base, **json.loads(args.set or "{}")}
     state_dir = Path(args.work_dir) / "full_supervision"
-    shutil.rmtree(state_dir, ignore_errors=True)  # always a fresh project (its line is one record)
+    if _load_state(state_dir) is None:
+        shutil.rmtree(state_dir, ignore_errors=True)  # an interrupted setup starts over
     env = Environment(state_dir, args.threads, _device(args))
     env.start()
     try:
-        started = time.time()
-        state = setup_project(args, train_config, with_masks=True)
-        state.update(touched=len(state["gt"]), corrected=len(state["gt"]), accepted=0, pixels_corrected=0)
-        _save_state(state_dir, state)
-        run = train_and_wait(env, state, args.round_timeout)
-        ev = evaluate_active(state, args, train_config)
-        record = _record(args, state, "full_supervision", 0, {}, run, ev, time.time() - started, source, train_config)
-        _save_state(state_dir, {**state, "history": [record]})
-        _append(Path(args.results), record)
+        state = _load_state(state_dir)
+        if state is None:
+            state = setup_project(args, train_config, with_masks=True)
+            state.update(touched=len(state["gt"]), corrected=len(state["gt"]), accepted=0, pixels_corrected=0,
+                         rounds_done=-1, history=[], train_config=train_config)
+            _save_state(state_dir, state)
+        elif state.get("train_config", train_config) != train_config:
+            raise RuntimeError(f"{state_dir} was trained with another profile or --set; use another --work-dir.")
+        for _ in range(args.rounds):
+            round_number = state["rounds_done"] + 1
+            if args.max_rounds is not None and round_number > args.max_rounds:
+                print(f"round {round_number} is past --max-rounds {args.max_rounds}; stopping", flush=True)
+                break
+            started = time.time()
+            run = train_and_wait(env, state, args.round_timeout)
+            ev = evaluate_active(state, args, train_config)
+            record = _record(args, state, "full_supervision", round_number, {}, run, ev, time.time() - started,
+                             source, train_config)
+            state["history"].append(record)
+            state["rounds_done"] = round_number
+            _save_state(state_dir, state)
+            _append(Path(args.results), record)
     finally:
         env.stop()
 
@@ -662,19 +681,29 @@ def load_records(results: Path, profile: str | None = None, overrides: dict | No
             and (overrides is None or r.get("overrides", {}) == overrides)]
 
 
-def full_supervision_miou(results: Path, profile: str, overrides: dict) -> tuple[float | None, str]:
-    """Our own full-supervision run, else bench/camvid_ssl.py's for the same (unchanged) profile."""
+def full_supervision_miou(results: Path, profile: str, overrides: dict,
+                          rounds: int | None = None) -> tuple[float | None, str]:
+    """Our own full-supervision line after `rounds` rounds (the strategies' last round: the same
+    training budget) or the nearest round below; else bench/camvid_ssl.py's one-round figure."""
     own = [r for r in load_records(results, profile, overrides) if r["strategy"] == "full_supervision"]
+    if rounds is not None:
+        own = [r for r in own if r["round"] <= rounds] or own
     if own:
-        return own[-1]["val_miou"], "bench/hitl_simulation.py --full-supervision"
+        best = max(own, key=lambda r: (r["round"], r["date"]))
+        return best["val_miou"], f"bench/hitl_simulation.py --full-supervision, round {best['round']}"
     if SSL_RESULTS.exists() and not overrides:
         for line in reversed(SSL_RESULTS.read_text().splitlines()):
             if not line.strip():
                 continue
             r = json.loads(line)
             if r.get("config") == "full_supervision" and r.get("profile") == profile and r.get("status") == "completed":
-                return r.get("miou"), "bench/results/camvid_ssl.jsonl full_supervision"
+                return r.get("miou"), "bench/results/camvid_ssl.jsonl full_supervision (one round)"
     return None, "not run yet"
+
+
+def _last_round(lines: dict[str, list[dict]]) -> int | None:
+    rounds = [r["round"] for rows in lines.values() for r in rows]
+    return max(rounds) if rounds else None
 
 
 def curves(results: Path, profile: str, overrides: dict) -> dict[str, list[dict]]:
@@ -690,10 +719,11 @@ def curves(results: Path, profile: str, overrides: dict) -> dict[str, list[dict]
 
 
 def table(results: Path, profile: str, overrides: dict) -> str:
-    full, full_source = full_supervision_miou(results, profile, overrides)
+    lines_by_strategy = curves(results, profile, overrides)
+    full, full_source = full_supervision_miou(results, profile, overrides, _last_round(lines_by_strategy))
     lines = ["| strategy | round | touched | corrected | accepted | pixels corrected | val mIoU | "
              "% of full | round wall (s) |", "|---|---|---|---|---|---|---|---|---|"]
-    for strategy, rows in curves(results, profile, overrides).items():
+    for strategy, rows in lines_by_strategy.items():
         for r in rows:
             share = f"{100 * r['val_miou'] / full:.0f} %" if full and r["val_miou"] is not None else "n/a"
             lines.append(
@@ -712,12 +742,13 @@ def plot(results: Path, profile: str, overrides: dict, out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    full, _ = full_supervision_miou(results, profile, overrides)
+    lines_by_strategy = curves(results, profile, overrides)
+    full, _ = full_supervision_miou(results, profile, overrides, _last_round(lines_by_strategy))
     fig, ax = plt.subplots(figsize=(7, 4.5))
     styles = {"uncertainty": ("tab:blue", "o", "least-confident-first review"),
               "random": ("tab:orange", "s", "random labeling")}
     total = None
-    for strategy, rows in curves(results, profile, overrides).items():
+    for strategy, rows in lines_by_strategy.items():
         if not rows:
             continue
         total = rows[-1]["train_images"]
@@ -750,11 +781,12 @@ def parse_args(argv=None):
     p.add_argument("--strategy", choices=STRATEGIES)
     p.add_argument("--rounds", type=int, default=1, help="rounds to run in this call (round 0 = seed)")
     p.add_argument("--max-rounds", type=int, help="never go past this round number")
-    p.add_argument("--full-supervision", action="store_true", help="train once with every train image labeled")
+    p.add_argument("--full-supervision", action="store_true", help="every train image labeled; --rounds rounds like a strategy")
     p.add_argument("--plot", action="store_true", help=f"write the plot ({DEFAULT_PLOT.relative_to(ROOT)})")
     p.add_argument("--table", action="store_true", help="print the Markdown table of the results file")
     p.add_argument("--budget", type=int, default=12, help="images corrected by humans per round")
-    p.add_argument("--accept", type=int, help="review items accepted as they are per round (default: --budget)")
+    p.add_argument("--accept", type=int, default=0,
+                   help="queue items also accepted unchecked per round, after the corrections (default 0)")
     p.add_argument("--seed-labels", type=int, default=12, help="human masks before round 0")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--review-threshold", type=float, default=0.9, help="project review threshold (mean confidence)")
@@ -771,8 +803,6 @@ def parse_args(argv=None):
     p.add_argument("--plot-out", type=Path, default=DEFAULT_PLOT)
     p.add_argument("--round-timeout", type=float, default=6 * 3600, help="give up on a run after this many seconds")
     args = p.parse_args(argv)
-    if args.accept is None:
-        args.accept = args.budget
     if not (args.strategy or args.full_supervision or args.plot or args.table):
         p.error("give --strategy, --full-supervision, --plot or --table")
     return args

@@ -69,3 +69,19 @@ def test_rounds_of_both_strategies_are_recorded_and_plotted(tmp_path):
         assert 0.0 <= r["val_miou"] <= 1.0 and r["val_images"] == 3 and r["train_images"] == 8
         assert r["train_config"]["teacher_steps"] == 2
     assert (tmp_path / "hitl.png").stat().st_size > 1000
+
+
+def test_full_supervision_line_trains_as_many_rounds_and_continues(tmp_path):
+    _camvid_like(tmp_path / "camvid")
+    _run(["--full-supervision", "--rounds", "1"], tmp_path)
+    _run(["--full-supervision", "--rounds", "1", "--table"], tmp_path)  # a second call continues
+
+    rows = [json.loads(line) for line in (tmp_path / "hitl.jsonl").read_text().splitlines()]
+    assert [(r["strategy"], r["round"], r["model_version"]) for r in rows] == [
+        ("full_supervision", 0, 1), ("full_supervision", 1, 2)]
+    assert all(r["human_images_touched"] == 8 for r in rows)
+    sys.path.insert(0, str(REPO / "bench"))
+    from hitl_simulation import full_supervision_miou
+
+    assert full_supervision_miou(tmp_path / "hitl.jsonl", "tiny", {}, rounds=0)[0] == rows[0]["val_miou"]
+    assert full_supervision_miou(tmp_path / "hitl.jsonl", "tiny", {}, rounds=4)[0] == rows[1]["val_miou"]

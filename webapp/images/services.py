@@ -19,6 +19,7 @@ from webapp.images.validation import (
     check_image_bytes,
     check_mask_classes,
     decode_mask_png,
+    decode_mask_upload,
     encode_mask_png,
 )
 from webapp.projects.models import Project
@@ -143,14 +144,15 @@ def mask_save(
         raise ValueError("Pass the mask as exactly one of array or png.")
     valid = project_class_indices(image.project)
     if png is not None:
-        array = decode_mask_png(data=png, width=image.width, height=image.height, valid_indices=valid)
+        decoded = decode_mask_upload(data=png, width=image.width, height=image.height, valid_indices=valid)
+        encoded = png if decoded.storable_as_is else encode_mask_png(decoded.array)
     else:
         if array.shape != (image.height, image.width):
             raise InvalidUpload(
                 f"The mask is {array.shape[1]}x{array.shape[0]} pixels but the image is {image.width}x{image.height}."
             )
         check_mask_classes(array=array, valid_indices=valid)
-    encoded = encode_mask_png(array)
+        encoded = encode_mask_png(array)
     mask, current = _mask_store(
         image=image, base_version=base_version, encoded=encoded, author=author, source=source,
         editing_seconds=editing_seconds, scores=scores, model_version=model_version, status=status,

@@ -1,0 +1,55 @@
+"""mask_save keeps a plain grayscale upload byte for byte and normalises every other form."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from webapp.images.services import InvalidUpload, mask_read, mask_save
+from webapp.images.validation import check_mask_classes
+
+pytestmark = pytest.mark.django_db
+
+
+def _png(array: np.ndarray, mode: str, **save) -> bytes:
+    image = PILImage.fromarray(array, mode="L")
+    if mode == "P":
+        image = image.convert("P")  # palette indices equal the grey values here
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **save)
+    return buffer.getvalue()
+
+
+def _labels():
+    labels = np.zeros((24, 32), np.uint8)
+    labels[10:, :] = 1
+    labels[15:20, 5:12] = 2
+    return labels
+
+
+def test_plain_grayscale_upload_is_stored_as_sent(make_image, owner):
+    image = make_image()
+    sent = _png(_labels(), "L", compress_level=1)
+    mask = mask_save(image=image, base_version=0, png=sent, author=owner)
+    with mask.file.open("rb") as handle:
+        assert handle.read() == sent
+    assert (mask_read(mask) == _labels()).all()
+
+
+def test_palette_upload_is_stored_as_grayscale_indices(make_image, owner):
+    image = make_image()
+    mask = mask_save(image=image, base_version=0, png=_png(_labels(), "P"), author=owner)
+    with mask.file.open("rb") as handle, PILImage.open(handle) as stored:
+        assert stored.mode == "L"
+        assert (np.array(stored) == _labels()).all()
+
+
+def test_unknown_classes_are_named_whatever_the_largest_value():
+    labels = _labels()
+    labels[0, 0] = 7
+    labels[0, 1] = 5
+    with pytest.raises(InvalidUpload, match=r"\[5, 7\]"):
+        check_mask_classes(array=labels, valid_indices={0, 1, 2, 3})
+    check_mask_classes(array=_labels(), valid_indices={0, 1, 2, 3})  # all known: no error
+    with pytest.raises(InvalidUpload, match="1"):
+        check_mask_classes(array=_labels(), valid_indices={0, 2, 3})  # a gap below the max
