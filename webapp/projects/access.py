@@ -4,7 +4,7 @@ Outsiders get 404 (they must not learn that the project exists); members without
 needed role get 403.
 """
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import QuerySet, prefetch_related_objects
 from django.http import Http404
 
 from webapp.projects.models import Membership, Project, Role
@@ -27,19 +27,25 @@ def membership_get(*, user, project: Project) -> Membership | None:
 
 def project_get_for_user(*, user, project_id: int, role: str | None = None) -> Project:
     """The project if `user` is a member (with `role`, when given); Http404 / PermissionDenied otherwise."""
-    try:
-        project = Project.objects.prefetch_related("label_classes").get(pk=project_id)
-    except (Project.DoesNotExist, ValueError, TypeError):
+    if not user.is_authenticated:
         raise Http404(NOT_FOUND)
-    membership = membership_get(user=user, project=project)
+    try:
+        # One query for both: every page and endpoint runs this first.
+        membership = Membership.objects.select_related("project").filter(project_id=project_id, user=user).first()
+    except (ValueError, TypeError):
+        raise Http404(NOT_FOUND)
     if membership is None:
         raise Http404(NOT_FOUND)
     if role is not None and not membership.has_role(role):
         raise PermissionDenied(ROLE_REQUIRED.format(role=Role(role).label.lower()))
-    project.membership = membership  # the caller's roles, for templates
+    project = membership.project
+    prefetch_related_objects([project], "label_classes")
+    project.membership = membership  # the caller's roles, for templates and user_has_role
     return project
 
 
 def user_has_role(*, user, project: Project, role: str) -> bool:
-    membership = membership_get(user=user, project=project)
+    membership = getattr(project, "membership", None)  # fetched for this user in this request
+    if membership is None or membership.user_id != user.pk:
+        membership = membership_get(user=user, project=project)
     return membership is not None and membership.has_role(role)
