@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import Count
 
 from webapp.images.models import Image, ImageStatus
+from webapp.project_counts import counts_cached
 from webapp.projects.models import Membership, Project
 
 ALL = "all"
@@ -37,7 +38,12 @@ def project_list_for_user(*, user) -> list[ProjectSummary]:
 
 
 def project_status_counts(*, project: Project) -> dict[str, int]:
-    """Images per status (every status present, zeros included) plus "all", in one query."""
+    """Images per status (every status present, zeros included) plus "all", in one query;
+    up to FRESH_FOR_S old on big projects (webapp.project_counts)."""
+    return counts_cached(f"image-status-counts:{project.pk}", lambda: _status_counts(project), lambda c: c[ALL])
+
+
+def _status_counts(project: Project) -> dict[str, int]:
     rows = (
         Image.objects.filter(project=project).values_list("status").annotate(n=Count("id")).order_by()
     )
