@@ -669,6 +669,62 @@ def run_full_supervision(args) -> None:
         env.stop()
 
 
+def run_pool_eval(args) -> None:
+    """The whole training pool's labels after each recorded round of a strategy: human masks
+    where humans labeled, the served student's prediction everywhere else, against CamVid's
+    ground truth. That is the dataset a team takes home, on the distribution of all the
+    train sequences (val holds one sequence only)."""
+    state_dir = Path(args.work_dir) / args.strategy
+    state = _load_state(state_dir)
+    if state is None:
+        raise RuntimeError(f"{state_dir} holds no simulation to evaluate.")
+    env = Environment(state_dir, args.threads)
+    env.start()
+    try:
+        for record in state["history"]:
+            _append(Path(args.results), pool_record(state, record, args))
+    finally:
+        env.stop()
+
+
+def pool_record(state: dict, record: dict, args) -> dict:
+    import torch
+
+    from ml.checkpoints import load_model
+    from ml.infer import image_to_tensor, student_predict
+    from ml.metrics import ConfusionMatrix
+    from webapp.images.models import Image, Mask, MaskSource
+    from webapp.training.files import models_root
+    from webapp.training.models import ModelVersion, TrainingRun
+
+    project, _, _ = _actors(state)
+    run = TrainingRun.objects.get(pk=record["run"]["run_id"])
+    labeled = set(Mask.objects.filter(image__project=project, source=MaskSource.HUMAN, created_at__lt=run.created_at)
+                  .values_list("image_id", flat=True))
+    version = ModelVersion.objects.get(project=project, number=record["model_version"])
+    model, _ = load_model(models_root() / version.student_path, map_location="cpu")
+    pool, rest = ConfusionMatrix(11, VOID), ConfusionMatrix(11, VOID)
+    started = time.monotonic()
+    with torch.inference_mode():
+        for image in Image.objects.filter(project=project).order_by("id"):
+            gt = torch.from_numpy(ground_truth(state["gt"][str(image.pk)], image.width, image.height)[None].astype(np.int64))
+            if image.pk in labeled:
+                pool.update(gt, gt)
+                continue
+            with image.file.open("rb") as handle, PILImage.open(handle) as im:
+                pred, _ = student_predict(model, image_to_tensor(im)[None])
+            pool.update(pred, gt)
+            rest.update(pred, gt)
+    return {
+        "bench": "hitl_pool", "strategy": record["strategy"], "round": record["round"],
+        "human_images_touched": record["human_images_touched"], "labeled_before_run": len(labeled),
+        "pool_miou": pool.miou(), "unlabeled_miou": rest.miou(), "pool_images": len(state["gt"]),
+        "model_version": record["model_version"], "hitl_record_date": record["date"],
+        "profile": record["profile"], "overrides": record["overrides"], "eval_s": round(time.monotonic() - started, 1),
+        "machine": _machine(), "git_commit": _git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -701,6 +757,15 @@ def full_supervision_miou(results: Path, profile: str, overrides: dict,
     return None, "not run yet"
 
 
+def pool_records(results: Path, profile: str, overrides: dict) -> dict[tuple[str, int], dict]:
+    """Latest --pool-eval record per (strategy, round)."""
+    if not results.exists():
+        return {}
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    return {(r["strategy"], r["round"]): r for r in rows if r.get("bench") == "hitl_pool"
+            and r.get("profile") == profile and r.get("overrides", {}) == overrides}
+
+
 def _last_round(lines: dict[str, list[dict]]) -> int | None:
     rounds = [r["round"] for rows in lines.values() for r in rows]
     return max(rounds) if rounds else None
@@ -719,21 +784,53 @@ def curves(results: Path, profile: str, overrides: dict) -> dict[str, list[dict]
 
 
 def table(results: Path, profile: str, overrides: dict) -> str:
+    """The rounds as Markdown, "% of full" against full supervision after as many rounds (the
+    same training), then the issue's two targets checked on them."""
     lines_by_strategy = curves(results, profile, overrides)
     full, full_source = full_supervision_miou(results, profile, overrides, _last_round(lines_by_strategy))
+    pools = pool_records(results, profile, overrides)
     lines = ["| strategy | round | touched | corrected | accepted | pixels corrected | val mIoU | "
-             "% of full | round wall (s) |", "|---|---|---|---|---|---|---|---|---|"]
+             "full supervision, same round | % of full | train pool mIoU (human + student) | round wall (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for strategy, rows in lines_by_strategy.items():
         for r in rows:
-            share = f"{100 * r['val_miou'] / full:.0f} %" if full and r["val_miou"] is not None else "n/a"
+            same, _ = full_supervision_miou(results, profile, overrides, r["round"])
+            full_cells = f"{100 * same:.1f} | {100 * r['val_miou'] / same:.0f} %" if same else "n/a | n/a"
+            pool = pools.get((strategy, r["round"]))
+            pool_cell = f"{100 * pool['pool_miou']:.1f}" if pool else "n/a"
             lines.append(
                 f"| {strategy} | {r['round']} | {r['human_images_touched']} | {r['human_corrected']} | "
-                f"{r['human_accepted']} | {r['pixels_corrected']:,} | {100 * r['val_miou']:.1f} | {share} | "
-                f"{r['wall_s']:.0f} |"
+                f"{r['human_accepted']} | {r['pixels_corrected']:,} | {100 * r['val_miou']:.1f} | "
+                f"{full_cells} | {pool_cell} | {r['wall_s']:.0f} |"
             )
     lines.append("")
     lines.append(f"Full supervision ({full_source}): " + (f"{100 * full:.1f} % mIoU" if full else "not run yet"))
+    lines += ["", *target_verdicts(lines_by_strategy, full)]
     return "\n".join(lines)
+
+
+def target_verdicts(lines_by_strategy: dict[str, list[dict]], full: float | None) -> list[str]:
+    """The issue's targets on the recorded rounds (same round = same budget for both)."""
+    review = {r["round"]: r for r in lines_by_strategy.get("uncertainty", [])}
+    rand = {r["round"]: r for r in lines_by_strategy.get("random", [])}
+    both = sorted(set(review) & set(rand) - {0})  # round 0 is shared
+    out = []
+    if both:
+        wins = [n for n in both if review[n]["val_miou"] > rand[n]["val_miou"]]
+        gaps = ", ".join(f"{rand[n]['human_images_touched']}: {100 * (review[n]['val_miou'] - rand[n]['val_miou']):+.1f}"
+                         for n in both)
+        out.append(f"- Review beats random at every budget: {'yes' if len(wins) == len(both) else 'no'} "
+                   f"(review minus random, mIoU points, by images touched: {gaps})")
+    if full:
+        for strategy, rows in lines_by_strategy.items():
+            within = [r for r in rows if r["human_images_touched"] <= QUARTER * r["train_images"]]
+            if within:
+                best = max(within, key=lambda r: r["val_miou"])
+                share = best["val_miou"] / full
+                out.append(f"- {strategy}: best within a quarter of the images {100 * best['val_miou']:.1f} "
+                           f"({best['human_images_touched']} touched) = {100 * share:.0f} % of full supervision "
+                           f"({'meets' if share >= FULL_SUPERVISION_95 else 'misses'} the 95 % target)")
+    return out
 
 
 def plot(results: Path, profile: str, overrides: dict, out: Path) -> Path:
@@ -744,7 +841,8 @@ def plot(results: Path, profile: str, overrides: dict, out: Path) -> Path:
 
     lines_by_strategy = curves(results, profile, overrides)
     full, _ = full_supervision_miou(results, profile, overrides, _last_round(lines_by_strategy))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    pools = pool_records(results, profile, overrides)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
     styles = {"uncertainty": ("tab:blue", "o", "least-confident-first review"),
               "random": ("tab:orange", "s", "random labeling")}
     total = None
@@ -754,14 +852,19 @@ def plot(results: Path, profile: str, overrides: dict, out: Path) -> Path:
         total = rows[-1]["train_images"]
         colour, marker, label = styles[strategy]
         ax.plot([r["human_images_touched"] for r in rows], [100 * r["val_miou"] for r in rows],
-                color=colour, marker=marker, label=label)
+                color=colour, marker=marker, label=f"{label}, val")
+        pool = [pools[(strategy, r["round"])] for r in rows if (strategy, r["round"]) in pools]
+        if pool:
+            ax.plot([r["human_images_touched"] for r in pool], [100 * r["pool_miou"] for r in pool],
+                    color=colour, marker=marker, linestyle="--", markerfacecolor="none",
+                    label=f"{label}, train pool labels (human + student)")
     if full is not None:
-        ax.axhline(100 * full, color="black", linestyle="-", linewidth=1, label=f"full supervision ({100 * full:.1f})")
+        ax.axhline(100 * full, color="black", linestyle="-", linewidth=1, label=f"full supervision, val ({100 * full:.1f})")
         ax.axhline(100 * FULL_SUPERVISION_95 * full, color="black", linestyle=":", linewidth=1, label="95 % of full")
     if total:
         ax.axvline(QUARTER * total, color="grey", linestyle="--", linewidth=1, label="a quarter of the images")
     ax.set_xlabel("human images touched (corrected + accepted)")
-    ax.set_ylabel("CamVid val mIoU (%)")
+    ax.set_ylabel("mIoU (%)")
     ax.set_title(f"HITL simulation, profile {profile}" + (f" {json.dumps(overrides)}" if overrides else ""),
                  fontsize=9)
     ax.grid(alpha=0.3)
@@ -782,6 +885,8 @@ def parse_args(argv=None):
     p.add_argument("--rounds", type=int, default=1, help="rounds to run in this call (round 0 = seed)")
     p.add_argument("--max-rounds", type=int, help="never go past this round number")
     p.add_argument("--full-supervision", action="store_true", help="every train image labeled; --rounds rounds like a strategy")
+    p.add_argument("--pool-eval", action="store_true",
+                   help="with --strategy: score the whole train pool's labels (human + student) after each round")
     p.add_argument("--plot", action="store_true", help=f"write the plot ({DEFAULT_PLOT.relative_to(ROOT)})")
     p.add_argument("--table", action="store_true", help="print the Markdown table of the results file")
     p.add_argument("--budget", type=int, default=12, help="images corrected by humans per round")
@@ -810,7 +915,9 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.strategy:
+    if args.strategy and args.pool_eval:
+        run_pool_eval(args)
+    elif args.strategy:
         run_strategy(args)
     elif args.full_supervision:
         run_full_supervision(args)

@@ -70,6 +70,15 @@ def test_rounds_of_both_strategies_are_recorded_and_plotted(tmp_path):
         assert r["train_config"]["teacher_steps"] == 2
     assert (tmp_path / "hitl.png").stat().st_size > 1000
 
+    table = _run(["--strategy", "uncertainty", "--pool-eval", "--table"], tmp_path).stdout
+    pool = [json.loads(line) for line in (tmp_path / "hitl.jsonl").read_text().splitlines()][len(rows):]
+    assert [(r["bench"], r["strategy"], r["round"]) for r in pool] == [("hitl_pool", "uncertainty", 0),
+                                                                         ("hitl_pool", "uncertainty", 1)]
+    assert [r["labeled_before_run"] for r in pool] == [3, 6]  # seeds, then + 2 corrected + 1 accepted
+    assert all(0.0 <= r["pool_miou"] <= 1.0 and r["pool_images"] == 8 for r in pool)
+    assert pool[1]["pool_miou"] >= pool[1]["unlabeled_miou"] - 1e-9  # human pixels are exact
+    assert "Review beats random at every budget" in table
+
 
 def test_full_supervision_line_trains_as_many_rounds_and_continues(tmp_path):
     _camvid_like(tmp_path / "camvid")
