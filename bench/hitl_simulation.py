@@ -716,7 +716,7 @@ def pool_record(state: dict, record: dict, args) -> dict:
             pool.update(pred, gt)
             rest.update(pred, gt)
     return {
-        "bench": "hitl_pool", "strategy": record["strategy"], "round": record["round"],
+        "bench": "hitl_pool", "strategy": args.strategy, "round": record["round"],
         "human_images_touched": record["human_images_touched"], "labeled_before_run": len(labeled),
         "pool_miou": pool.miou(), "unlabeled_miou": rest.miou(), "pool_images": len(state["gt"]),
         "model_version": record["model_version"], "hitl_record_date": record["date"],
@@ -868,7 +868,9 @@ def plot(results: Path, profile: str, overrides: dict, out: Path) -> Path:
     ax.set_title(f"HITL simulation, profile {profile}" + (f" {json.dumps(overrides)}" if overrides else ""),
                  fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left")
+    if total:
+        ax.set_xlim(0, max(ax.get_xlim()[1], QUARTER * total * 1.08))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
