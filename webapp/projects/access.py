@@ -25,8 +25,9 @@ def membership_get(*, user, project: Project) -> Membership | None:
     return Membership.objects.filter(project=project, user=user).first()
 
 
-def project_get_for_user(*, user, project_id: int, role: str | None = None) -> Project:
-    """The project if `user` is a member (with `role`, when given); Http404 / PermissionDenied otherwise."""
+def project_get_for_user(*, user, project_id: int, role: str | None = None, classes: bool = True) -> Project:
+    """The project if `user` is a member (with `role`, when given); Http404 / PermissionDenied otherwise.
+    `classes`: prefetch the label classes (views that never read them skip the query)."""
     if not user.is_authenticated:
         raise Http404(NOT_FOUND)
     try:
@@ -39,7 +40,8 @@ def project_get_for_user(*, user, project_id: int, role: str | None = None) -> P
     if role is not None and not membership.has_role(role):
         raise PermissionDenied(ROLE_REQUIRED.format(role=Role(role).label.lower()))
     project = membership.project
-    prefetch_related_objects([project], "label_classes")
+    if classes:
+        prefetch_related_objects([project], "label_classes")
     project.membership = membership  # the caller's roles, for templates and user_has_role
     return project
 

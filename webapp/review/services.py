@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from webapp.images.models import Image, ImageStatus, Mask, MaskSource
-from webapp.images.services import mask_read, mask_save
+from webapp.images.services import mask_save
 from webapp.projects.access import user_has_role
 from webapp.projects.models import Project, Role
 from webapp.review.models import ReviewItem, ReviewStatus
@@ -85,22 +85,25 @@ def review_item_next(*, project: Project, user, exclude_ids=()) -> ReviewItem | 
     held = ReviewItem.objects.filter(
         project=project, status=ReviewStatus.PENDING, leased_by=user, lease_expires_at__gt=now
     ).exclude(pk__in=exclude_ids)
-    item = held.order_by("score", "id").first()
+    item = held.select_related("image", "pseudo_mask").order_by("score", "id").first()
     if item is not None:
         return item
     for _ in range(CLAIM_ATTEMPTS):  # lost a race: someone claimed our candidate, try the next
         with transaction.atomic():
-            candidates = ReviewItem.objects.filter(_claimable(now), project=project).exclude(pk__in=exclude_ids)
+            candidates = (ReviewItem.objects.filter(_claimable(now), project=project).exclude(pk__in=exclude_ids)
+                          .select_related("image", "pseudo_mask"))
             if connection.features.has_select_for_update_skip_locked:
-                candidates = candidates.select_for_update(skip_locked=True)
-            candidate = candidates.order_by("score", "id").values_list("pk", flat=True).first()
+                # of=self: lock the item row only, not the joined image and mask.
+                candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+            candidate = candidates.order_by("score", "id").first()
             if candidate is None:
                 return None
-            claimed = ReviewItem.objects.filter(_claimable(now), pk=candidate).update(
-                leased_by=user, lease_expires_at=now + LEASE
-            )
+            lease = {"leased_by": user, "lease_expires_at": now + LEASE}
+            claimed = ReviewItem.objects.filter(_claimable(now), pk=candidate.pk).update(**lease)
         if claimed:
-            return ReviewItem.objects.select_related("image", "pseudo_mask").get(pk=candidate)
+            for field, value in lease.items():  # what the UPDATE wrote: no need to read it back
+                setattr(candidate, field, value)
+            return candidate
     return None
 
 
@@ -152,8 +155,10 @@ def review_item_accept(*, item: ReviewItem, user, seconds: float | None = None) 
         spent = _seconds_spent(locked, user, seconds, timezone.now())
         # Decided first, so the mask hook (which closes pending items as corrected) leaves it be.
         _decide(locked, user, ReviewStatus.ACCEPTED, spent)
+        with locked.pseudo_mask.file.open("rb") as handle:
+            pseudo_png = handle.read()  # kept byte for byte: no decode-and-encode round trip
         mask_save(
-            image=image, base_version=locked.pseudo_mask.version, array=mask_read(locked.pseudo_mask),
+            image=image, base_version=locked.pseudo_mask.version, png=pseudo_png,
             author=user, source=MaskSource.HUMAN, editing_seconds=spent,
         )
     item.refresh_from_db()

@@ -14,8 +14,8 @@ IMAGE_NOT_FOUND = "No such image in this project."
 class ProjectView(APIView):
     schema = SegloopAutoSchema()
 
-    def project(self, project_id: int, role: str | None = None) -> Project:
-        return project_get_for_user(user=self.request.user, project_id=project_id, role=role)
+    def project(self, project_id: int, role: str | None = None, *, classes: bool = True) -> Project:
+        return project_get_for_user(user=self.request.user, project_id=project_id, role=role, classes=classes)
 
     def image(self, project: Project, image_id: int) -> Image:
         return get_object_or_404(Image.objects.select_related("current_mask"), pk=image_id, project=project)

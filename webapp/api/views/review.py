@@ -17,7 +17,7 @@ class ReviewNextView(ProjectView):
                                             204: OpenApiResponse(description="The queue is empty.")},
                    description="Your current item, or the least confident free one, leased to you for 10 minutes.")
     def post(self, request, project_id: int):
-        project = self.project(project_id, Role.REVIEWER)
+        project = self.project(project_id, Role.REVIEWER, classes=False)
         item = review_item_next(project=project, user=request.user)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -29,7 +29,7 @@ class ReviewDecisionView(ProjectView):
 
     @extend_schema(request=ReviewDecisionSerializer, responses={200: ReviewItemSerializer, 400: BAD_REQUEST, 409: ERROR})
     def post(self, request, project_id: int, item_id: int):
-        project = self.project(project_id, Role.REVIEWER)
+        project = self.project(project_id, Role.REVIEWER, classes=False)
         item = get_object_or_404(ReviewItem.objects.select_related("project", "pseudo_mask"), pk=item_id, project=project)
         given = ReviewDecisionSerializer(data=request.data)
         given.is_valid(raise_exception=True)
