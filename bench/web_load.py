@@ -251,6 +251,14 @@ class Services:
         self.procs.append((name, proc))
         return proc
 
+    def log_errors(self, name: str, limit: int = 3) -> list[str]:
+        """The first tracebacks of 5xx answers in a server log (Django logs them at ERROR)."""
+        path = self.tmp / f"{name}.log"
+        if not path.exists():
+            return []
+        blocks = path.read_text(errors="replace").split("Internal Server Error: ")[1:]
+        return ["Internal Server Error: " + block[:4000] for block in blocks[:limit]]
+
     def log_tail(self, name: str, lines: int = 30) -> str:
         path = self.tmp / f"{name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
@@ -879,6 +887,7 @@ def main(argv=None) -> int:
         if gunicorn is not None and gunicorn.poll() is not None:
             raise RuntimeError(f"gunicorn died during the run:\n{services.log_tail('gunicorn')}")
         result["server_log_tail"] = services.log_tail("gunicorn", 10)
+        result["server_errors"] = services.log_errors("gunicorn")
     finally:
         services.stop()
     result["load_end"] = uptime()

@@ -165,8 +165,10 @@ def mask_save(
 
 def _mask_store(*, image, base_version, encoded, author, source, editing_seconds, scores, model_version, status):
     with transaction.atomic():
-        # of=("self",): PostgreSQL cannot lock the nullable side of the current_mask outer join.
-        locked = Image.objects.select_for_update(of=("self",)).select_related("current_mask").get(pk=image.pk)
+        # No select_related under FOR UPDATE: after waiting for the lock, PostgreSQL re-reads the
+        # locked row but not the joined one, so a concurrent change left current_mask_id set and
+        # current_mask None. Related rows are read after the lock, by a new statement.
+        locked = Image.objects.select_for_update().get(pk=image.pk)
         current = locked.mask_version
         last = locked.masks.aggregate(last=Max("version"))["last"] or 0
         mask = Mask(

@@ -126,7 +126,8 @@ def _seconds_spent(item: ReviewItem, user, seconds: float | None, now) -> float:
 
 def _lock_pending(item: ReviewItem, user) -> ReviewItem:
     """The item, locked, if it is still pending and not held by someone else; else ReviewRefused."""
-    locked = ReviewItem.objects.select_for_update(of=("self",)).select_related("reviewed_by", "leased_by").get(pk=item.pk)
+    # No join under FOR UPDATE (see images.services._mask_store): the users are read after the lock.
+    locked = ReviewItem.objects.select_for_update().get(pk=item.pk)
     if locked.status != ReviewStatus.PENDING:
         who = locked.reviewed_by.get_username() if locked.reviewed_by else "someone"
         raise ReviewRefused(ALREADY_DECIDED.format(status=locked.get_status_display().lower(), who=who))
@@ -149,7 +150,7 @@ def review_item_accept(*, item: ReviewItem, user, seconds: float | None = None) 
     _require_reviewer(project=item.project, user=user)
     with transaction.atomic():
         locked = _lock_pending(item, user)
-        image = Image.objects.select_for_update(of=("self",)).select_related("current_mask").get(pk=locked.image_id)
+        image = Image.objects.select_for_update().get(pk=locked.image_id)  # no join: see images.services._mask_store
         if image.current_mask_id != locked.pseudo_mask_id:
             raise ReviewRefused(IMAGE_CHANGED.format(current=image.mask_version, pseudo=locked.pseudo_mask.version))
         spent = _seconds_spent(locked, user, seconds, timezone.now())

@@ -113,7 +113,7 @@ def pseudo_label_store(
     score = scores["mean_confidence"]
     to_review = score < project.review_threshold
     with transaction.atomic():
-        locked = Image.objects.select_for_update(of=("self",)).select_related("current_mask").get(pk=image.pk)
+        locked = Image.objects.select_for_update().get(pk=image.pk)  # no join: see images.services._mask_store
         if locked.status not in RELABELLED_STATUSES:
             return None  # labeled by a human since the list was made
         if locked.status == ImageStatus.IN_REVIEW and not review_item_supersede(image=locked):
