@@ -23,20 +23,21 @@ def _convert(src: Path, dst: Path, fmt: str) -> None:
 
 
 def pack(source: Path, target: Path) -> None:
-    jobs = []
-    for split in SPLITS:
-        (target / split).mkdir(parents=True, exist_ok=True)
-        shutil.copytree(source / f"{split}annot", target / f"{split}annot", dirs_exist_ok=True)
-        jobs += [(p, target / split / f"{p.stem}.jpg", "JPEG") for p in sorted((source / split).glob("*.png"))]
-    _run(jobs)
+    _convert_split_images(source, target, ".png", ".jpg", "JPEG")
 
 
 def unpack(source: Path, target: Path) -> None:
+    _convert_split_images(source, target, ".jpg", ".png", "PNG")
+
+
+def _convert_split_images(source: Path, target: Path, from_suffix: str, to_suffix: str, fmt: str) -> None:
+    """The masks copied as they are, the images converted to `fmt` under the same stems."""
     jobs = []
     for split in SPLITS:
         (target / split).mkdir(parents=True, exist_ok=True)
         shutil.copytree(source / f"{split}annot", target / f"{split}annot", dirs_exist_ok=True)
-        jobs += [(p, target / split / f"{p.stem}.png", "PNG") for p in sorted((source / split).glob("*.jpg"))]
+        jobs += [(p, target / split / f"{p.stem}{to_suffix}", fmt)
+                 for p in sorted((source / split).glob(f"*{from_suffix}"))]
     _run(jobs)
 
 
