@@ -70,7 +70,7 @@ def decode_mask_png(*, data: bytes, width: int, height: int, valid_indices: set[
 class DecodedMask:
     array: np.ndarray
     storable_as_is: bool
-    """True for a plain 8-bit grayscale PNG: its bytes can be kept, no need to encode again."""
+    """True for a plain 8-bit, non-interlaced grayscale PNG: its bytes can be kept as they are."""
 
 
 def decode_mask_upload(*, data: bytes, width: int, height: int, valid_indices: set[int]) -> DecodedMask:
@@ -84,9 +84,12 @@ def decode_mask_upload(*, data: bytes, width: int, height: int, valid_indices: s
                 raise InvalidUpload(
                     MASK_WRONG_SIZE.format(mw=mask.size[0], mh=mask.size[1], iw=width, ih=height)
                 )
+            # As the editor's own decoder reads it: 8 bits a pixel, not interlaced (read before
+            # the pixels are loaded, which clears the tile list).
+            plain = (mask.mode == "L" and [tile[3] for tile in mask.tile] == ["L"]
+                     and not mask.info.get("interlace") and "transparency" not in mask.info)
             # Mode P: the palette indices are the class indices, not the palette colours.
             array = np.array(mask, dtype=np.uint8)
-            plain = mask.mode == "L" and "transparency" not in mask.info
     except InvalidUpload:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):

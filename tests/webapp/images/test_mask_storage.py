@@ -44,6 +44,18 @@ def test_palette_upload_is_stored_as_grayscale_indices(make_image, owner):
         assert (np.array(stored) == _labels()).all()
 
 
+def test_low_bit_depth_upload_is_stored_as_8_bit(make_image, owner):
+    image = make_image()
+    # All background: valid, but 4 bits a pixel, and the editor's decoder reads 8-bit PNGs only
+    # (Pillow scales 4-bit greys to 0..255, so only 0 stays a class index).
+    sent = _png(np.zeros((24, 32), np.uint8), "L", bits=4)
+    mask = mask_save(image=image, base_version=0, png=sent, author=owner)
+    with mask.file.open("rb") as handle:
+        stored = handle.read()
+    assert stored != sent and stored[24] == 8  # IHDR bit depth
+    assert (mask_read(mask) == np.array(PILImage.open(io.BytesIO(sent)))).all()
+
+
 def test_unknown_classes_are_named_whatever_the_largest_value():
     labels = _labels()
     labels[0, 0] = 7
