@@ -728,12 +728,14 @@ def pool_record(state: dict, record: dict, args) -> dict:
 # --------------------------------------------------------------------------- results
 
 
-def load_records(results: Path, profile: str | None = None, overrides: dict | None = None) -> list[dict]:
-    """hitl records of one profile with the same --set overrides (None: any)."""
+def load_records(results: Path, profile: str | None = None, overrides: dict | None = None,
+                 bench: str = "hitl") -> list[dict]:
+    """`bench` records (rounds, or "hitl_pool" scores) of one profile with the same --set
+    overrides (None: any)."""
     if not results.exists():
         return []
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r.get("bench") == "hitl" and (profile is None or r.get("profile") == profile)
+    return [r for r in rows if r.get("bench") == bench and (profile is None or r.get("profile") == profile)
             and (overrides is None or r.get("overrides", {}) == overrides)]
 
 
@@ -759,11 +761,7 @@ def full_supervision_miou(results: Path, profile: str, overrides: dict,
 
 def pool_records(results: Path, profile: str, overrides: dict) -> dict[tuple[str, int], dict]:
     """Latest --pool-eval record per (strategy, round)."""
-    if not results.exists():
-        return {}
-    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    return {(r["strategy"], r["round"]): r for r in rows if r.get("bench") == "hitl_pool"
-            and r.get("profile") == profile and r.get("overrides", {}) == overrides}
+    return {(r["strategy"], r["round"]): r for r in load_records(results, profile, overrides, bench="hitl_pool")}
 
 
 def _last_round(lines: dict[str, list[dict]]) -> int | None:

@@ -15,7 +15,7 @@ TOO_MANY_PIXELS = "{name}: {width}x{height} pixels is over the limit of {limit:,
 TOO_MANY_PIXELS_UNKNOWN = "{name}: the image claims more than the limit of {limit:,} pixels."
 DUPLICATE = "{name}: the same image is already in this project (as {existing})."
 MASK_NOT_PNG = "The mask must be a PNG of class indices."
-MASK_NOT_SINGLE_CHANNEL = "The mask must be single-channel (mode L or P), not {mode}."
+MASK_NOT_SINGLE_CHANNEL = "The mask must be single-channel (grayscale or paletted), not {mode}."
 MASK_WRONG_SIZE = "The mask is {mw}x{mh} pixels but the image is {iw}x{ih}."
 MASK_UNKNOWN_CLASSES = "The mask holds class indices {values} that the project does not define (valid: {valid})."
 
@@ -66,6 +66,9 @@ def decode_mask_png(*, data: bytes, width: int, height: int, valid_indices: set[
     return decode_mask_upload(data=data, width=width, height=height, valid_indices=valid_indices).array
 
 
+LOW_BIT_GREY_STRETCH = {"L;2": 85, "L;4": 17}
+
+
 @dataclass(frozen=True)
 class DecodedMask:
     array: np.ndarray
@@ -78,18 +81,23 @@ def decode_mask_upload(*, data: bytes, width: int, height: int, valid_indices: s
         with PILImage.open(io.BytesIO(data)) as mask:
             if mask.format != "PNG":
                 raise InvalidUpload(MASK_NOT_PNG)
-            if mask.mode not in ("L", "P"):
+            if mask.mode not in ("L", "P", "1"):
                 raise InvalidUpload(MASK_NOT_SINGLE_CHANNEL.format(mode=mask.mode))
             if mask.size != (width, height):
                 raise InvalidUpload(
                     MASK_WRONG_SIZE.format(mw=mask.size[0], mh=mask.size[1], iw=width, ih=height)
                 )
-            # As the editor's own decoder reads it: 8 bits a pixel, not interlaced (read before
-            # the pixels are loaded, which clears the tile list).
-            plain = (mask.mode == "L" and [tile[3] for tile in mask.tile] == ["L"]
+            # Read before the pixels are loaded, which clears the tile list.
+            raw_modes = [tile[3] for tile in mask.tile]
+            # As the editor's own decoder reads it: 8 bits a pixel, not interlaced.
+            plain = (mask.mode == "L" and raw_modes == ["L"]
                      and not mask.info.get("interlace") and "transparency" not in mask.info)
             # Mode P: the palette indices are the class indices, not the palette colours.
             array = np.array(mask, dtype=np.uint8)
+            # Pillow stretches 2- and 4-bit greys to 0..255; the class index is the stored value.
+            stretch = LOW_BIT_GREY_STRETCH.get(raw_modes[0]) if len(raw_modes) == 1 else None
+            if stretch:
+                array //= stretch
     except InvalidUpload:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):

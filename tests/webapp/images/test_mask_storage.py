@@ -56,6 +56,20 @@ def test_low_bit_depth_upload_is_stored_as_8_bit(make_image, owner):
     assert (mask_read(mask) == np.array(PILImage.open(io.BytesIO(sent)))).all()
 
 
+@pytest.mark.parametrize("bits", [1, 2, 4])
+def test_low_bit_depth_grayscale_holds_class_indices_not_stretched_greys(make_image, owner, bits):
+    image = make_image()
+    labels = _labels() if bits > 1 else (_labels() > 0).astype(np.uint8)
+    buffer = io.BytesIO()
+    source = PILImage.fromarray(labels, mode="L")
+    if bits == 1:
+        source.point(lambda v: 255 * v).convert("1").save(buffer, format="PNG")
+    else:
+        source.save(buffer, format="PNG", bits=bits)
+    mask = mask_save(image=image, base_version=0, png=buffer.getvalue(), author=owner)
+    assert (mask_read(mask) == labels).all()
+
+
 def test_unknown_classes_are_named_whatever_the_largest_value():
     labels = _labels()
     labels[0, 0] = 7
