@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
+from cpu_info import cpu_model  # noqa: E402  (bench/ is on sys.path when a script runs)
 
 from ml.checkpoints import load_model  # noqa: E402
 from ml.data import pairs_from_folders  # noqa: E402
@@ -55,18 +56,41 @@ CONFIGS: dict[str, dict] = {
     "igl_dt_no_lrl": {"method": "igl_dt", "use_lrl": False},
     "igl_dt_no_dl": {"method": "igl_dt", "use_dl": False},
     "igl_dt_one_teacher": {"method": "igl_dt", "teachers": "ru"},
+    # [ours] ablation: the SU teacher as a pure, reduced Swin from random weights (what the
+    # hybrid replaces when no Swin weights can be had)
+    "igl_dt_scratch_swin": {"method": "igl_dt", "su_encoder": "swin_tiny_patch4_window7_224",
+                            "su_kwargs": {"encoder_kwargs": {"embed_dim": 48, "depths": [2, 2, 2, 2],
+                                                             "num_heads": [3, 6, 12, 24]},
+                                          "decoder_depth": 1}},
+    "igl_dt_no_gate": {"method": "igl_dt", "teacher_gate": False},
     "full_supervision": {"method": "supervised"},  # all 367 train images labeled
 }
+# Methods without a teacher stage train the student for teacher_steps + student_steps, so
+# every config gets the same number of steps (the gated IGL-DT student trains in both stages).
+SINGLE_STAGE = ("supervised", "mean_teacher")
 
 STUDENT = {"student_encoder": "tf_efficientnet_lite0",
            "student_kwargs": {"decoder_channels": [64, 32, 24, 16, 16]},
-           "pretrained": ["student"]}
+           "pretrained": ["su", "ru", "student"]}
 PROFILES: dict[str, dict] = {
+    # Every network pretrained from the offline packages: hybrid SU (Lite0 stem + Swin
+    # stages), Lite2 RU, Lite0 student (the app's default networks, at a quarter of the pixels).
     "cpu": {
         **STUDENT,
         "long_side": 240, "crop_size": 128, "batch_size": 4, "unlabeled_batch_size": 4,
         "teacher_steps": 150, "student_steps": 300, "eval_every": 100000, "save_every": 100,
         "lr": 1e-3,
+        "su_encoder": "tf_efficientnet_lite0",
+        "su_kwargs": {"encoder_kwargs": {"stem_stride": 8, "embed_dim": 96, "depths": [2, 2, 2]},
+                      "decoder_depth": 1},
+        "ru_encoder": "tf_efficientnet_lite2", "ru_kwargs": {"decoder_channels": [128, 64, 32, 16, 16]},
+    },
+    # The first profile (stop 9): random-init reduced Swin SU and ResNet-18 RU.
+    "cpu_scratch": {
+        **STUDENT, "pretrained": ["student"],
+        "long_side": 240, "crop_size": 128, "batch_size": 4, "unlabeled_batch_size": 4,
+        "teacher_steps": 150, "student_steps": 300, "eval_every": 100000, "save_every": 100,
+        "lr": 1e-3, "teacher_gate": False,
         "su_encoder": "swin_tiny_patch4_window7_224",
         "su_kwargs": {"encoder_kwargs": {"embed_dim": 48, "depths": [2, 2, 2, 2],
                                          "num_heads": [3, 6, 12, 24]}, "decoder_depth": 1},
@@ -96,9 +120,11 @@ def split(data: Path, full: bool) -> dict:
     return {"labeled": [train[i] for i in lab], "unlabeled": [train[i][0] for i in unl], "val": val}
 
 
-def make_config(name: str, profile: str, overrides: dict) -> TrainConfig:
-    return TrainConfig(num_classes=11, ignore_index=255, remap={11: 255}, class_names=CLASS_NAMES,
-                       **{**PROFILES[profile], **CONFIGS[name], **overrides})
+def make_config(name: str, profile: str, overrides: dict, seed: int = 0) -> TrainConfig:
+    fields = {**PROFILES[profile], **CONFIGS[name], "seed": seed, **overrides}
+    if fields["method"] in SINGLE_STAGE:
+        fields["student_steps"] = fields["student_steps"] + fields.pop("teacher_steps")
+    return TrainConfig(num_classes=11, ignore_index=255, remap={11: 255}, class_names=CLASS_NAMES, **fields)
 
 
 def git_commit() -> str:
@@ -138,10 +164,10 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_one(name: str, args) -> dict:
-    cfg = make_config(name, args.profile, json.loads(args.set or "{}"))
+def run_one(name: str, args, seed: int = 0) -> dict:
+    cfg = make_config(name, args.profile, json.loads(args.set or "{}"), seed)
     data = split(Path(args.data), full=name == "full_supervision")
-    out_dir = Path(args.out) / args.profile / name
+    out_dir = Path(args.out) / args.profile / f"{name}_s{seed}"
     if out_dir.exists() and not args.resume:
         import shutil
         shutil.rmtree(out_dir)
@@ -170,7 +196,9 @@ def run_one(name: str, args) -> dict:
     speeds = {r: inference_speed(c["best"], hw, device) for r, c in result.checkpoints.items() if "best" in c}
     student = result.metrics.get("student", {})
     record = {
-        "config": name, "profile": args.profile, "miou": student.get("miou"),
+        "config": name, "profile": args.profile, "seed": seed, "miou": student.get("miou"),
+        "gate": result.gate if hasattr(result, "gate") else None,
+        "weights": getattr(result, "weights", None), "cpu": cpu_model(), "other_load": args.other_load,
         "per_class_iou": student.get("per_class_iou"),
         "pixel_accuracy": student.get("pixel_accuracy"),
         "teacher_miou": {r: v for r, v in result.best_miou.items() if r != "student"},
@@ -241,6 +269,9 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true", help="keep and resume existing run folders")
     p.add_argument("--log-every", type=float, default=30.0, help="seconds between progress lines")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per config (mean +- std in the table)")
+    p.add_argument("--seed0", type=int, default=0, help="first seed")
+    p.add_argument("--other-load", default="", help="what else ran on the machine (recorded)")
     p.add_argument("--table", action="store_true", help="print the results as a Markdown table and exit")
     p.add_argument("--write-docs", action="store_true", help="with --table: update docs/benchmarks.md")
     args = p.parse_args(argv)
@@ -257,7 +288,8 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"unknown config(s) {unknown}; valid: {', '.join(CONFIGS)}, all")
     for name in names:
-        run_one(name, args)
+        for seed in range(args.seed0, args.seed0 + args.seeds):
+            run_one(name, args, seed)
     return 0
 
 

@@ -87,6 +87,27 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_weights(args) -> int:
+    """One JSON line per network: where its starting weights come from (nothing is loaded)."""
+    from ml.train import APP_DEFAULT_CONFIG, TrainConfig, weight_sources
+
+    if args.config:
+        cfg_dict = TrainConfig.from_yaml(args.config).to_dict()
+    else:
+        cfg_dict = {**APP_DEFAULT_CONFIG, "num_classes": 2}
+    cfg_dict.update(_parse_set(args.set))
+    try:
+        sources = weight_sources(TrainConfig.from_dict(cfg_dict))
+    except FileNotFoundError as err:
+        raise ValueError(str(err)) from err
+    for source in sources.values():
+        line = {"role": source.role, "encoder": source.encoder, "source": source.source, "detail": source.detail}
+        if source.warning:
+            line["warning"] = source.warning
+        print(json.dumps(line))
+    return 0
+
+
 def cmd_eval(args) -> int:
     import torch
 
@@ -213,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--height", type=int, default=64, help="example input height for tracing")
     x.add_argument("--width", type=int, default=64, help="example input width for tracing")
     x.set_defaults(func=cmd_export)
+
+    w = sub.add_parser("weights", help="say where each network's starting weights come from",
+                       description="Print one JSON line per network (role, encoder, source: file, hub, "
+                                   "package or random) for a config, without loading anything. With no "
+                                   "--config: the app's default config (ml/train/defaults.py).")
+    w.add_argument("--config", help="YAML of TrainConfig keys (default: the app's default config)")
+    w.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    w.set_defaults(func=cmd_weights)
     return p
 
 

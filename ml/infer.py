@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ml.runtime import autocast
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -50,12 +52,14 @@ def _model_device(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
-def _run(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """One forward, in bf16 autocast on CUDA; always returns float32 logits."""
+def _run(model: nn.Module, x: torch.Tensor, amp: bool = False) -> torch.Tensor:
+    """One forward, in bf16 autocast on CUDA (and on bf16-capable CPUs with ``amp``); always
+    returns float32 logits. CPU predictions that users see stay fp32 unless asked."""
     if x.device.type == "cuda":
         with torch.autocast("cuda", dtype=torch.bfloat16):
             return model(x).float()
-    return model(x).float()
+    with autocast(x.device, amp):
+        return model(x).float()
 
 
 def _blend_weights(window: int, blend: str, device: torch.device) -> torch.Tensor:
@@ -85,30 +89,32 @@ def predict_logits(
     window: int | None = None,
     overlap: float = 0.25,
     blend: str = "gaussian",
+    amp: bool = False,
 ) -> torch.Tensor:
     """Logits of ``model`` for x: N,3,H,W -> N,C,H,W float32 (on x's device).
 
     With ``window`` the image is cut into window x window tiles overlapping by ``overlap``
     (fraction of the window); tile logits are blended with ``blend`` weights ("gaussian" or
     "uniform"). Images smaller than the window are zero-padded (the ImageNet mean) and the
-    result cropped. Runs under inference_mode, in eval mode, with bf16 autocast on CUDA.
+    result cropped. Runs under inference_mode, in eval mode, with bf16 autocast on CUDA
+    (and on bf16-capable CPUs with ``amp``, as pseudo-labelling does).
     The result is cloned out of inference mode, so it can serve as a loss target
     (inference tensors cannot be saved for backward).
     """
     if not 0 <= overlap < 1:
         raise ValueError(f"overlap must be in [0, 1), got {overlap}")
     with torch.inference_mode(), _eval_mode(model):
-        logits = _predict_logits(model, x.to(_model_device(model), non_blocking=True), window, overlap, blend)
+        logits = _predict_logits(model, x.to(_model_device(model), non_blocking=True), window, overlap, blend, amp)
     return logits.to(x.device).clone()
 
 
 def _predict_logits(
-    model: nn.Module, x: torch.Tensor, window: int | None, overlap: float, blend: str
+    model: nn.Module, x: torch.Tensor, window: int | None, overlap: float, blend: str, amp: bool
 ) -> torch.Tensor:
     """predict_logits without the mode handling; x already on the model's device."""
     device = x.device
     if window is None:
-        return _run(model, x)
+        return _run(model, x, amp)
     n, _, h, w = x.shape
     padded = F.pad(x, (0, max(0, window - w), 0, max(0, window - h)))
     ph, pw = padded.shape[-2:]
@@ -118,7 +124,7 @@ def _predict_logits(
     weight_sum = torch.zeros(ph, pw, device=device)
     for top in _starts(ph, window, stride):
         for left in _starts(pw, window, stride):
-            tile = _run(model, padded[..., top : top + window, left : left + window])
+            tile = _run(model, padded[..., top : top + window, left : left + window], amp)
             if total is None:
                 total = torch.zeros(n, tile.shape[1], ph, pw, device=device)
             total[..., top : top + window, left : left + window] += tile * weights
@@ -127,10 +133,10 @@ def _predict_logits(
 
 
 def predict_probs(
-    model: nn.Module, x: torch.Tensor, window: int | None = None, overlap: float = 0.25
+    model: nn.Module, x: torch.Tensor, window: int | None = None, overlap: float = 0.25, amp: bool = False
 ) -> torch.Tensor:
     """Softmax probabilities: N,3,H,W -> N,C,H,W."""
-    return predict_logits(model, x, window=window, overlap=overlap).softmax(dim=1)
+    return predict_logits(model, x, window=window, overlap=overlap, amp=amp).softmax(dim=1)
 
 
 @dataclass
@@ -159,12 +165,13 @@ def fuse_probs(su_probs: torch.Tensor, ru_probs: torch.Tensor) -> FusedPredictio
 
 
 def fuse_teachers(
-    su: nn.Module, ru: nn.Module, x: torch.Tensor, window: int | None = None, overlap: float = 0.25
+    su: nn.Module, ru: nn.Module, x: torch.Tensor, window: int | None = None, overlap: float = 0.25,
+    amp: bool = False,
 ) -> FusedPrediction:
     """Run both teachers on x: N,3,H,W and fuse their probabilities."""
     return fuse_probs(
-        predict_probs(su, x, window=window, overlap=overlap),
-        predict_probs(ru, x, window=window, overlap=overlap),
+        predict_probs(su, x, window=window, overlap=overlap, amp=amp),
+        predict_probs(ru, x, window=window, overlap=overlap, amp=amp),
     )
 
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import torch
 from torch import nn
@@ -244,9 +247,22 @@ class WeightSource:
 
 
 def hub_allowed() -> bool:
-    """May this machine download from the model hub? (HF_HUB_OFFLINE / TIMM_OFFLINE say no.)"""
+    """May this machine download from the model hub? HF_HUB_OFFLINE / TIMM_OFFLINE say no;
+    otherwise the hub's host must answer (asked once per process, 3 s at most)."""
     flags = (os.environ.get(name, "").strip().lower() for name in ("HF_HUB_OFFLINE", "TIMM_OFFLINE"))
-    return not any(f in ("1", "true", "yes", "on") for f in flags)
+    if any(f in ("1", "true", "yes", "on") for f in flags):
+        return False
+    return _hub_reachable(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+
+
+@lru_cache(maxsize=4)
+def _hub_reachable(endpoint: str) -> bool:
+    url = urlsplit(endpoint)
+    try:
+        with socket.create_connection((url.hostname or "", url.port or 443), timeout=3):
+            return True
+    except OSError:
+        return False
 
 
 def hub_id(encoder: str) -> str | None:

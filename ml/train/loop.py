@@ -12,7 +12,6 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +30,15 @@ from ml.data import (
     infinite_loader,
     val_loader,
 )
+from ml import losses as L
 from ml.metrics import evaluate
 from ml.models import ModelSpec, build_segmenter
+from ml.runtime import autocast, resolve_device
 
 from .config import TrainConfig
+from .budget import PSEUDO_OVERHEAD, REPLAN_AFTER, TimePlan, inference_seconds, split_budget, steps_that_fit, time_step
 from .plan import Plan, make_plan
-from .steps import ema_update, student_step, teacher_step
+from .steps import ema_update, pixel_weight, student_step, teacher_step
 
 EMPTY_LABELED = "no labeled images: a training round needs at least one image with a mask"
 ROLE_SEED = {"su": 1, "ru": 2, "student": 3}
@@ -55,6 +57,8 @@ class ProgressEvent:
     val_miou: float | None  # set only right after an evaluation (best role's mIoU)
     elapsed: float  # seconds since train_round started
     val_mious: dict[str, float | None] | None = None  # per role, right after an evaluation
+    plan: dict | None = None  # the time plan, on the event right after it was made or changed
+    note: str | None = None  # something the user should read (the teacher gate's decision), once
 
 
 @dataclass
@@ -69,6 +73,9 @@ class RoundResult:
     steps: dict[str, int]  # stage -> steps done
     elapsed: float
     method: str = "igl_dt"
+    weights: dict[str, dict] = field(default_factory=dict)  # role -> WeightSource.to_dict()
+    plan: dict | None = None  # TimePlan.to_dict() when the config has max_minutes
+    gate: dict | None = None  # the teacher gate's decision (see _decide_gate)
 
     @property
     def cancelled(self) -> bool:
@@ -98,12 +105,6 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def _ckpt(out_dir: Path, role: str, kind: str) -> Path:
     return out_dir / f"{role}_{kind}.pt"
 
@@ -118,7 +119,11 @@ def _existing(folder: Path, role: str, prefer: str) -> Path | None:
 
 def _build(spec: ModelSpec, role: str, cfg: TrainConfig, device: torch.device) -> nn.Module:
     torch.manual_seed(cfg.seed * 100 + ROLE_SEED[role])  # same init whatever else is built
-    return build_segmenter(spec, pretrained=role in cfg.pretrained).to(device)
+    model = build_segmenter(spec, pretrained=role in cfg.pretrained, weights=cfg.weights.get(role), role=role)
+    model = model.to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 def _load_weights(model: nn.Module, path: Path, device: torch.device) -> dict:
@@ -152,7 +157,8 @@ class _Stage:
     optimizers: dict[str, torch.optim.Optimizer] = field(default_factory=dict)
     step: int = 0
     best: dict[str, float | None] = field(default_factory=dict)
-    metrics: dict[str, dict] = field(default_factory=dict)
+    metrics: dict[str, dict] = field(default_factory=dict)  # last evaluation per role
+    best_metrics: dict[str, dict] = field(default_factory=dict)  # evaluation of the best checkpoint
     ema: nn.Module | None = None
 
 
@@ -160,6 +166,8 @@ class _Runner:
     def __init__(self, cfg, plan, out_dir, device, data, progress, should_stop, t0):
         self.cfg, self.plan, self.out_dir, self.device = cfg, plan, out_dir, device
         self.data, self.progress, self.should_stop, self.t0 = data, progress, should_stop, t0
+        self.trained_this_round: set[str] = set()  # roles a finished stage of this round trained
+        self.pending: dict = {}  # plan / note for the next progress event
 
     # -- checkpoints --
     def save(self, st: _Stage, role: str, kind: str) -> None:
@@ -179,22 +187,36 @@ class _Runner:
             self.save(st, role, "latest")
 
     def restore(self, st: _Stage, resume_from: Path | None) -> None:
-        """Continue this round (own latest) or start from the previous round's weights."""
-        own = [_ckpt(self.out_dir, r, "latest") for r in st.models]
-        if all(p.is_file() for p in own):
-            ckpts = {r: _load_weights(st.models[r], p, self.device) for r, p in zip(st.models, own)}
-            if all(c.get("stage") == st.name for c in ckpts.values()):
-                st.step = min(int(c["step"]) for c in ckpts.values())
-                for r, c in ckpts.items():
+        """Continue this round (own latest) or start from the previous round's weights.
+
+        A network that already trained in an earlier stage of this round (the student warmed
+        up beside the teachers) keeps the weights it has when its stage starts.
+        """
+        own = {r: _ckpt(self.out_dir, r, "latest") for r in st.models}
+        if all(p.is_file() for p in own.values()):
+            ckpts = {r: load_checkpoint(p, map_location=self.device) for r, p in own.items()}
+            same = [r for r, c in ckpts.items() if c.get("stage") == st.name]
+            # the student trained beside the teachers and is in stage 2 already: stage 1 is done
+            past = [r for r, c in ckpts.items() if st.name == "teachers" and c.get("stage") == "student"]
+            if same and len(same) + len(past) == len(ckpts):
+                for r in same:
+                    c = _load_weights(st.models[r], own[r], self.device)
                     st.optimizers[r].load_state_dict(c["optimizer"])
                     st.best[r] = c.get("best_score")
                     if c.get("metrics"):
-                        st.metrics[r] = c["metrics"]
+                        st.metrics[r] = st.best_metrics[r] = c["metrics"]
                     if st.ema is not None and "ema" in c:
                         st.ema.load_state_dict(c["ema"])
+                st.step = min(int(ckpts[r]["step"]) for r in same)
+                if self.cfg.max_minutes:  # keep the dead run's plan (and its LR schedule)
+                    st.total = max(int(ckpts[r].get("total_steps") or st.total) for r in same)
+                if past:
+                    st.step = st.total
                 return
         if resume_from is not None:
             for r, model in st.models.items():
+                if r in self.trained_this_round:
+                    continue
                 p = _existing(resume_from, r, self.cfg.resume_weights)
                 if p is not None:
                     _load_weights(model, p, self.device)
@@ -214,16 +236,19 @@ class _Runner:
             mious[role] = m["miou"]
             if m["miou"] is not None and (st.best.get(role) is None or m["miou"] > st.best[role]):
                 st.best[role] = m["miou"]
+                st.best_metrics[role] = m
                 self.save(st, role, "best")
         return mious
 
     # -- the loop --
-    def run(self, st: _Stage, step_fn: Callable[[int], dict]) -> None:
+    def run(self, st: _Stage, step_fn: Callable[[int], dict],
+            replan: Callable[[_Stage, float], None] | None = None) -> None:
+        """Train ``st`` to its total; ``replan(st, seconds_per_step)`` may change st.total once,
+        after REPLAN_AFTER steps measured here (the first step, which warms up, excluded)."""
         cfg = self.cfg
         for m in st.models.values():
             m.train()
-        amp = (torch.autocast("cuda", dtype=torch.bfloat16)
-               if cfg.amp and self.device.type == "cuda" else nullcontext())
+        first: tuple[int, float] | None = None
         while st.step < st.total:
             if self.should_stop is not None and self.should_stop():
                 self.save_latest(st)
@@ -233,7 +258,7 @@ class _Runner:
                 for g in opt.param_groups:
                     g["lr"] = lr
                 opt.zero_grad(set_to_none=True)
-            with amp:
+            with autocast(self.device, cfg.amp):
                 out = step_fn(st.step)
             out["loss"].backward()
             for opt in st.optimizers.values():
@@ -244,6 +269,11 @@ class _Runner:
             mious = None
             if st.step % cfg.eval_every == 0 or st.step == st.total:
                 mious = self.evaluate(st)
+            if replan is not None:
+                if first is None:
+                    first = (st.step, time.monotonic())
+                elif st.step - first[0] == REPLAN_AFTER:
+                    replan(st, (time.monotonic() - first[1]) / REPLAN_AFTER)
             if st.step % cfg.save_every == 0 or st.step == st.total:
                 self.save_latest(st)
             self.report(st, out, lr, mious)
@@ -262,6 +292,7 @@ class _Runner:
             stage=st.name, step=st.step, total_steps=st.total, losses=losses,
             mask_ratio=out.get("mask_ratio"), lr=lr, val_miou=max(scored) if scored else None,
             elapsed=time.monotonic() - self.t0, val_mious=mious or None,
+            plan=self.pending.pop("plan", None), note=self.pending.pop("note", None),
         ))
 
 
@@ -299,6 +330,108 @@ def _datasets(cfg: TrainConfig, labeled, unlabeled, val, pseudo_labeled) -> dict
     }
 
 
+# --------------------------------------------------------------------------- teacher gate
+
+GATE_USED = "Teachers beat the supervised student on validation ({teachers} vs {student}): their pseudo-labels guide stage 2."
+GATE_LOST = ("The teachers did not beat the student trained on the labels alone ({teachers} vs {student}), so stage 2 "
+             "trained the student supervised: pseudo-labels from weaker teachers would teach it their mistakes.")
+GATE_NO_VAL = "No validation images: the teacher gate cannot compare, so the teachers guide stage 2 unchecked."
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v * 100:.1f}"
+
+
+def _decide_gate(best: dict[str, float | None], teacher_roles: list[str], has_val: bool) -> dict:
+    """Teachers guide stage 2 only if one of them beats the student trained beside them.
+
+    Returns {"used", "teachers": role -> mIoU, "student": mIoU, "reason"}.
+    """
+    teachers = {r: best.get(r) for r in teacher_roles}
+    student = best.get("student")
+    scored = [v for v in teachers.values() if v is not None]
+    words = ", ".join(f"{r.upper()} {_pct(v)}" for r, v in teachers.items())
+    if not has_val or student is None or not scored:
+        return {"used": True, "teachers": teachers, "student": student, "reason": GATE_NO_VAL}
+    used = max(scored) > student
+    reason = (GATE_USED if used else GATE_LOST).format(teachers=words, student=_pct(student))
+    return {"used": used, "teachers": teachers, "student": student, "reason": reason}
+
+
+# --------------------------------------------------------------------------- time budget
+
+def _image_hw(path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.height, im.width
+
+
+class _Budget:
+    """The round's deadline and its plan; re-plans a stage from its measured step time."""
+
+    def __init__(self, cfg: TrainConfig, t0: float, runner: "_Runner") -> None:
+        self.cfg, self.deadline, self.runner = cfg, t0 + float(cfg.max_minutes) * 60, runner
+        self.plan: TimePlan | None = None
+        self.eval_s = {"teachers": 0.0, "student": 0.0}
+
+    def make(self, probe_t: Callable[[], torch.Tensor] | None, probe_s: Callable[[], torch.Tensor],
+             stage1_nets: list[nn.Module], student: nn.Module, teachers: list[nn.Module],
+             pseudo_hw: tuple[int, int] | None, pseudo_images: int, val_hw: tuple[int, int] | None,
+             val_images: int) -> TimePlan:
+        cfg, device = self.cfg, self.runner.device
+        started = time.monotonic()
+        t1 = time_step(probe_t) if probe_t is not None else 0.0
+        t2 = time_step(probe_s)
+        if val_hw is not None and val_images:
+            evals_t = 1 + cfg.teacher_steps // cfg.eval_every
+            evals_s = 1 + cfg.student_steps // cfg.eval_every
+            if stage1_nets:
+                self.eval_s["teachers"] = evals_t * val_images * inference_seconds(stage1_nets, val_hw, device, False)
+            self.eval_s["student"] = evals_s * val_images * inference_seconds([student], val_hw, device, False)
+        pseudo_s = 0.0
+        if teachers and pseudo_hw is not None and pseudo_images:
+            pseudo_s = pseudo_images * inference_seconds(teachers, pseudo_hw, device, cfg.amp) * PSEUDO_OVERHEAD
+        probe_s_took = time.monotonic() - started
+        left = self.deadline - time.monotonic() - pseudo_s - sum(self.eval_s.values())
+        n1, n2 = split_budget(left, t1, t2, cfg.teacher_steps if probe_t else 0, cfg.student_steps)
+        note = ""
+        if left <= 0:
+            note = (f"The budget of {cfg.max_minutes} min is spent by evaluation and pseudo-labelling "
+                    f"alone; the round trains one step per stage and will run late.")
+        self.plan = TimePlan(
+            budget_s=float(cfg.max_minutes) * 60, teacher_steps=n1, student_steps=n2, teacher_step_s=t1,
+            student_step_s=t2, pseudo_s=pseudo_s, pseudo_images=pseudo_images,
+            eval_s=sum(self.eval_s.values()), probe_s=probe_s_took, note=note,
+        )
+        self.runner.pending["plan"] = self.plan.to_dict()
+        return self.plan
+
+    def replan(self, st: "_Stage", step_s: float) -> None:
+        """Set st.total so the stage, and what follows it, ends by the deadline."""
+        plan = self.plan
+        after = plan.pseudo_s + self.eval_s["student"]
+        if st.name == "teachers":
+            after += plan.student_steps * plan.student_step_s + self.eval_s["teachers"]
+            plan.teacher_step_s = step_s
+        else:
+            plan.student_step_s = step_s
+        total = st.step + steps_that_fit(self.deadline - time.monotonic() - after, step_s) - 1
+        st.total = max(st.step + 1, total)
+        if st.name == "teachers":
+            plan.teacher_steps = st.total
+        else:
+            plan.student_steps = st.total
+        self.runner.pending["plan"] = plan.to_dict()
+
+    def start_student_stage(self, st: "_Stage") -> None:
+        """Stage 2's steps from the time really left (stage 1 may have run long or short)."""
+        left = self.deadline - time.monotonic() - self.plan.pseudo_s - self.eval_s["student"]
+        st.total = steps_that_fit(left, self.plan.student_step_s)
+        self.plan.student_steps = st.total
+        self.runner.pending["plan"] = self.plan.to_dict()
+
+
 # --------------------------------------------------------------------------- entry point
 
 def train_round(
@@ -312,6 +445,7 @@ def train_round(
     resume_from: str | Path | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    pseudo_label_images: int | None = None,
 ) -> RoundResult:
     """Run one training round: stage 1 (teachers), then stage 2 (student).
 
@@ -321,10 +455,16 @@ def train_round(
     hold ignore_index; trained as labeled data with CE weight cfg.pseudo_label_weight.
     out_dir: where {su,ru,student}_{latest,best}.pt go; if it already holds this round's
     latest checkpoints the round resumes from them (mid-stage), else the models start from
-    resume_from's checkpoints (previous round; cfg.resume_weights) or from scratch.
+    resume_from's checkpoints (previous round; cfg.resume_weights) or from their resolved
+    starting weights (file, hub, package or random; RoundResult.weights says which).
     progress: called with a ProgressEvent after every step. should_stop: polled before
     every step; when it returns True the latest checkpoints are saved and a result with
     status "cancelled" is returned.
+    pseudo_label_images: how many images the caller pseudo-labels after the round (default:
+    unlabeled + pseudo_labeled); with cfg.max_minutes the plan reserves time for them.
+
+    With cfg.teacher_gate (igl_dt, cps) the student trains on the labels beside the teachers
+    in stage 1; stage 2 uses the teachers only if one beats it on val (RoundResult.gate).
 
     Raises ValueError for an empty labeled set, an unknown backbone, a bad mask or a
     checkpoint that does not match the configured models.
@@ -342,53 +482,119 @@ def train_round(
     # build every network first: an unknown backbone fails before any data is read
     teachers = {r: _build(s, r, cfg, device) for r, s in plan.teacher_specs.items()}
     student = _build(plan.student_spec, "student", cfg, device)
+    weights = {r: m.weight_source.to_dict() for r, m in {**teachers, "student": student}.items()}
     data = _datasets(cfg, labeled, unlabeled, val, pseudo_labeled)
     cfg.to_yaml(out_dir / "config.yaml")
     runner = _Runner(cfg, plan, out_dir, device, data, progress, should_stop, t0)
+    # the gate's reference: the student trained on the labels beside the teachers
+    warm = bool(teachers) and cfg.teacher_gate and plan.student_mode == "distill"
+    stage1_models = {**teachers, "student": student} if warm else dict(teachers)
+
+    def stage1_step(models: dict[str, nn.Module], s: int, total: int) -> dict:
+        batch_l = _batches(data["labeled"], device)
+        t = {r: models[r] for r in teachers}
+        out = teacher_step(t, batch_l, _batches(data["unlabeled"], device), cfg=cfg, plan=plan, step=s, total=total)
+        if warm:
+            sup = L.supervised_loss(models["student"](batch_l["image"]), batch_l["mask"], cfg.ignore_index,
+                                    pixel_weight(batch_l))
+            out["loss"] = out["loss"] + sup
+            out["student_sup"] = float(sup.detach())
+        return out
+
+    def stage2_step(model: nn.Module, frozen: dict, s: int, total: int) -> dict:
+        unl = data["unlabeled"] if frozen else None
+        return student_step(model, frozen, _batches(data["labeled"], device), _batches(unl, device),
+                            cfg=cfg, plan=plan, step=s, total=total)
+
+    budget = None
+    if cfg.max_minutes:
+        budget = _Budget(cfg, t0, runner)
+        probe1 = {r: copy.deepcopy(m) for r, m in stage1_models.items()}
+        probe2 = copy.deepcopy(student)
+        frozen_probe = {r: copy.deepcopy(m).eval().requires_grad_(False) for r, m in teachers.items()}
+        if plan.student_mode == "mean_teacher":
+            frozen_probe = {"ema": copy.deepcopy(student).eval().requires_grad_(False)}
+
+        def probe_t():
+            with autocast(device, cfg.amp):
+                return stage1_step(probe1, cfg.teacher_steps // 2, cfg.teacher_steps)["loss"]
+
+        def probe_s():
+            with autocast(device, cfg.amp):
+                return stage2_step(probe2, frozen_probe, cfg.student_steps // 2, cfg.student_steps)["loss"]
+
+        first_unlabeled = next(iter([*unlabeled, *[p for p, _ in pseudo_labeled]]), None)
+        first_unlabeled = _as_pair(first_unlabeled)[0] if first_unlabeled is not None else None
+        n_pseudo = pseudo_label_images if pseudo_label_images is not None else len(unlabeled) + len(pseudo_labeled)
+        budget.make(
+            probe_t if teachers else None, probe_s, list(stage1_models.values()), student, list(teachers.values()),
+            _image_hw(first_unlabeled) if first_unlabeled is not None else None, n_pseudo,
+            _image_hw(val[0][0]) if val else None, len(val),
+        )
+        del probe1, probe2, frozen_probe
 
     stages: list[_Stage] = []
+    gate = None
     try:
         if teachers:
-            st1 = _Stage("teachers", teachers, cfg.teacher_steps,
-                         {r: _optimizer(m, cfg) for r, m in teachers.items()})
+            total1 = budget.plan.teacher_steps if budget else cfg.teacher_steps
+            st1 = _Stage("teachers", stage1_models, total1, {r: _optimizer(m, cfg) for r, m in stage1_models.items()})
             stages.append(st1)
             runner.restore(st1, resume_from)
-            runner.run(st1, lambda s: teacher_step(
-                teachers, _batches(data["labeled"], device), _batches(data["unlabeled"], device),
-                cfg=cfg, plan=plan, step=s, total=st1.total))
-            for r, m in teachers.items():  # pseudo-labels come from the best teachers
+            resumed_done = st1.step >= st1.total
+            runner.run(st1, lambda s: stage1_step(stage1_models, s, st1.total),
+                       replan=budget.replan if budget else None)
+            for r, m in stage1_models.items():  # pseudo-labels come from the best teachers
                 _load_weights(m, _existing(out_dir, r, "best"), device)
+            for m in teachers.values():
                 m.eval().requires_grad_(False)
+            runner.trained_this_round.update(stage1_models)
+            gate_file = out_dir / "gate.json"
+            if warm and resumed_done and gate_file.is_file():
+                gate = json.loads(gate_file.read_text())  # decided before the interruption
+            elif warm:
+                gate = _decide_gate(st1.best, list(teachers), data["val"] is not None)
+                runner.pending["note"] = gate["reason"]
+                gate_file.write_text(json.dumps(gate, indent=2))
 
-        st2 = _Stage("student", {"student": student}, cfg.student_steps,
-                     {"student": _optimizer(student, cfg)})
+        total2 = budget.plan.student_steps if budget else cfg.student_steps
+        st2 = _Stage("student", {"student": student}, total2, {"student": _optimizer(student, cfg)})
         frozen = dict(teachers)
         if plan.student_mode == "mean_teacher":
             st2.ema = copy.deepcopy(student).eval().requires_grad_(False)
             frozen = {"ema": st2.ema}
-        elif plan.student_mode == "supervised":
+        elif plan.student_mode == "supervised" or (gate is not None and not gate["used"]):
             frozen = {}
+        if warm and teachers:
+            st2.best["student"] = st1.best.get("student")  # stage 2 must beat the warmed-up student
+            if "student" in st1.best_metrics:
+                st2.best_metrics["student"] = st1.best_metrics["student"]
         stages.append(st2)
+        if budget and teachers:
+            budget.start_student_stage(st2)
         runner.restore(st2, resume_from)
-        unl = data["unlabeled"] if frozen else None
-        runner.run(st2, lambda s: student_step(
-            student, frozen, _batches(data["labeled"], device), _batches(unl, device),
-            cfg=cfg, plan=plan, step=s, total=st2.total))
+        runner.run(st2, lambda s: stage2_step(student, frozen, s, st2.total),
+                   replan=budget.replan if budget else None)
         status = "completed"
     except Cancelled:
         status = "cancelled"
 
     roles = [*teachers, "student"]
+    student_best = stages[-1].best.get("student") if stages and stages[-1].name == "student" else None
     result = RoundResult(
         status=status,
         out_dir=out_dir,
         checkpoints={r: {k: _ckpt(out_dir, r, k) for k in ("latest", "best") if _ckpt(out_dir, r, k).is_file()}
                      for r in roles},
-        best_miou={r: st.best.get(r) for st in stages for r in st.models},
-        metrics={r: st.metrics[r] for st in stages for r in st.models if r in st.metrics},
+        best_miou={**{r: st.best.get(r) for st in stages for r in st.models if r != "student"},
+                   "student": student_best},
+        metrics={r: st.best_metrics.get(r) or st.metrics[r] for st in stages for r in st.models if r in st.metrics},
         steps={st.name: st.step for st in stages},
         elapsed=time.monotonic() - t0,
         method=cfg.method,
+        weights=weights,
+        plan=budget.plan.to_dict() if budget else None,
+        gate=gate,
     )
     (out_dir / "round.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
     return result

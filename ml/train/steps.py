@@ -21,7 +21,8 @@ def _f(t: Tensor) -> float:
     return float(t.detach())
 
 
-def _pixel_weight(batch_l: dict) -> Tensor:
+def pixel_weight(batch_l: dict) -> Tensor:
+    """N,H,W CE weight of each labeled pixel: its image's weight (pseudo-labels weigh less)."""
     w = batch_l["weight"].float()
     return w.view(-1, 1, 1).expand(batch_l["mask"].shape)
 
@@ -58,7 +59,7 @@ def teacher_step(
     """
     roles = list(teachers)
     x_l, y_l = batch_l["image"], batch_l["mask"]
-    pw, nl = _pixel_weight(batch_l), x_l.shape[0]
+    pw, nl = pixel_weight(batch_l), x_l.shape[0]
     if batch_u is None:
         sup = sum(L.supervised_loss(teachers[r](x_l), y_l, cfg.ignore_index, pw) for r in roles)
         return {"loss": sup, "sup": _f(sup)}
@@ -117,7 +118,7 @@ def student_step(
     cfg.alternate_states, else always the strong view.
     """
     x_l, y_l = batch_l["image"], batch_l["mask"]
-    pw, nl = _pixel_weight(batch_l), x_l.shape[0]
+    pw, nl = pixel_weight(batch_l), x_l.shape[0]
     if not teachers or batch_u is None:
         sup = L.supervised_loss(student(x_l), y_l, cfg.ignore_index, pw)
         return {"loss": sup, "sup": _f(sup)}

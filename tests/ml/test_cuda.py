@@ -7,7 +7,7 @@ from ml.checkpoints import load_model
 from ml.infer import predict_logits
 from ml.train import TrainConfig, train_round
 from tests.ml.synth_data import write_set
-from tests.ml.test_train import TINY
+from tests.ml.tiny_config import TINY
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 

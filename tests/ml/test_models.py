@@ -120,9 +120,9 @@ def test_unknown_kind_lists_valid_kinds():
         ModelSpec("teacher", "resnet18", NUM_CLASSES)
 
 
-def test_su_needs_swin_and_cnn_kinds_need_cnn():
-    with pytest.raises(ValueError, match="requires a Swin encoder"):
-        build_su_teacher(NUM_CLASSES, encoder="resnet18")
+def test_su_needs_swin_or_a_cnn_stem_and_cnn_kinds_need_cnn():
+    with pytest.raises(ValueError, match="requires a Swin encoder or a CNN stem"):
+        build_su_teacher(NUM_CLASSES, encoder="vit_tiny_patch16_224")
     with pytest.raises(ValueError, match="requires a CNN encoder"):
         build_student(NUM_CLASSES, encoder="swin_tiny_patch4_window7_224")
 
@@ -175,3 +175,31 @@ def test_pretrained_lite0_student_uses_offline_weights():
     model = build_student(NUM_CLASSES, encoder="tf_efficientnet_lite0", pretrained=True)
     package = torch.load(efficientnet_lite0_package_path(), map_location="cpu", weights_only=True)
     assert torch.equal(model.encoder.model.conv_stem.weight, package["_conv_stem.weight"])
+
+
+def test_hybrid_su_forward_and_backward_at_64px_with_a_pretrained_stem():
+    from ml.models.weights import package_weights_path
+
+    su = build_su_teacher(NUM_CLASSES, encoder="tf_efficientnet_lite0", pretrained=True,
+                          encoder_kwargs={"embed_dim": 32, "depths": [1, 1, 1]}, decoder_depth=1)
+    assert su.weight_source.source == "package" and su.encoder.reductions == [4, 8, 16, 32]
+    assert su.encoder.channels == [16, 32, 64, 128]  # doubling, as the Swin-Unet decoder needs
+    package = torch.load(package_weights_path("tf_efficientnet_lite0"), map_location="cpu", weights_only=True)
+    assert torch.equal(su.encoder.stem.model.conv_stem.weight, package["_conv_stem.weight"])
+    x = torch.randn(2, 3, 64, 64)
+    logits = su(x)
+    assert logits.shape == (2, NUM_CLASSES, 64, 64)
+    logits.logsumexp(1).mean().backward()
+    swin_grad = su.encoder.stages[-1].blocks[0].attn.qkv.weight.grad
+    assert swin_grad is not None and swin_grad.abs().sum() > 0
+    assert su.encoder.stem.model.conv_stem.weight.grad.abs().sum() > 0
+    assert su(torch.randn(1, 3, 70, 90)).shape == (1, NUM_CLASSES, 70, 90)  # any size
+
+
+def test_hybrid_stem_stride_16_and_bad_stride():
+    su = build_su_teacher(NUM_CLASSES, encoder="resnet18",
+                          encoder_kwargs={"stem_stride": 16, "embed_dim": 64, "depths": [1, 1]}, decoder_depth=1)
+    assert su.encoder.channels == [16, 32, 64, 128]
+    assert su(torch.randn(1, 3, 64, 64)).shape == (1, NUM_CLASSES, 64, 64)
+    with pytest.raises(ValueError, match="stem_stride must be one of"):
+        build_su_teacher(NUM_CLASSES, encoder="resnet18", encoder_kwargs={"stem_stride": 4})

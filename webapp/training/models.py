@@ -45,6 +45,10 @@ class TrainingRun(models.Model):
     # Wall-clock bookkeeping for the page: stage start, first step seen (a resumed run starts
     # above 0), seconds spent per phase. Free-form so the worker can add to it without a migration.
     timings = models.JSONField(default=dict, blank=True)
+    # Where each network's starting weights come from: [{role, encoder, source, detail, warning}]
+    # (ml WeightSource.to_dict(); source is file, hub, package or random). Resolved when the run
+    # starts, replaced by what the networks were actually built from once training is done.
+    weight_sources = models.JSONField(default=list, blank=True)
     pseudo_done = models.PositiveIntegerField(default=0)
     pseudo_total = models.PositiveIntegerField(default=0)
     # What the round trained on.

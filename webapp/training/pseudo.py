@@ -73,7 +73,10 @@ def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop
     su, _ = load_model(models_root() / version.su_teacher_path, map_location=device)
     ru, _ = load_model(models_root() / version.ru_teacher_path, map_location=device)
     tau = float(run.config.get("tau", 0.95))
-    crop = int(run.config.get("crop_size", 256))
+    # The way the teachers were validated (and the gate compared them): whole images unless
+    # the config sets a sliding window; bf16 on CPUs that have it, as in training.
+    window = run.config.get("eval_window")
+    amp = bool(run.config.get("amp", True))
     images = images_to_pseudo_label(project=run.project)
     TrainingRun.objects.filter(pk=run.pk).update(pseudo_total=len(images), pseudo_done=0)
     done = 0
@@ -85,9 +88,7 @@ def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop
             with PILImage.open(local_path(image.file)) as pil:
                 tensors.append(image_to_tensor(pil.convert("RGB")))
         x = torch.stack(tensors)
-        # Larger than the training crops: slide a crop-sized window, as in training.
-        window = crop if max(x.shape[-2:]) > crop else None
-        fused = fuse_teachers(su, ru, x, window=window)
+        fused = fuse_teachers(su, ru, x, window=window, amp=amp)
         for i, image in enumerate(batch):
             scores = image_scores(fused.confidence[i], fused.su_pred[i], fused.ru_pred[i], tau)
             pseudo_label_store(

@@ -65,6 +65,14 @@ class RunProgress:
 
     def __call__(self, event) -> None:
         now = time.monotonic()
+        # The round's time plan (sent when made or re-planned) and notes such as the teacher
+        # gate's reason (sent once): kept in timings and written at once, never throttled away.
+        plan = getattr(event, "plan", None)
+        note = getattr(event, "note", None)
+        if plan is not None:
+            self.timings["plan"] = plan
+        if note:
+            self.timings.setdefault("notes", []).append(note)
         stage_changed = event.stage != self.stage
         if stage_changed:
             self.stage = event.stage
@@ -79,7 +87,8 @@ class RunProgress:
                 "mious": event.val_mious or {}, "elapsed": round(event.elapsed, 1),
             })
         last_step = event.step == event.total_steps
-        if not (stage_changed or evaluated or last_step or now - self.last_write >= PROGRESS_INTERVAL_S):
+        told = plan is not None or bool(note)
+        if not (stage_changed or evaluated or last_step or told or now - self.last_write >= PROGRESS_INTERVAL_S):
             return
         self.last_write = now
         TrainingRun.objects.filter(pk=self.run_id).update(
@@ -144,15 +153,21 @@ def training_run_execute(*, run_id: int) -> None:
 
 
 def _execute(run: TrainingRun) -> None:
-    from ml.train import train_round
+    from ml.train import TrainConfig, train_round, weight_sources
 
+    from webapp.training.pseudo import images_to_pseudo_label, pseudo_label_project
+
+    # Where each network's weights come from, as this worker sees it (shown while it trains).
+    # A config asking for weights that cannot be had here fails the run with ml's message.
+    sources = weight_sources(TrainConfig.from_dict(run.config))
+    run.weight_sources = [source.to_dict() for source in sources.values()]
     out_dir = models_root() / run.checkpoint_dir
     resume_from = _prepare_resume(run, out_dir)
     training_set = training_set_for_project(project=run.project)
     counts = training_set.counts
     TrainingRun.objects.filter(pk=run.pk).update(
         phase="training", num_labeled=counts["labeled"], num_pseudo=counts["pseudo_labeled"],
-        num_unlabeled=counts["unlabeled"], num_validation=counts["validation"],
+        num_unlabeled=counts["unlabeled"], num_validation=counts["validation"], weight_sources=run.weight_sources,
     )
     started = time.monotonic()
     stop = StopFlag(run.pk)
@@ -160,8 +175,9 @@ def _execute(run: TrainingRun) -> None:
         run.config, labeled=training_set.labeled, unlabeled=training_set.unlabeled, val=training_set.validation,
         pseudo_labeled=training_set.pseudo_labeled, out_dir=out_dir, resume_from=resume_from,
         progress=RunProgress(run), should_stop=stop,
+        pseudo_label_images=len(images_to_pseudo_label(project=run.project)),
     )
-    _add_timing(run.pk, "training_s", time.monotonic() - started)
+    _record_round(run.pk, result, seconds=time.monotonic() - started)
     if result.cancelled:
         _finish(run.pk, RunStatus.CANCELLED, error=CANCELLED_DURING_TRAINING)
         return
@@ -169,9 +185,8 @@ def _execute(run: TrainingRun) -> None:
     if not (version.su_teacher_path and version.ru_teacher_path):
         _finish(run.pk, RunStatus.SUCCEEDED, error=NO_TEACHERS)
         return
-    from webapp.training.pseudo import pseudo_label_project
-
     started = time.monotonic()
+    _add_timing(run.pk, "pseudo_started_at", timezone.now().isoformat())
     TrainingRun.objects.filter(pk=run.pk).update(phase="pseudo-labelling")
     finished = pseudo_label_project(run=run, version=version, should_stop=stop)
     _add_timing(run.pk, "pseudo_s", time.monotonic() - started)
@@ -195,11 +210,29 @@ def _prepare_resume(run: TrainingRun, out_dir: Path) -> Path | None:
     return models_root() / grand.checkpoint_dir if grand is not None and grand.status == RunStatus.SUCCEEDED else None
 
 
-def _add_timing(run_id: int, key: str, seconds: float) -> None:
+def _add_timing(run_id: int, key: str, value) -> None:
     run = TrainingRun.objects.only("timings").get(pk=run_id)
     timings = dict(run.timings or {})
-    timings[key] = round(seconds, 2)
+    timings[key] = round(value, 2) if isinstance(value, float) else value
     TrainingRun.objects.filter(pk=run_id).update(timings=timings)
+
+
+def _record_round(run_id: int, result, *, seconds: float) -> None:
+    """What train_round reports beyond checkpoints: its duration, the final time plan, the
+    teacher gate's decision and the weights each network was actually built from (a hub
+    download that failed fell back). Read with getattr: older ml versions lack them."""
+    run = TrainingRun.objects.only("timings").get(pk=run_id)
+    timings = dict(run.timings or {})
+    timings["training_s"] = round(seconds, 2)
+    for key in ("plan", "gate"):
+        value = getattr(result, key, None)
+        if value is not None:
+            timings[key] = value
+    fields = {"timings": timings}
+    weights = getattr(result, "weights", None)
+    if weights:
+        fields["weight_sources"] = list(weights.values())
+    TrainingRun.objects.filter(pk=run_id).update(**fields)
 
 
 def _record_model_version(run: TrainingRun, result):

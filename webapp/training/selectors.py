@@ -124,24 +124,145 @@ def resumable_run_for_project(*, project: Project) -> TrainingRun | None:
 
 
 def run_seconds_left(run: TrainingRun) -> float | None:
-    """Time left in the training phase from this stage's step rate; None until measurable.
+    """Time left in the round; None until measurable.
 
-    The rate is taken from the steps done in this run (a resumed run starts above 0) and
-    also applied to the stages still to come.
+    With a time plan (timings["plan"], rounds with max_minutes): the current stage's remaining
+    steps at the rate measured in this run (the plan's step time until a step is measured),
+    then the student stage's planned steps at its planned step time and the validation passes
+    while stage 1 runs, then the time reserved for pseudo-labelling; while pseudo-labelling,
+    the images left at the rate measured so far.
+
+    Without a plan: the training phase only, from this stage's step rate (taken from the steps
+    done in this run: a resumed run starts above 0), also applied to the stages still to come.
     """
-    if run.status != RunStatus.RUNNING or run.phase != "training":
+    if run.status != RunStatus.RUNNING:
         return None
     timings = run.timings or {}
+    plan = timings.get("plan")
+    if plan:
+        return _seconds_left_planned(run, timings, plan)
+    if run.phase != "training":
+        return None
+    step_s = _measured_step_seconds(run, timings)
+    if step_s is None:
+        return None
+    remaining = max(run.total_steps - run.step, 0)
+    if run.stage == "teachers":
+        remaining += int((run.config or {}).get("student_steps", 0) or 0)
+    return remaining * step_s
+
+
+def _measured_step_seconds(run: TrainingRun, timings: dict) -> float | None:
+    """Seconds per step of the current stage, from the steps this run has done in it."""
     started = timings.get("stage_started_at")
     first_step = timings.get("stage_first_step")
     if started is None or first_step is None or run.step <= first_step:
         return None
     elapsed = (timezone.now() - datetime.fromisoformat(started)).total_seconds()
-    rate = (run.step - first_step) / max(elapsed, 1e-6)
-    remaining = max(run.total_steps - run.step, 0)
+    return max(elapsed, 1e-6) / (run.step - first_step)
+
+
+def _seconds_left_planned(run: TrainingRun, timings: dict, plan: dict) -> float | None:
+    pseudo_s = float(plan.get("pseudo_s") or 0.0)
+    if run.phase == "pseudo-labelling":
+        return _pseudo_seconds_left(run, timings, pseudo_s)
+    if run.phase != "training":
+        return None
+    stage = "teacher" if run.stage == "teachers" else "student"
+    step_s = _measured_step_seconds(run, timings) or float(plan.get(f"{stage}_step_s") or 0.0)
+    if not step_s:
+        return None
+    left = max(run.total_steps - run.step, 0) * step_s
     if run.stage == "teachers":
-        remaining += int((run.config or {}).get("student_steps", 0) or 0)
-    return remaining / rate
+        left += int(plan.get("student_steps") or 0) * float(plan.get("student_step_s") or 0.0)
+        left += float(plan.get("eval_s") or 0.0)
+    return left + pseudo_s
+
+
+def _pseudo_seconds_left(run: TrainingRun, timings: dict, pseudo_s: float) -> float | None:
+    """Images left at the rate measured since pseudo-labelling began; the plan's reserve
+    (less the time already spent) until the first batch is done."""
+    started = timings.get("pseudo_started_at")
+    elapsed = (timezone.now() - datetime.fromisoformat(started)).total_seconds() if started else 0.0
+    if run.pseudo_done and run.pseudo_total and started:
+        return max(run.pseudo_total - run.pseudo_done, 0) * elapsed / run.pseudo_done
+    return max(pseudo_s - elapsed, 0.0) if pseudo_s else None
+
+
+# What the page says about a run's plan, its teacher gate and its starting weights.
+PLAN_FITS = "Planned to fit {minutes} min: {parts}."
+PLAN_TEACHERS = "{steps} teacher steps at {step_s} s"
+PLAN_STUDENT = "{steps} student steps at {step_s} s"
+PLAN_PSEUDO = "{minutes:.1f} min reserved for pseudo-labelling {images} images"
+GATE_USED = "Teachers beat the supervised student ({teachers} vs {student}): pseudo-labels guide stage 2."
+RANDOM_WEIGHTS = "{role} ({encoder}) starts from random weights: expect much weaker results from few labels."
+
+
+@dataclass
+class RunFacts:
+    """The run page's account of a run: starting weights, time plan, teacher gate, notes."""
+
+    weight_sources: list[dict] = field(default_factory=list)  # [{role, encoder, source, detail, warning}]
+    random_warnings: list[str] = field(default_factory=list)  # one per network starting from random weights
+    plan: str = ""
+    plan_note: str = ""
+    gate: str = ""
+    gate_used: bool | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def run_facts(run: TrainingRun) -> RunFacts:
+    timings = run.timings or {}
+    sources = [s for s in (run.weight_sources or []) if isinstance(s, dict)]
+    plan = timings.get("plan") or {}
+    gate = timings.get("gate") or {}
+    facts = RunFacts(
+        weight_sources=sources,
+        random_warnings=[
+            s.get("warning") or RANDOM_WEIGHTS.format(role=s.get("role"), encoder=s.get("encoder"))
+            for s in sources if s.get("source") == "random"
+        ],
+        plan=plan_summary(plan, pseudo_images=run.pseudo_total or run.num_unlabeled) if plan else "",
+        plan_note=plan.get("note") or "",
+        gate=gate_summary(gate) if gate else "",
+        gate_used=gate.get("used") if gate else None,
+    )
+    shown = {gate.get("reason"), facts.plan_note}
+    facts.notes = [note for note in timings.get("notes") or [] if note and note not in shown]
+    return facts
+
+
+def plan_summary(plan: dict, *, pseudo_images: int = 0) -> str:
+    """"Planned to fit 15 min: 240 teacher steps at 1.9 s, 520 student steps at 0.8 s, 3.1 min
+    reserved for pseudo-labelling 322 images." (parts a round does not have are left out)."""
+    parts = []
+    if plan.get("teacher_steps"):
+        parts.append(PLAN_TEACHERS.format(steps=plan["teacher_steps"], step_s=_step_seconds(plan.get("teacher_step_s"))))
+    if plan.get("student_steps"):
+        parts.append(PLAN_STUDENT.format(steps=plan["student_steps"], step_s=_step_seconds(plan.get("student_step_s"))))
+    if plan.get("pseudo_s"):
+        images = plan.get("pseudo_images") or pseudo_images
+        parts.append(PLAN_PSEUDO.format(minutes=float(plan["pseudo_s"]) / 60, images=images))
+    minutes = float(plan.get("budget_s") or 0.0) / 60
+    return PLAN_FITS.format(minutes=f"{minutes:.1f}".removesuffix(".0"), parts=", ".join(parts))
+
+
+def gate_summary(gate: dict) -> str:
+    """The teacher gate's decision in words: when the teachers won, their scores and the
+    student's in percent (best teacher first); otherwise ml's reason (why stage 2 trained
+    supervised, or why the gate could not compare)."""
+    teachers = {role: miou for role, miou in (gate.get("teachers") or {}).items() if miou is not None}
+    student = gate.get("student")
+    if gate.get("used") and teachers and student is not None:
+        ranked = sorted(teachers.items(), key=lambda item: item[1], reverse=True)
+        words = ", ".join(f"{role.upper()} {miou * 100:.1f}" for role, miou in ranked)
+        return GATE_USED.format(teachers=words, student=f"{student * 100:.1f}")
+    return gate.get("reason") or ""  # ml's words: why stage 2 trained supervised, or why unchecked
+
+
+def _step_seconds(value) -> str:
+    seconds = float(value or 0.0)
+    return f"{seconds:.1f}" if seconds >= 1 else f"{seconds:.2g}"
 
 
 def format_duration(seconds: float | None) -> str:

@@ -24,6 +24,7 @@ ADMIN_ONLY = "Only project admins can start, cancel or change training."
 RUN_ALREADY_ACTIVE = "Run {run_id} is already {status} for this project: wait for it to finish or cancel it."
 NO_LABELED_IMAGES = "This project has no labeled images yet: paint at least one mask before training."
 BAD_CONFIG = "The project's training config is invalid: {error}"
+WEIGHTS_UNAVAILABLE = "The training config asks for starting weights that cannot be had here: {error}"
 RUN_NOT_ACTIVE = "Run {run_id} has already finished ({status})."
 WORKER_LOST = (
     "The worker stopped sending heartbeats (last one {seconds:.0f} s ago): it was killed or lost. "
@@ -53,15 +54,25 @@ def _require_admin(*, project: Project, user) -> None:
         raise PermissionDenied(ADMIN_ONLY)
 
 
-def _validated_config(project: Project) -> dict:
-    from ml.train import TrainConfig  # torch is imported only where training is started
+def _validated_config(project: Project) -> tuple[dict, list[dict]]:
+    """The project's next round config and where each network's weights would come from.
+
+    Refused when the config is invalid or asks for weights that cannot be had here (hub
+    weights while downloads are off, a missing file): better now than on the worker.
+    """
+    from ml.models.weights import WeightsUnavailableError  # torch is imported only where training is started
+    from ml.train import TrainConfig, weight_sources
 
     try:
         config = training_config_for_project(project=project)
-        TrainConfig.from_dict(config)
+        train_config = TrainConfig.from_dict(config)
     except (TypeError, ValueError) as error:
         raise TrainingRefused(BAD_CONFIG.format(error=error))
-    return config
+    try:
+        sources = weight_sources(train_config)
+    except (WeightsUnavailableError, FileNotFoundError) as error:
+        raise TrainingRefused(WEIGHTS_UNAVAILABLE.format(error=error))
+    return config, [source.to_dict() for source in sources.values()]
 
 
 def _warm_start_source(*, project: Project, config: dict) -> TrainingRun | None:
@@ -90,13 +101,13 @@ def training_run_start(*, project: Project, user, trigger: str) -> TrainingRun:
         raise TrainingRefused(RUN_ALREADY_ACTIVE.format(run_id=active.pk, status=active.get_status_display().lower()))
     if not human_labeled_images(project=project).exists():
         raise TrainingRefused(NO_LABELED_IMAGES)
-    config = _validated_config(project)
+    config, sources = _validated_config(project)
     task_id = str(uuid.uuid4())
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(
                 project=project, trigger=trigger, triggered_by=user, config=config, celery_task_id=task_id,
-                resumed_from=_warm_start_source(project=project, config=config),
+                resumed_from=_warm_start_source(project=project, config=config), weight_sources=sources,
             )
             run.checkpoint_dir = run_dir_relative(project_id=project.pk, run_id=run.pk)
             run.save(update_fields=["checkpoint_dir"])

@@ -15,6 +15,7 @@ from webapp.training.models import ACTIVE_STATUSES, ModelVersion, RunTrigger, Tr
 from webapp.training.selectors import (
     format_duration,
     model_versions_for_project,
+    run_facts,
     run_seconds_left,
     training_run_active,
     training_runs_for_project,
@@ -45,6 +46,7 @@ def _progress_context(project) -> dict:
         "run_active": run is not None and run.status in ACTIVE_STATUSES,
         "chart": miou_chart(run.val_history, teacher_steps=teacher_steps) if run else None,
         "time_left": format_duration(run_seconds_left(run)) if run else "",
+        "facts": run_facts(run) if run else None,
     }
 
 

@@ -14,12 +14,13 @@ from webapp.images.services import MaskScores, mask_save
 from webapp.training import selectors, services
 from webapp.training.files import models_root, pseudo_training_copy_path
 from webapp.training.models import ModelVersion, RunStatus, RunTrigger, TrainingRun
-from webapp.training.runner import RunProgress, StopFlag, training_run_claim
+from webapp.training.runner import RunProgress, StopFlag, _record_round, training_run_claim, training_run_execute
 from webapp.training.selectors import training_set_for_project
 from webapp.training.services import (
     ADMIN_ONLY,
     NO_LABELED_IMAGES,
     RUN_ALREADY_ACTIVE,
+    WEIGHTS_UNAVAILABLE,
     TrainingRefused,
     model_version_activate,
     training_maybe_auto_start,
@@ -207,3 +208,74 @@ def test_progress_is_throttled_but_evaluations_and_stage_changes_are_written(lab
     progress(_event("teachers", 6, miou=0.25))  # an evaluation is always written
     run.refresh_from_db()
     assert run.step == 6 and run.val_history[-1]["miou"] == 0.25 and run.learning_rate == 0.001
+
+
+def test_start_records_where_each_network_gets_its_weights(labeled_project, owner):
+    run = training_run_start(project=labeled_project, user=owner, trigger=RunTrigger.PAGE)
+    sources = {s["role"]: s for s in run.weight_sources}
+    assert list(sources) == ["su", "ru", "student"]
+    # Offline (HF_HUB_OFFLINE=1), the default networks get ImageNet weights from their packages.
+    assert {s["source"] for s in sources.values()} == {"package"} and sources["ru"]["warning"] is None
+
+
+def test_config_asking_for_hub_weights_offline_is_refused_at_start_with_the_reason(labeled_project, owner, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    labeled_project.training_config = {**TINY_CONFIG, "weights": {"su": "hub"}}
+    labeled_project.save(update_fields=["training_config"])
+    with pytest.raises(TrainingRefused) as refused:
+        training_run_start(project=labeled_project, user=owner, trigger=RunTrigger.PAGE)
+    message = str(refused.value)
+    assert message.startswith(WEIGHTS_UNAVAILABLE.format(error="")) and "su asks for hub weights" in message
+    assert not TrainingRun.objects.exists()
+
+
+def test_missing_weights_file_is_refused_at_start(labeled_project, owner, tmp_path):
+    labeled_project.training_config = {**TINY_CONFIG, "weights": {"student": str(tmp_path / "gone.pth")}}
+    labeled_project.save(update_fields=["training_config"])
+    with pytest.raises(TrainingRefused, match="weights file not found"):
+        training_run_start(project=labeled_project, user=owner, trigger=RunTrigger.PAGE)
+
+
+@pytest.mark.django_db(transaction=True)  # the worker closes its connection when done
+def test_worker_fails_a_run_whose_weights_cannot_be_had_with_the_reason(labeled_project, owner, monkeypatch):
+    run = training_run_start(project=labeled_project, user=owner, trigger=RunTrigger.PAGE)
+    TrainingRun.objects.filter(pk=run.pk).update(config={**run.config, "weights": {"ru": "hub"}})
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # e.g. the worker runs offline, the web process did not
+    training_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and "ru asks for hub weights" in run.error
+    assert run.step == 0 and not ModelVersion.objects.exists()
+
+
+def test_progress_keeps_the_plan_and_notes_at_once(labeled_project, owner):
+    run = training_run_start(project=labeled_project, user=owner, trigger=RunTrigger.PAGE)
+    progress = RunProgress(run)
+    progress(_event("teachers", 1))
+    plan = {"budget_s": 900.0, "teacher_steps": 240, "student_steps": 520}
+    progress(SimpleNamespace(**vars(_event("teachers", 2)), plan=plan, note=None))  # within the throttle
+    run.refresh_from_db()
+    assert run.step == 2 and run.timings["plan"] == plan
+    progress(SimpleNamespace(**vars(_event("student", 1)), plan={**plan, "student_steps": 500}, note="Teachers lost."))
+    run.refresh_from_db()
+    assert run.timings["plan"]["student_steps"] == 500 and run.timings["notes"] == ["Teachers lost."]
+
+
+def test_round_outcome_records_the_plan_the_gate_and_the_actual_weights(labeled_project, owner):
+    run = training_run_start(project=labeled_project, user=owner, trigger=RunTrigger.PAGE)
+    TrainingRun.objects.filter(pk=run.pk).update(timings={"first_step": {"teachers": 1}})
+    fallback = {"role": "su", "encoder": "tf_efficientnet_lite0", "source": "random", "detail": "download failed",
+                "warning": "su starts from random weights."}
+    gate = {"used": False, "teachers": {"su": 0.1}, "student": 0.3, "reason": "The teachers lost."}
+    result = SimpleNamespace(weights={"su": fallback}, plan={"budget_s": 60.0}, gate=gate)
+    _record_round(run.pk, result, seconds=12.345)
+    run.refresh_from_db()
+    assert run.weight_sources == [fallback]
+    assert run.timings == {"first_step": {"teachers": 1}, "training_s": 12.35, "plan": {"budget_s": 60.0}, "gate": gate}
+
+
+def test_round_outcome_of_an_older_ml_keeps_the_resolved_weights(labeled_project, owner):
+    run = training_run_start(project=labeled_project, user=owner, trigger=RunTrigger.PAGE)
+    _record_round(run.pk, SimpleNamespace(), seconds=1.0)  # no weights, plan or gate attributes
+    resolved = run.weight_sources
+    run.refresh_from_db()
+    assert run.weight_sources == resolved and run.timings == {"training_s": 1.0}

