@@ -24,6 +24,7 @@ import os
 import platform
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -221,26 +222,47 @@ def run_one(name: str, args, seed: int = 0) -> dict:
     return record
 
 
-def render_table(results: Path) -> str:
-    """Markdown table of the latest record per (profile, config)."""
-    rows: dict = {}
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
+    mean = statistics.mean(values) * 100
+    if len(values) == 1:
+        return f"{mean:.1f}"
+    return f"{mean:.1f} ± {statistics.stdev(values) * 100:.1f}"
+
+
+def load_runs(results: Path) -> dict[tuple[str, str], list[dict]]:
+    """(profile, config) -> the latest record of each seed."""
+    latest: dict[tuple[str, str, int], dict] = {}
     for line in results.read_text().splitlines():
         if line.strip():
             r = json.loads(line)
-            rows[(r["profile"], r["config"])] = r
+            latest[(r["profile"], r["config"], r.get("seed", 0))] = r
+    runs: dict[tuple[str, str], list[dict]] = {}
+    for (prof, name, _), r in sorted(latest.items()):
+        runs.setdefault((prof, name), []).append(r)
+    return runs
+
+
+def render_table(results: Path) -> str:
+    """Markdown table: mean ± std over seeds of the latest record per (profile, config, seed)."""
     order = {n: i for i, n in enumerate(CONFIGS)}
-    head = ("| profile | config | student mIoU | teacher mIoU | wall (s) | train img/s | "
-            "student inf img/s | teacher inf img/s | peak mem (MB) | steps T/S | commit |")
-    lines = [head, "|" + "---|" * 11]
-    for (prof, name), r in sorted(rows.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99))):
-        inf = r["inference_images_per_s"]
-        tinf = ", ".join(f"{k} {v}" for k, v in inf.items() if k != "student") or "-"
-        tm = ", ".join(f"{k} {v * 100:.1f}" for k, v in r["teacher_miou"].items() if v is not None) or "-"
-        miou = f"{r['miou'] * 100:.1f}" if r["miou"] is not None else "-"
+    head = ("| profile | config | seeds | student mIoU | teacher mIoU (stage 1 best) | gate used | wall (s) | "
+            "steps T/S | student inf img/s | commit |")
+    lines = [head, "|" + "---|" * 10]
+    for (prof, name), rs in sorted(load_runs(results).items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99))):
+        roles = sorted({k for r in rs for k, v in r["teacher_miou"].items() if v is not None})
+        tm = ", ".join(f"{k} {_mean_std([r['teacher_miou'][k] for r in rs if r['teacher_miou'].get(k) is not None])}"
+                       for k in roles) or "-"
+        gates = [r.get("gate") for r in rs if r.get("gate")]
+        gate = f"{sum(g['used'] for g in gates)}/{len(gates)}" if gates else "-"
+        inf = [r["inference_images_per_s"].get("student") for r in rs if r["inference_images_per_s"].get("student")]
+        last = rs[-1]
         lines.append(
-            f"| {prof} | {name} | {miou} | {tm} | {r['wall_s']} | {r['train_images_per_s']} | "
-            f"{inf.get('student', '-')} | {tinf} | {r['peak_memory_mb']} | "
-            f"{r['teacher_steps']}/{r['student_steps']} | {r['git_commit'][:12]} |"
+            f"| {prof} | {name} | {len(rs)} | {_mean_std([r['miou'] for r in rs if r['miou'] is not None])} | {tm} | "
+            f"{gate} | {statistics.mean(r['wall_s'] for r in rs):.0f} | {last['teacher_steps']}/{last['student_steps']} | "
+            f"{statistics.mean(inf):.1f} | {last['git_commit'][:12]} |" if inf else
+            f"| {prof} | {name} | {len(rs)} | - | {tm} | {gate} | - | - | - | {last['git_commit'][:12]} |"
         )
     return "\n".join(lines) + "\n"
 

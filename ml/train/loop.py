@@ -383,18 +383,21 @@ class _Budget:
         started = time.monotonic()
         t1 = time_step(probe_t) if probe_t is not None else 0.0
         t2 = time_step(probe_s)
+        # one validation pass per stage end, plus one every eval_every steps (spread per step)
+        val_t = val_s = 0.0
         if val_hw is not None and val_images:
-            evals_t = 1 + cfg.teacher_steps // cfg.eval_every
-            evals_s = 1 + cfg.student_steps // cfg.eval_every
             if stage1_nets:
-                self.eval_s["teachers"] = evals_t * val_images * inference_seconds(stage1_nets, val_hw, device, False)
-            self.eval_s["student"] = evals_s * val_images * inference_seconds([student], val_hw, device, False)
+                val_t = val_images * inference_seconds(stage1_nets, val_hw, device, False)
+            val_s = val_images * inference_seconds([student], val_hw, device, False)
+        t1_eff, t2_eff = t1 + val_t / cfg.eval_every, t2 + val_s / cfg.eval_every
         pseudo_s = 0.0
         if teachers and pseudo_hw is not None and pseudo_images:
             pseudo_s = pseudo_images * inference_seconds(teachers, pseudo_hw, device, cfg.amp) * PSEUDO_OVERHEAD
         probe_s_took = time.monotonic() - started
-        left = self.deadline - time.monotonic() - pseudo_s - sum(self.eval_s.values())
-        n1, n2 = split_budget(left, t1, t2, cfg.teacher_steps if probe_t else 0, cfg.student_steps)
+        left = self.deadline - time.monotonic() - pseudo_s - val_t - val_s
+        n1, n2 = split_budget(left, t1_eff, t2_eff, cfg.teacher_steps if probe_t else 0, cfg.student_steps)
+        self.eval_s = {"teachers": val_t, "student": val_s}  # the stage-end passes; periodic ones are per step
+        t1, t2 = t1_eff, t2_eff
         note = ""
         if left <= 0:
             note = (f"The budget of {cfg.max_minutes} min is spent by evaluation and pseudo-labelling "
@@ -402,7 +405,8 @@ class _Budget:
         self.plan = TimePlan(
             budget_s=float(cfg.max_minutes) * 60, teacher_steps=n1, student_steps=n2, teacher_step_s=t1,
             student_step_s=t2, pseudo_s=pseudo_s, pseudo_images=pseudo_images,
-            eval_s=sum(self.eval_s.values()), probe_s=probe_s_took, note=note,
+            eval_s=val_t + val_s + (n1 * val_t + n2 * val_s) / cfg.eval_every,
+            probe_s=probe_s_took, note=note,
         )
         self.runner.pending["plan"] = self.plan.to_dict()
         return self.plan
@@ -410,6 +414,7 @@ class _Budget:
     def replan(self, st: "_Stage", step_s: float) -> None:
         """Set st.total so the stage, and what follows it, ends by the deadline."""
         plan = self.plan
+        step_s += self.eval_s[st.name] / self.cfg.eval_every  # its share of periodic validation
         after = plan.pseudo_s + self.eval_s["student"]
         if st.name == "teachers":
             after += plan.student_steps * plan.student_step_s + self.eval_s["teachers"]
