@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,7 +44,7 @@ DEFAULT_WORK = ROOT / "runs" / "app_round"
 
 def _args_for_harness(args) -> argparse.Namespace:
     return argparse.Namespace(data=args.data, train_limit=args.train_limit, val_limit=args.val_limit,
-                              review_threshold=0.9, device="cpu")
+                              review_threshold=0.9, profile="cpu")
 
 
 def run_round(name: str, config: dict, args) -> dict:
@@ -144,6 +145,11 @@ def estimate_error(estimates: list[dict], total: float) -> dict:
     return out
 
 
+def _last(results: Path, name: str, seed: int) -> dict:
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["round"] == name and r["seed"] == seed][-1]
+
+
 def table(results: Path) -> str:
     rows: dict[str, list[dict]] = {}
     for line in results.read_text().splitlines():
@@ -191,14 +197,18 @@ def main(argv=None) -> int:
     if args.table:
         print(table(Path(args.results)))
         return 0
-    minutes = args.baseline_minutes
-    if args.only in (None, "default"):
-        record = run_round("default", json.loads(args.set or "{}"), args)
-        minutes = minutes or record["run_wall_s"] / 60
-    if args.only in (None, "supervised"):
-        if minutes is None:
+    if args.only is None:
+        # Django binds to one database per process: each round runs in a process of its own.
+        base = [sys.executable, __file__, *(argv if argv is not None else sys.argv[1:])]
+        subprocess.run([*base, "--only", "default"], check=True)
+        minutes = args.baseline_minutes or _last(Path(args.results), "default", args.seed)["run_wall_s"] / 60
+        subprocess.run([*base, "--only", "supervised", "--baseline-minutes", f"{minutes:.2f}"], check=True)
+    elif args.only == "default":
+        run_round("default", json.loads(args.set or "{}"), args)
+    else:
+        if args.baseline_minutes is None:
             p.error("--only supervised needs --baseline-minutes")
-        run_round("supervised_same_time", {"method": "supervised", "max_minutes": round(minutes, 2)}, args)
+        run_round("supervised_same_time", {"method": "supervised", "max_minutes": args.baseline_minutes}, args)
     return 0
 
 
