@@ -59,8 +59,8 @@ def run_round(name: str, config: dict, args) -> dict:
     try:
         harness = _args_for_harness(args)
         train_config = {**APP_DEFAULT_CONFIG, "seed": args.seed, **config}
-        state = hitl.setup_project(harness, {}, with_masks=False)
-        _use_default_validation(state, train_config)
+        state = hitl.setup_project(harness, train_config, with_masks=False,
+                                   validation_share=_default_validation_share())
         hitl.seed_labels(state, args.labels, args.seed)
         run = train_and_sample_estimates(env, state, args.round_timeout)
         evaluation = hitl.evaluate_active(state, harness, train_config)
@@ -79,15 +79,11 @@ def run_round(name: str, config: dict, args) -> dict:
     return record
 
 
-def _use_default_validation(state: dict, train_config: dict) -> None:
-    """The harness holds no image out; a new user keeps the project's default share."""
+def _default_validation_share() -> float:
+    """A new user keeps the project's default share of images flagged for validation."""
     from webapp.projects.models import Project
 
-    project = Project.objects.get(pk=state["project_id"])
-    default = Project._meta.get_field("validation_share").default
-    project.validation_share = default
-    project.training_config = train_config
-    project.save(update_fields=["validation_share", "training_config"])
+    return Project._meta.get_field("validation_share").default
 
 
 def train_and_sample_estimates(env, state: dict, timeout_s: float) -> dict:

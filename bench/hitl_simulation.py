@@ -282,8 +282,11 @@ def _git_commit() -> str:
 # --------------------------------------------------------------------------- app steps
 
 
-def setup_project(args, train_config: dict, *, with_masks: bool) -> dict:
-    """Users, the CamVid project and every train image, through the app's services."""
+def setup_project(args, train_config: dict, *, with_masks: bool, validation_share: float = 0.0) -> dict:
+    """Users, the CamVid project and every train image, through the app's services.
+
+    validation_share: the project's share of images flagged for validation at import (the
+    HITL curves use 0: they evaluate on CamVid val and the app holds out one labeled image)."""
     from django.contrib.auth import get_user_model
 
     from webapp.images.services import image_import
@@ -296,9 +299,9 @@ def setup_project(args, train_config: dict, *, with_masks: bool) -> dict:
     project = project_create(owner=admin, name="CamVid HITL simulation", classes=CAMVID_CLASSES,
                              review_threshold=args.review_threshold)
     membership_set(project=project, user=reviewer, annotator=True, reviewer=True)
-    # No train image is held out: the benchmark evaluates on CamVid val itself; the app then
-    # holds out one labeled image for its own in-run score (eval_every is past the stage end).
-    project.validation_share = 0.0
+    # By default no train image is held out: the benchmark evaluates on CamVid val itself; the
+    # app then holds out one labeled image for its own in-run score.
+    project.validation_share = validation_share
     project.training_config = train_config
     project.save(update_fields=["validation_share", "training_config"])
 

@@ -20,7 +20,12 @@ from ml.runtime import autocast
 PROBE_STEPS = 2  # timed steps per stage, after one warm-up step
 REPLAN_AFTER = 5  # real steps of a stage before its count is corrected from measured time
 SAFETY = 0.95  # share of the time left that steps may fill (checkpoints, logging, jitter)
-PSEUDO_OVERHEAD = 1.3  # pseudo-labelling also decodes images and writes PNGs and rows
+# Pseudo-labelling one image costs more than the teachers' forward passes: decoding it, fusing,
+# scoring, writing the mask and map PNGs and the rows. Fitted on the app's first CamVid round
+# (322 images at 480x360, one thread: 1.0 s each against 0.49 s of inference); a project's
+# later rounds use the time its last round measured instead.
+PSEUDO_OVERHEAD = 1.3
+PSEUDO_IO_S = 0.35
 
 
 @dataclass

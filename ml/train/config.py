@@ -123,7 +123,8 @@ class TrainConfig:
     channels_last: bool = False
     """train in channels_last memory format (see bench/train_throughput.py for when it pays)."""
     compile: bool = False
-    """torch.compile the networks (pays only for long rounds: compiling takes minutes on CPU)."""
+    """torch.compile the networks (pays only for long rounds: the first compiled step of a small
+    U-Net took 2.4 min on one CPU core; see docs/benchmarks.md)."""
     max_minutes: float | None = None
     """time budget of the whole round, pseudo-labelling of the unlabeled images included:
     the step counts are planned from step times measured at the start (teacher_steps :

@@ -36,7 +36,7 @@ from ml.models import ModelSpec, build_segmenter
 from ml.runtime import autocast, resolve_device
 
 from .config import TrainConfig
-from .budget import PSEUDO_OVERHEAD, REPLAN_AFTER, TimePlan, inference_seconds, split_budget, steps_that_fit, time_step
+from .budget import PSEUDO_IO_S, PSEUDO_OVERHEAD, REPLAN_AFTER, TimePlan, inference_seconds, split_budget, steps_that_fit, time_step
 from .plan import Plan, make_plan
 from .steps import ema_update, pixel_weight, student_step, teacher_step
 
@@ -123,6 +123,8 @@ def _build(spec: ModelSpec, role: str, cfg: TrainConfig, device: torch.device) -
     model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if cfg.compile:
+        model.compile()  # in place: state_dict keys (and checkpoints) stay those of the model
     return model
 
 
@@ -160,6 +162,8 @@ class _Stage:
     metrics: dict[str, dict] = field(default_factory=dict)  # last evaluation per role
     best_metrics: dict[str, dict] = field(default_factory=dict)  # evaluation of the best checkpoint
     ema: nn.Module | None = None
+    # role -> () -> (steps before this stage, steps of the whole schedule); default: this stage
+    schedule: dict[str, Callable[[], tuple[int, int]]] = field(default_factory=dict)
 
 
 class _Runner:
@@ -240,6 +244,12 @@ class _Runner:
                 self.save(st, role, "best")
         return mious
 
+    def lr(self, st: _Stage, role: str) -> float:
+        """poly(0.9) decay over the stage, or over the span st.schedule gives this role (the
+        student warmed up beside the teachers follows one schedule across both stages)."""
+        offset, total = st.schedule[role]() if role in st.schedule else (0, st.total)
+        return self.cfg.lr * max(0.0, 1 - (offset + st.step) / max(total, 1)) ** 0.9
+
     # -- the loop --
     def run(self, st: _Stage, step_fn: Callable[[int], dict],
             replan: Callable[[_Stage, float], None] | None = None) -> None:
@@ -253,10 +263,10 @@ class _Runner:
             if self.should_stop is not None and self.should_stop():
                 self.save_latest(st)
                 raise Cancelled
-            lr = cfg.lr * (1 - st.step / st.total) ** 0.9
-            for opt in st.optimizers.values():
+            lr = self.lr(st, next(iter(st.optimizers)))  # reported
+            for role, opt in st.optimizers.items():
                 for g in opt.param_groups:
-                    g["lr"] = lr
+                    g["lr"] = self.lr(st, role)
                 opt.zero_grad(set_to_none=True)
             with autocast(self.device, cfg.amp):
                 out = step_fn(st.step)
@@ -378,7 +388,7 @@ class _Budget:
     def make(self, probe_t: Callable[[], torch.Tensor] | None, probe_s: Callable[[], torch.Tensor],
              stage1_nets: list[nn.Module], student: nn.Module, teachers: list[nn.Module],
              pseudo_hw: tuple[int, int] | None, pseudo_images: int, val_hw: tuple[int, int] | None,
-             val_images: int) -> TimePlan:
+             val_images: int, pseudo_per_image: float | None = None) -> TimePlan:
         cfg, device = self.cfg, self.runner.device
         started = time.monotonic()
         t1 = time_step(probe_t) if probe_t is not None else 0.0
@@ -391,8 +401,11 @@ class _Budget:
             val_s = val_images * inference_seconds([student], val_hw, device, False)
         t1_eff, t2_eff = t1 + val_t / cfg.eval_every, t2 + val_s / cfg.eval_every
         pseudo_s = 0.0
-        if teachers and pseudo_hw is not None and pseudo_images:
-            pseudo_s = pseudo_images * inference_seconds(teachers, pseudo_hw, device, cfg.amp) * PSEUDO_OVERHEAD
+        if teachers and pseudo_images and pseudo_per_image is not None:
+            pseudo_s = pseudo_images * pseudo_per_image  # measured by the caller (its last round)
+        elif teachers and pseudo_hw is not None and pseudo_images:
+            per_image = inference_seconds(teachers, pseudo_hw, device, cfg.amp) * PSEUDO_OVERHEAD + PSEUDO_IO_S
+            pseudo_s = pseudo_images * per_image
         probe_s_took = time.monotonic() - started
         left = self.deadline - time.monotonic() - pseudo_s - val_t - val_s
         n1, n2 = split_budget(left, t1_eff, t2_eff, cfg.teacher_steps if probe_t else 0, cfg.student_steps)
@@ -451,6 +464,7 @@ def train_round(
     progress: Callable[[ProgressEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     pseudo_label_images: int | None = None,
+    pseudo_seconds_per_image: float | None = None,
 ) -> RoundResult:
     """Run one training round: stage 1 (teachers), then stage 2 (student).
 
@@ -466,7 +480,9 @@ def train_round(
     every step; when it returns True the latest checkpoints are saved and a result with
     status "cancelled" is returned.
     pseudo_label_images: how many images the caller pseudo-labels after the round (default:
-    unlabeled + pseudo_labeled); with cfg.max_minutes the plan reserves time for them.
+    unlabeled + pseudo_labeled); with cfg.max_minutes the plan reserves time for them, at
+    pseudo_seconds_per_image when the caller measured it (its last round), else from the
+    teachers' measured inference time.
 
     With cfg.teacher_gate (igl_dt, cps) the student trains on the labels beside the teachers
     in stage 1; stage 2 uses the teachers only if one beats it on val (RoundResult.gate).
@@ -534,9 +550,12 @@ def train_round(
         budget.make(
             probe_t if teachers else None, probe_s, list(stage1_models.values()), student, list(teachers.values()),
             _image_hw(first_unlabeled) if first_unlabeled is not None else None, n_pseudo,
-            _image_hw(val[0][0]) if val else None, len(val),
+            _image_hw(val[0][0]) if val else None, len(val), pseudo_seconds_per_image,
         )
         del probe1, probe2, frozen_probe
+
+    def planned_student_steps() -> int:
+        return budget.plan.student_steps if budget else cfg.student_steps
 
     stages: list[_Stage] = []
     gate = None
@@ -544,6 +563,8 @@ def train_round(
         if teachers:
             total1 = budget.plan.teacher_steps if budget else cfg.teacher_steps
             st1 = _Stage("teachers", stage1_models, total1, {r: _optimizer(m, cfg) for r, m in stage1_models.items()})
+            if warm:  # one schedule over both stages, as a supervised student of as many steps has
+                st1.schedule["student"] = lambda: (0, st1.total + planned_student_steps())
             stages.append(st1)
             runner.restore(st1, resume_from)
             resumed_done = st1.step >= st1.total
@@ -564,6 +585,9 @@ def train_round(
 
         total2 = budget.plan.student_steps if budget else cfg.student_steps
         st2 = _Stage("student", {"student": student}, total2, {"student": _optimizer(student, cfg)})
+        if warm and teachers:
+            st2.optimizers["student"] = st1.optimizers["student"]  # its moments carry on too
+            st2.schedule["student"] = lambda: (st1.total, st1.total + st2.total)
         frozen = dict(teachers)
         if plan.student_mode == "mean_teacher":
             st2.ema = copy.deepcopy(student).eval().requires_grad_(False)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from webapp.env import env_int
 from webapp.training.files import models_root
 from webapp.training.models import RunStatus, TrainingRun
-from webapp.training.selectors import training_set_for_project
+from webapp.training.selectors import pseudo_seconds_per_image_measured, training_set_for_project
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,7 @@ def _execute(run: TrainingRun) -> None:
         pseudo_labeled=training_set.pseudo_labeled, out_dir=out_dir, resume_from=resume_from,
         progress=RunProgress(run), should_stop=stop,
         pseudo_label_images=len(images_to_pseudo_label(project=run.project)),
+        pseudo_seconds_per_image=pseudo_seconds_per_image_measured(project=run.project),
     )
     _record_round(run.pk, result, seconds=time.monotonic() - started)
     if result.cancelled:

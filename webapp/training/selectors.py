@@ -123,6 +123,15 @@ def resumable_run_for_project(*, project: Project) -> TrainingRun | None:
     return last if directory.is_dir() and any(directory.rglob("*latest*")) else None
 
 
+def pseudo_seconds_per_image_measured(*, project: Project) -> float | None:
+    """Seconds per image that the project's last finished pseudo-labelling took (for the next
+    round's time plan); None before any."""
+    run = (TrainingRun.objects.filter(project=project, status=RunStatus.SUCCEEDED, pseudo_total__gt=0)
+           .order_by("-finished_at").only("timings", "pseudo_total").first())
+    seconds = (run.timings or {}).get("pseudo_s") if run else None
+    return float(seconds) / run.pseudo_total if seconds else None
+
+
 def run_seconds_left(run: TrainingRun) -> float | None:
     """Time left in the round; None until measurable.
 

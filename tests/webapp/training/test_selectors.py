@@ -5,8 +5,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from webapp.training.models import RunStatus, TrainingRun
-from webapp.training.selectors import gate_summary, plan_summary, run_facts, run_seconds_left
+from webapp.training.models import RunStatus, RunTrigger, TrainingRun
+from webapp.training.selectors import (
+    gate_summary,
+    plan_summary,
+    pseudo_seconds_per_image_measured,
+    run_facts,
+    run_seconds_left,
+)
 
 PLAN = {"budget_s": 900.0, "teacher_steps": 100, "student_steps": 200, "teacher_step_s": 2.0,
         "student_step_s": 0.5, "pseudo_s": 60.0, "pseudo_images": 40, "eval_s": 10.0, "probe_s": 5.0, "note": ""}
@@ -94,3 +100,13 @@ def test_gate_summary_without_validation_scores_gives_mls_reason():
 def test_facts_of_a_random_network_without_a_warning_text_still_warn():
     run = TrainingRun(weight_sources=[{"role": "su", "encoder": "x", "source": "random", "detail": ""}])
     assert run_facts(run).random_warnings == ["su (x) starts from random weights: expect much weaker results from few labels."]
+
+
+@pytest.mark.django_db
+def test_pseudo_seconds_per_image_comes_from_the_last_finished_round(project):
+    assert pseudo_seconds_per_image_measured(project=project) is None
+    TrainingRun.objects.create(project=project, trigger=RunTrigger.PAGE, status=RunStatus.SUCCEEDED,
+                               pseudo_total=40, timings={"pseudo_s": 30.0}, finished_at=timezone.now())
+    TrainingRun.objects.create(project=project, trigger=RunTrigger.PAGE, status=RunStatus.FAILED,
+                               pseudo_total=10, timings={"pseudo_s": 100.0}, finished_at=timezone.now())
+    assert pseudo_seconds_per_image_measured(project=project) == pytest.approx(0.75)
