@@ -59,16 +59,17 @@ def run_round(name: str, config: dict, args) -> dict:
     try:
         harness = _args_for_harness(args)
         train_config = {**APP_DEFAULT_CONFIG, "seed": args.seed, **config}
-        state = hitl.setup_project(harness, train_config, with_masks=False,
-                                   validation_share=_default_validation_share())
+        share = _default_validation_share() if args.validation_share is None else args.validation_share
+        state = hitl.setup_project(harness, train_config, with_masks=False, validation_share=share)
         hitl.seed_labels(state, args.labels, args.seed)
         run = train_and_sample_estimates(env, state, args.round_timeout)
         evaluation = hitl.evaluate_active(state, harness, train_config)
     finally:
         env.stop()
+    share = _default_validation_share() if args.validation_share is None else args.validation_share
     record = {
         "round": name, "seed": args.seed, "labels": args.labels, **run, **evaluation,
-        "config": config, "cpu": cpu_model(), "threads": args.threads, "other_load": args.other_load,
+        "config": config, "validation_share": share, "cpu": cpu_model(), "threads": args.threads, "other_load": args.other_load,
         "git_commit": hitl._git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     results = Path(args.results)
@@ -180,6 +181,8 @@ def main(argv=None) -> int:
     p.add_argument("--baseline-minutes", type=float, help="the supervised round's budget (default: the "
                                                           "default round's measured wall time)")
     p.add_argument("--set", help="JSON of TrainConfig overrides for the default round")
+    p.add_argument("--validation-share", type=float,
+                   help="share of images flagged for validation (default: the project default, 0.2)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     p.add_argument("--data", type=Path, default=hitl.DEFAULT_DATA)
     p.add_argument("--train-limit", type=int)
