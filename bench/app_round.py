@@ -88,44 +88,22 @@ def _default_validation_share() -> float:
 
 
 def train_and_sample_estimates(env, state: dict, timeout_s: float) -> dict:
-    """hitl.train_and_wait, plus the page's estimate of the total time every few seconds."""
-    from webapp.training.models import ACTIVE_STATUSES, RunStatus, RunTrigger, TrainingRun
+    """hitl.train_and_wait, sampling the page's estimate of the total time at every poll."""
+    from webapp.training.models import RunStatus
     from webapp.training.selectors import run_seconds_left
-    from webapp.training.services import training_run_start
 
-    project, admin, _ = hitl._actors(state)
-    env.start_worker()
-    run = training_run_start(project=project, user=admin, trigger=RunTrigger.COMMAND)
-    started = time.monotonic()
     estimates = []
-    last = ""
-    while True:
-        row = TrainingRun.objects.get(pk=run.pk)
-        elapsed = time.monotonic() - started
+
+    def sample(row, elapsed: float) -> None:
         left = run_seconds_left(row) if row.status == RunStatus.RUNNING else None
         if left is not None:
             estimates.append({"elapsed_s": round(elapsed, 1), "predicted_total_s": round(elapsed + left, 1),
                               "phase": row.phase, "stage": row.stage, "step": row.step})
-        line = f"{row.status} {row.phase} {row.stage} {row.step}/{row.total_steps}"
-        if line != last:
-            print(f"[{elapsed:6.0f} s] {line}" + (f" (page: {left:.0f} s left)" if left else ""), flush=True)
-            last = line
-        if row.status not in ACTIVE_STATUSES:
-            break
-        if not env.worker_alive():
-            raise RuntimeError(f"The worker died during run {run.pk}; see {env.worker_log}")
-        if elapsed > timeout_s:
-            raise RuntimeError(f"Run {run.pk} did not finish in {timeout_s:.0f} s")
-        time.sleep(2.0)
-    if row.status != RunStatus.SUCCEEDED:
-        raise RuntimeError(f"Run {run.pk} ended {row.status}: {row.error}")
-    total = time.monotonic() - started
-    return {
-        "run_wall_s": round(total, 1), "timings": row.timings, "weight_sources": row.weight_sources,
-        "num_labeled": row.num_labeled, "num_validation": row.num_validation, "num_unlabeled": row.num_unlabeled,
-        "pseudo_total": row.pseudo_total, "estimate_error": estimate_error(estimates, total),
-        "estimates": estimates[:: max(1, len(estimates) // 60)],
-    }
+
+    run = hitl.train_and_wait(env, state, timeout_s, on_poll=sample)
+    total = run["run_wall_s"]
+    return {**run, "estimate_error": estimate_error(estimates, total),
+            "estimates": estimates[:: max(1, len(estimates) // 60)]}
 
 
 def estimate_error(estimates: list[dict], total: float) -> dict:
@@ -152,7 +130,9 @@ def table(results: Path) -> str:
     for line in results.read_text().splitlines():
         if line.strip():
             r = json.loads(line)
-            rows.setdefault(r["round"], []).append(r)
+            overrides = {k: v for k, v in r["config"].items() if k != "max_minutes"}
+            name = r["round"] + (f" {json.dumps(overrides)}" if r["round"] == "default" and overrides else "")
+            rows.setdefault(name, []).append(r)
     lines = ["| round | seeds | val mIoU (student) | teachers' val mIoU (in-run) | wall (min) | "
              "page estimate, worst error after 10 % | gate |", "|---|---|---|---|---|---|---|"]
     for name, rs in rows.items():

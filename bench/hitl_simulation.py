@@ -63,6 +63,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cpu_info import cpu_model  # bench/ is on sys.path when a script runs
@@ -111,14 +112,18 @@ TINY_PROFILE = {
 
 
 def profile_config(name: str) -> tuple[dict, str]:
-    """(TrainConfig fields of the profile, where they came from)."""
+    """(TrainConfig fields of the profile, where they came from).
+
+    Rounds train the profile's step counts: the app default's time budget (max_minutes) is
+    switched off, so every strategy and round gets the same steps."""
+    fixed_steps = {"max_minutes": None}
     if name == "tiny":
-        return dict(TINY_PROFILE), "bench/hitl_simulation.py TINY_PROFILE"
+        return {**TINY_PROFILE, **fixed_steps}, "bench/hitl_simulation.py TINY_PROFILE"
     try:
         from bench.camvid_ssl import PROFILES
     except Exception:  # noqa: BLE001 - any failure to import it means: use our own
-        return dict(FALLBACK_CPU_PROFILE), "bench/hitl_simulation.py FALLBACK_CPU_PROFILE"
-    return dict(PROFILES[name]), f"bench/camvid_ssl.py PROFILES[{name!r}]"
+        return {**FALLBACK_CPU_PROFILE, **fixed_steps}, "bench/hitl_simulation.py FALLBACK_CPU_PROFILE"
+    return {**PROFILES[name], **fixed_steps}, f"bench/camvid_ssl.py PROFILES[{name!r}]"
 
 
 # --------------------------------------------------------------------------- environment
@@ -362,7 +367,10 @@ def _close_orphan_runs(project) -> None:
         print(f"marked {n} orphaned run(s) failed; the next run resumes from their checkpoints", flush=True)
 
 
-def train_and_wait(env: Environment, state: dict, timeout_s: float) -> dict:
+def train_and_wait(env: Environment, state: dict, timeout_s: float,
+                   on_poll: Callable[[object, float], None] | None = None) -> dict:
+    """Start a round as the project admin and poll its row until it ends; ``on_poll(row,
+    elapsed_s)`` sees the row at every poll (bench/app_round.py samples the page's estimate)."""
     from webapp.training.models import ACTIVE_STATUSES, RunStatus, RunTrigger, TrainingRun
     from webapp.training.services import training_run_start
 
@@ -375,6 +383,8 @@ def train_and_wait(env: Environment, state: dict, timeout_s: float) -> dict:
     last = ""
     while True:
         row = TrainingRun.objects.get(pk=run.pk)
+        if on_poll is not None:
+            on_poll(row, time.monotonic() - started)
         line = f"run {run.pk}: {row.status} {row.phase} {row.stage} {row.step}/{row.total_steps}"
         if row.phase == "pseudo-labelling":
             line += f" pseudo {row.pseudo_done}/{row.pseudo_total}"
@@ -394,6 +404,7 @@ def train_and_wait(env: Environment, state: dict, timeout_s: float) -> dict:
         "run_id": row.pk, "run_wall_s": round(time.monotonic() - started, 1), "timings": row.timings,
         "num_labeled": row.num_labeled, "num_pseudo": row.num_pseudo, "num_unlabeled": row.num_unlabeled,
         "num_validation": row.num_validation, "pseudo_total": row.pseudo_total,
+        "weight_sources": row.weight_sources,
     }
 
 

@@ -171,6 +171,9 @@ def _measured_step_seconds(run: TrainingRun, timings: dict) -> float | None:
     return max(elapsed, 1e-6) / (run.step - first_step)
 
 
+MEASURED_STEPS = 3  # steps of a stage before its own rate replaces the plan's step time
+
+
 def _seconds_left_planned(run: TrainingRun, timings: dict, plan: dict) -> float | None:
     pseudo_s = float(plan.get("pseudo_s") or 0.0)
     if run.phase == "pseudo-labelling":
@@ -178,7 +181,11 @@ def _seconds_left_planned(run: TrainingRun, timings: dict, plan: dict) -> float 
     if run.phase != "training":
         return None
     stage = "teacher" if run.stage == "teachers" else "student"
-    step_s = _measured_step_seconds(run, timings) or float(plan.get(f"{stage}_step_s") or 0.0)
+    # A stage's first steps carry its start-up (building batches, an evaluation): the plan's
+    # measured step time is the better guess until a few steps are done.
+    steps_measured = run.step - timings.get("stage_first_step", 0)
+    measured = _measured_step_seconds(run, timings) if steps_measured >= MEASURED_STEPS else None
+    step_s = measured or float(plan.get(f"{stage}_step_s") or 0.0)
     if not step_s:
         return None
     left = max(run.total_steps - run.step, 0) * step_s

@@ -110,3 +110,8 @@ def test_pseudo_seconds_per_image_comes_from_the_last_finished_round(project):
     TrainingRun.objects.create(project=project, trigger=RunTrigger.PAGE, status=RunStatus.FAILED,
                                pseudo_total=10, timings={"pseudo_s": 100.0}, finished_at=timezone.now())
     assert pseudo_seconds_per_image_measured(project=project) == pytest.approx(0.75)
+
+
+def test_with_a_plan_a_stage_of_two_steps_still_uses_the_planned_step_time():
+    run = running(step=2, seconds_in_stage=60, plan=PLAN)  # 30 s a step so far: start-up, not the rate
+    assert run_seconds_left(run) == pytest.approx(98 * 2.0 + 200 * 0.5 + 10 + 60)
