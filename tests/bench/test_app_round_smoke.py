@@ -32,6 +32,9 @@ def test_default_round_and_same_time_baseline_are_recorded(tmp_path):
     assert {w["source"] for w in default["weight_sources"]} == {"package"}
     # the baseline was given the default round's measured wall time
     assert baseline["config"] == {"method": "supervised", "max_minutes": round(default["run_wall_s"] / 60, 2)}
-    assert default["estimate_error"] and 0 <= default["val_miou"] <= 1
+    # the page's estimate is sampled while the run is running (a seconds-long round may give
+    # the poll no sample, so only the record's shape is checked here)
+    assert isinstance(default["estimates"], list) and isinstance(default["estimate_error"], dict)
+    assert 0 <= default["val_miou"] <= 1
     table = subprocess.run([*common, "--table"], capture_output=True, text=True, check=True, cwd=REPO).stdout
     assert "| default | 1 |" in table and "| supervised_same_time | 1 |" in table
