@@ -11,11 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from ml.runtime import autocast
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
 
 PROBE_STEPS = 2  # timed steps per stage, after one warm-up step
 REPLAN_AFTER = 5  # real steps of a stage before its count is corrected from measured time
@@ -95,3 +99,79 @@ def split_budget(
 def steps_that_fit(seconds_left: float, step_s: float) -> int:
     """Steps of ``step_s`` seconds that fit in ``seconds_left`` (at least 1)."""
     return max(1, int(max(0.0, seconds_left) * SAFETY / max(step_s, 1e-6)))
+
+
+class RoundBudget:
+    """The round's deadline and its plan; re-plans a stage from its measured step time."""
+
+    def __init__(self, cfg: TrainConfig, t0: float, device: torch.device, pending: dict) -> None:
+        """t0: when the round started (time.monotonic); pending: where the loop picks up a new
+        or changed plan for its next progress event."""
+        self.cfg, self.deadline = cfg, t0 + float(cfg.max_minutes) * 60
+        self.device, self.pending = device, pending
+        self.plan: TimePlan | None = None
+        self.eval_s = {"teachers": 0.0, "student": 0.0}
+
+    def make(self, probe_t: Callable[[], torch.Tensor] | None, probe_s: Callable[[], torch.Tensor],
+             stage1_nets: list[nn.Module], student: nn.Module, teachers: list[nn.Module],
+             pseudo_hw: tuple[int, int] | None, pseudo_images: int, val_hw: tuple[int, int] | None,
+             val_images: int, pseudo_per_image: float | None = None) -> TimePlan:
+        cfg, device = self.cfg, self.device
+        started = time.monotonic()
+        t1 = time_step(probe_t) if probe_t is not None else 0.0
+        t2 = time_step(probe_s)
+        # one validation pass per stage end, plus one every eval_every steps (spread per step)
+        val_t = val_s = 0.0
+        if val_hw is not None and val_images:
+            if stage1_nets:
+                val_t = val_images * inference_seconds(stage1_nets, val_hw, device, False)
+            val_s = val_images * inference_seconds([student], val_hw, device, False)
+        t1_eff, t2_eff = t1 + val_t / cfg.eval_every, t2 + val_s / cfg.eval_every
+        pseudo_s = 0.0
+        if teachers and pseudo_images and pseudo_per_image is not None:
+            pseudo_s = pseudo_images * pseudo_per_image  # measured by the caller (its last round)
+        elif teachers and pseudo_hw is not None and pseudo_images:
+            per_image = inference_seconds(teachers, pseudo_hw, device, cfg.amp) * PSEUDO_OVERHEAD + PSEUDO_IO_S
+            pseudo_s = pseudo_images * per_image
+        probe_s_took = time.monotonic() - started
+        left = self.deadline - time.monotonic() - pseudo_s - val_t - val_s
+        n1, n2 = split_budget(left, t1_eff, t2_eff, cfg.teacher_steps if probe_t else 0, cfg.student_steps)
+        self.eval_s = {"teachers": val_t, "student": val_s}  # the stage-end passes; periodic ones are per step
+        t1, t2 = t1_eff, t2_eff
+        note = ""
+        if left <= 0:
+            note = (f"The budget of {cfg.max_minutes} min is spent by evaluation and pseudo-labelling "
+                    f"alone; the round trains one step per stage and will run late.")
+        self.plan = TimePlan(
+            budget_s=float(cfg.max_minutes) * 60, teacher_steps=n1, student_steps=n2, teacher_step_s=t1,
+            student_step_s=t2, pseudo_s=pseudo_s, pseudo_images=pseudo_images,
+            eval_s=val_t + val_s + (n1 * val_t + n2 * val_s) / cfg.eval_every,
+            probe_s=probe_s_took, note=note,
+        )
+        self.pending["plan"] = self.plan.to_dict()
+        return self.plan
+
+    def replan(self, st: Any, step_s: float) -> None:
+        """Set st.total so the stage, and what follows it, ends by the deadline."""
+        plan = self.plan
+        step_s += self.eval_s[st.name] / self.cfg.eval_every  # its share of periodic validation
+        after = plan.pseudo_s + self.eval_s["student"]
+        if st.name == "teachers":
+            after += plan.student_steps * plan.student_step_s + self.eval_s["teachers"]
+            plan.teacher_step_s = step_s
+        else:
+            plan.student_step_s = step_s
+        total = st.step + steps_that_fit(self.deadline - time.monotonic() - after, step_s) - 1
+        st.total = max(st.step + 1, total)
+        if st.name == "teachers":
+            plan.teacher_steps = st.total
+        else:
+            plan.student_steps = st.total
+        self.pending["plan"] = plan.to_dict()
+
+    def start_student_stage(self, st: Any) -> None:
+        """Stage 2's steps from the time really left (stage 1 may have run long or short)."""
+        left = self.deadline - time.monotonic() - self.plan.pseudo_s - self.eval_s["student"]
+        st.total = steps_that_fit(left, self.plan.student_step_s)
+        self.plan.student_steps = st.total
+        self.pending["plan"] = self.plan.to_dict()

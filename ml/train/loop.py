@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.utils.data import ConcatDataset
 
+from ml import losses as L
 from ml.checkpoints import load_checkpoint, save_checkpoint
 from ml.data import (
     EvalTransform,
@@ -30,13 +31,12 @@ from ml.data import (
     infinite_loader,
     val_loader,
 )
-from ml import losses as L
 from ml.metrics import evaluate
 from ml.models import ModelSpec, build_segmenter
 from ml.runtime import autocast, resolve_device
 
+from .budget import REPLAN_AFTER, RoundBudget
 from .config import TrainConfig
-from .budget import PSEUDO_IO_S, PSEUDO_OVERHEAD, REPLAN_AFTER, TimePlan, inference_seconds, split_budget, steps_that_fit, time_step
 from .plan import Plan, make_plan
 from .steps import ema_update, pixel_weight, student_step, teacher_step
 
@@ -377,79 +377,6 @@ def _image_hw(path) -> tuple[int, int]:
         return im.height, im.width
 
 
-class _Budget:
-    """The round's deadline and its plan; re-plans a stage from its measured step time."""
-
-    def __init__(self, cfg: TrainConfig, t0: float, runner: "_Runner") -> None:
-        self.cfg, self.deadline, self.runner = cfg, t0 + float(cfg.max_minutes) * 60, runner
-        self.plan: TimePlan | None = None
-        self.eval_s = {"teachers": 0.0, "student": 0.0}
-
-    def make(self, probe_t: Callable[[], torch.Tensor] | None, probe_s: Callable[[], torch.Tensor],
-             stage1_nets: list[nn.Module], student: nn.Module, teachers: list[nn.Module],
-             pseudo_hw: tuple[int, int] | None, pseudo_images: int, val_hw: tuple[int, int] | None,
-             val_images: int, pseudo_per_image: float | None = None) -> TimePlan:
-        cfg, device = self.cfg, self.runner.device
-        started = time.monotonic()
-        t1 = time_step(probe_t) if probe_t is not None else 0.0
-        t2 = time_step(probe_s)
-        # one validation pass per stage end, plus one every eval_every steps (spread per step)
-        val_t = val_s = 0.0
-        if val_hw is not None and val_images:
-            if stage1_nets:
-                val_t = val_images * inference_seconds(stage1_nets, val_hw, device, False)
-            val_s = val_images * inference_seconds([student], val_hw, device, False)
-        t1_eff, t2_eff = t1 + val_t / cfg.eval_every, t2 + val_s / cfg.eval_every
-        pseudo_s = 0.0
-        if teachers and pseudo_images and pseudo_per_image is not None:
-            pseudo_s = pseudo_images * pseudo_per_image  # measured by the caller (its last round)
-        elif teachers and pseudo_hw is not None and pseudo_images:
-            per_image = inference_seconds(teachers, pseudo_hw, device, cfg.amp) * PSEUDO_OVERHEAD + PSEUDO_IO_S
-            pseudo_s = pseudo_images * per_image
-        probe_s_took = time.monotonic() - started
-        left = self.deadline - time.monotonic() - pseudo_s - val_t - val_s
-        n1, n2 = split_budget(left, t1_eff, t2_eff, cfg.teacher_steps if probe_t else 0, cfg.student_steps)
-        self.eval_s = {"teachers": val_t, "student": val_s}  # the stage-end passes; periodic ones are per step
-        t1, t2 = t1_eff, t2_eff
-        note = ""
-        if left <= 0:
-            note = (f"The budget of {cfg.max_minutes} min is spent by evaluation and pseudo-labelling "
-                    f"alone; the round trains one step per stage and will run late.")
-        self.plan = TimePlan(
-            budget_s=float(cfg.max_minutes) * 60, teacher_steps=n1, student_steps=n2, teacher_step_s=t1,
-            student_step_s=t2, pseudo_s=pseudo_s, pseudo_images=pseudo_images,
-            eval_s=val_t + val_s + (n1 * val_t + n2 * val_s) / cfg.eval_every,
-            probe_s=probe_s_took, note=note,
-        )
-        self.runner.pending["plan"] = self.plan.to_dict()
-        return self.plan
-
-    def replan(self, st: "_Stage", step_s: float) -> None:
-        """Set st.total so the stage, and what follows it, ends by the deadline."""
-        plan = self.plan
-        step_s += self.eval_s[st.name] / self.cfg.eval_every  # its share of periodic validation
-        after = plan.pseudo_s + self.eval_s["student"]
-        if st.name == "teachers":
-            after += plan.student_steps * plan.student_step_s + self.eval_s["teachers"]
-            plan.teacher_step_s = step_s
-        else:
-            plan.student_step_s = step_s
-        total = st.step + steps_that_fit(self.deadline - time.monotonic() - after, step_s) - 1
-        st.total = max(st.step + 1, total)
-        if st.name == "teachers":
-            plan.teacher_steps = st.total
-        else:
-            plan.student_steps = st.total
-        self.runner.pending["plan"] = plan.to_dict()
-
-    def start_student_stage(self, st: "_Stage") -> None:
-        """Stage 2's steps from the time really left (stage 1 may have run long or short)."""
-        left = self.deadline - time.monotonic() - self.plan.pseudo_s - self.eval_s["student"]
-        st.total = steps_that_fit(left, self.plan.student_step_s)
-        self.plan.student_steps = st.total
-        self.runner.pending["plan"] = self.plan.to_dict()
-
-
 # --------------------------------------------------------------------------- entry point
 
 def train_round(
@@ -529,7 +456,7 @@ def train_round(
 
     budget = None
     if cfg.max_minutes:
-        budget = _Budget(cfg, t0, runner)
+        budget = RoundBudget(cfg, t0, device, runner.pending)
         probe1 = {r: copy.deepcopy(m) for r, m in stage1_models.items()}
         probe2 = copy.deepcopy(student)
         frozen_probe = {r: copy.deepcopy(m).eval().requires_grad_(False) for r, m in teachers.items()}

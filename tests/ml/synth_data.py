@@ -46,3 +46,12 @@ def write_set(root: Path, n: int, *, seed: int = 0, size: int = 64, noise: int =
             Image.fromarray(mask, mode="L").save(mp)
         pairs.append((ip, mp))
     return pairs
+
+
+def synth_sets(root: Path, labeled: int = 8, unlabeled: int = 8, val: int = 4) -> dict:
+    """Labeled pairs, unlabeled paths and val pairs of 48 px synthetic images under root."""
+    return {
+        "labeled": write_set(root / "lab", labeled, seed=1, size=48),
+        "unlabeled": [p for p, _ in write_set(root / "unl", unlabeled, seed=2, size=48, masks=False)],
+        "val": write_set(root / "val", val, seed=3, size=48),
+    }

@@ -3,6 +3,7 @@ import pytest
 
 from ml.train import train_round
 from ml.train.loop import GATE_LOST, GATE_USED
+from tests.ml.synth_data import synth_sets
 from tests.ml.tiny_config import cfg as tiny_cfg
 
 # both teachers and the student as small CNNs that learn the synthetic classes in 30 steps
@@ -24,14 +25,7 @@ def trained(synth_gate, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def synth_gate(tmp_path_factory):
-    from tests.ml.synth_data import write_set
-
-    root = tmp_path_factory.mktemp("gate")
-    return {
-        "labeled": write_set(root / "lab", 6, seed=1, size=48),
-        "unlabeled": [p for p, _ in write_set(root / "unl", 4, seed=2, size=48, masks=False)],
-        "val": write_set(root / "val", 4, seed=3, size=48),
-    }
+    return synth_sets(tmp_path_factory.mktemp("gate"), labeled=6, unlabeled=4)
 
 
 def _stage2_losses(events):
