@@ -200,3 +200,20 @@ def student_predict(
     """Student mask and confidence: N,3,H,W -> (pred N,H,W long, confidence N,H,W float)."""
     confidence, pred = predict_probs(model, x, window=window, overlap=overlap).max(dim=1)
     return pred, confidence
+
+
+def class_balanced_uncertainty(probs: torch.Tensor, class_share: torch.Tensor | None) -> torch.Tensor:
+    """Per image: mean over pixels of (1 - margin) * exp(-p_c) (Cai et al. CVPR 2021).
+
+    probs: N,C,H,W; margin: top-1 minus top-2 probability; c: the pixel's predicted class;
+    class_share: C, the share of each class among the project's labeled pixels (None:
+    uniform weights, plain margin uncertainty). Returns N floats in [0, 1]: doubtful pixels
+    of rare classes count most, so an image full of uncertain sky does not outrank one
+    with an uncertain cyclist."""
+    top2 = probs.float().topk(2, dim=1)
+    margin = top2.values[:, 0] - top2.values[:, 1]
+    if class_share is None:
+        weight = torch.ones_like(margin)
+    else:
+        weight = torch.exp(-class_share.to(probs.device).float())[top2.indices[:, 0]]
+    return ((1.0 - margin) * weight).mean(dim=(1, 2))

@@ -46,6 +46,10 @@ class Image(models.Model):
     # Held out from training to measure the project's models; fixed once chosen.
     is_validation = models.BooleanField(default=False)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # Pooled features of a pretrained encoder (float32 bytes, L2-normalised: ml.features),
+    # for seed suggestions before any model; embedding_encoder names the encoder.
+    embedding = models.BinaryField(null=True, blank=True)
+    embedding_encoder = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -6,6 +6,12 @@ from django.db import models
 HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Colours are written #rrggbb.")
 
 
+class QueueStrategy(models.TextChoices):
+    DIVERSE = "diverse", "Diverse: one pick per group of similar images, most doubtful first"
+    LEAST_CONFIDENT = "least_confident", "Least confident first"
+    RANDOM = "random", "Random"
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -14,6 +20,25 @@ class Project(models.Model):
     review_threshold = models.FloatField(
         default=0.9, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
+    # How the review queue is ordered (recomputed when a round re-scores it, and on change).
+    queue_strategy = models.CharField(
+        max_length=16, choices=QueueStrategy.choices, default=QueueStrategy.DIVERSE
+    )
+    # Picks a reviewer works through between rounds; the diverse order forms this many groups.
+    review_batch_size = models.PositiveSmallIntegerField(
+        default=20, validators=[MinValueValidator(1), MaxValueValidator(500)]
+    )
+    # Auto-accept is calibrated so accepted pseudo-labels have at most this share of wrong pixels.
+    target_pixel_error = models.FloatField(
+        default=0.05, validators=[MinValueValidator(0.001), MaxValueValidator(0.5)]
+    )
+    # Share of would-be auto-accepted pseudo-labels sent to the queue as audits instead.
+    audit_share = models.FloatField(
+        default=0.05, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)]
+    )
+    # The last calibration of the threshold (ml.calibration.Calibration as a dict, plus "at");
+    # empty until a round has calibrated. review_threshold stays the fallback.
+    threshold_calibration = models.JSONField(default=dict, blank=True)
     # Share of human masks held out as the project's fixed validation set.
     validation_share = models.FloatField(
         default=0.2, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)]

@@ -1,4 +1,5 @@
-"""The review queue: pseudo-labels the model doubts, least confident first."""
+"""The review queue: pseudo-labels the model doubts, and audits of accepted ones, in the
+project's order (webapp.review.queue)."""
 from django.conf import settings
 from django.db import models
 
@@ -26,6 +27,18 @@ class ReviewItem(models.Model):
     # Per-pixel maps for the reviewer (8-bit grayscale PNGs).
     confidence_map = models.FileField(upload_to="review/confidence/", blank=True)
     disagreement_map = models.FileField(upload_to="review/disagreement/", blank=True)
+    # Pooled encoder features of both teachers (float32 bytes, L2-normalised: ml.features),
+    # and the class-balanced uncertainty (ml.infer.class_balanced_uncertainty).
+    features = models.BinaryField(null=True, blank=True)
+    class_uncertainty = models.FloatField(null=True, blank=True)
+    # Position in the project's queue order, and why it is there (ml.selection.Pick).
+    queue_rank = models.PositiveIntegerField(null=True, blank=True)
+    pick_kind = models.CharField(max_length=16, blank=True)
+    pick_group_size = models.PositiveIntegerField(default=0)
+    # An auto-accepted pseudo-label drawn for a spot check of the calibrated threshold.
+    is_audit = models.BooleanField(default=False)
+    # Share of pixels the reviewer changed (0 when accepted, 1 when rejected).
+    pixel_error = models.FloatField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.PENDING)
     # One reviewer at a time holds an item until the lease expires.
     leased_by = models.ForeignKey(
@@ -40,8 +53,11 @@ class ReviewItem(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["score", "id"]
-        indexes = [models.Index(fields=["project", "status", "score", "id"], name="review_queue_order")]
+        ordering = ["queue_rank", "score", "id"]
+        indexes = [
+            models.Index(fields=["project", "status", "score", "id"], name="review_queue_order"),
+            models.Index(fields=["project", "status", "queue_rank", "id"], name="review_queue_rank"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["image"], condition=models.Q(status="pending"), name="one_pending_review_per_image"
