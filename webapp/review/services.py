@@ -11,17 +11,22 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from webapp.images.models import Image, ImageStatus, Mask, MaskSource
-from webapp.images.services import mask_save
+from ml.calibration import pixel_error
+from webapp.images.services import mask_read, mask_save
 from webapp.projects.access import user_has_role
 from webapp.projects.models import Project, Role
 from webapp.review.models import ReviewItem, ReviewStatus
 
 LEASE = timedelta(minutes=10)
 CLAIM_ATTEMPTS = 5
+# The project's order (webapp.review.queue ranks it when a round re-scores the queue);
+# items not ranked yet wait behind, least confident first.
+QUEUE_ORDER = (F("queue_rank").asc(nulls_last=True), "score", "id")
+ACCEPTED_ERROR, REJECTED_ERROR = 0.0, 1.0  # pixel error recorded for the calibration
 
 REVIEWERS_ONLY = "Only reviewers and admins can review pseudo-labels."
 ALREADY_DECIDED = "This item was already {status} by {who}."
@@ -42,13 +47,17 @@ def _require_reviewer(*, project: Project, user) -> None:
 
 
 def review_item_create(
-    *, image: Image, mask: Mask, run, score: float, scores: dict, confidence_png: bytes, disagreement_png: bytes
+    *, image: Image, mask: Mask, run, score: float, scores: dict, confidence_png: bytes, disagreement_png: bytes,
+    features: bytes | None = None, class_uncertainty: float | None = None, is_audit: bool = False,
 ) -> ReviewItem:
-    """A doubtful pseudo-label enters the queue, with its per-pixel maps for the reviewer."""
+    """A doubtful pseudo-label (or an audit of one the model would accept) enters the queue,
+    with its per-pixel maps for the reviewer. Its rank comes with the next queue reorder
+    (webapp.review.queue); until then it waits behind the ranked items."""
     item = ReviewItem(
         project_id=image.project_id, image=image, pseudo_mask=mask, run=run, score=score,
         mean_confidence=scores["mean_confidence"], confident_fraction=scores["confident_fraction"],
-        disagreement=scores["disagreement"],
+        disagreement=scores["disagreement"], features=features, class_uncertainty=class_uncertainty,
+        is_audit=is_audit,
     )
     name = f"{image.project_id}-{image.pk}-v{mask.version}.png"
     item.confidence_map.save(name, ContentFile(confidence_png), save=False)
@@ -78,14 +87,14 @@ def _claimable(now) -> Q:
 
 
 def review_item_next(*, project: Project, user, exclude_ids=()) -> ReviewItem | None:
-    """The reviewer's current item if they hold one, else the least confident free item,
-    leased to them. Two reviewers asking at once get different items. None: queue empty."""
+    """The reviewer's current item if they hold one, else the first free item in the
+    project's queue order, leased to them. Two reviewers asking at once get different items. None: queue empty."""
     _require_reviewer(project=project, user=user)
     now = timezone.now()
     held = ReviewItem.objects.filter(
         project=project, status=ReviewStatus.PENDING, leased_by=user, lease_expires_at__gt=now
     ).exclude(pk__in=exclude_ids)
-    item = held.select_related("image", "pseudo_mask").order_by("score", "id").first()
+    item = held.select_related("image", "pseudo_mask").order_by(*QUEUE_ORDER).first()
     if item is not None:
         return item
     for _ in range(CLAIM_ATTEMPTS):  # lost a race: someone claimed our candidate, try the next
@@ -95,7 +104,7 @@ def review_item_next(*, project: Project, user, exclude_ids=()) -> ReviewItem | 
             if connection.features.has_select_for_update_skip_locked:
                 # of=self: lock the item row only, not the joined image and mask.
                 candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-            candidate = candidates.order_by("score", "id").first()
+            candidate = candidates.order_by(*QUEUE_ORDER).first()
             if candidate is None:
                 return None
             lease = {"leased_by": user, "lease_expires_at": now + LEASE}
@@ -137,10 +146,10 @@ def _lock_pending(item: ReviewItem, user) -> ReviewItem:
     return locked
 
 
-def _decide(item: ReviewItem, user, status: str, seconds: float) -> None:
+def _decide(item: ReviewItem, user, status: str, seconds: float, error: float | None) -> None:
     ReviewItem.objects.filter(pk=item.pk).update(
         status=status, reviewed_by=user, reviewed_at=timezone.now(), seconds_spent=seconds,
-        leased_by=None, lease_expires_at=None,
+        leased_by=None, lease_expires_at=None, pixel_error=error,
     )
     item.refresh_from_db()
 
@@ -155,7 +164,7 @@ def review_item_accept(*, item: ReviewItem, user, seconds: float | None = None) 
             raise ReviewRefused(IMAGE_CHANGED.format(current=image.mask_version, pseudo=locked.pseudo_mask.version))
         spent = _seconds_spent(locked, user, seconds, timezone.now())
         # Decided first, so the mask hook (which closes pending items as corrected) leaves it be.
-        _decide(locked, user, ReviewStatus.ACCEPTED, spent)
+        _decide(locked, user, ReviewStatus.ACCEPTED, spent, ACCEPTED_ERROR)
         with locked.pseudo_mask.file.open("rb") as handle:
             pseudo_png = handle.read()  # kept byte for byte: no decode-and-encode round trip
         mask_save(
@@ -171,7 +180,8 @@ def review_item_reject(*, item: ReviewItem, user, seconds: float | None = None) 
     _require_reviewer(project=item.project, user=user)
     with transaction.atomic():
         locked = _lock_pending(item, user)
-        _decide(locked, user, ReviewStatus.REJECTED, _seconds_spent(locked, user, seconds, timezone.now()))
+        _decide(locked, user, ReviewStatus.REJECTED, _seconds_spent(locked, user, seconds, timezone.now()),
+                REJECTED_ERROR)
         Image.objects.filter(pk=locked.image_id, current_mask_id=locked.pseudo_mask_id).update(
             status=ImageStatus.UNLABELED, current_mask=None
         )
@@ -179,16 +189,29 @@ def review_item_reject(*, item: ReviewItem, user, seconds: float | None = None) 
     return item
 
 
-def review_item_mark_corrected(*, item: ReviewItem, user, seconds: float | None = None) -> bool:
+def review_item_mark_corrected(
+    *, item: ReviewItem, user, seconds: float | None = None, human_mask: Mask | None = None
+) -> bool:
     """A human saved their own mask for the item's image (the editor, opened from review).
-    Returns False if the item was decided meanwhile."""
+    With the human mask, the share of pixels they changed is recorded for the threshold's
+    calibration. Returns False if the item was decided meanwhile."""
     now = timezone.now()
+    error = _pixel_error(item, human_mask) if human_mask is not None else None
     with transaction.atomic():
         locked = ReviewItem.objects.select_for_update().get(pk=item.pk)
         if locked.status != ReviewStatus.PENDING:
             return False
-        _decide(locked, user, ReviewStatus.CORRECTED, _seconds_spent(locked, user, seconds, now))
+        _decide(locked, user, ReviewStatus.CORRECTED, _seconds_spent(locked, user, seconds, now), error)
     return True
+
+
+def _pixel_error(item: ReviewItem, human_mask: Mask) -> float | None:
+    """Share of the human mask's pixels (ignore class excluded) that the pseudo-label got
+    wrong; None when the two cannot be compared (another size)."""
+    pseudo, human = mask_read(item.pseudo_mask), mask_read(human_mask)
+    if pseudo.shape != human.shape:
+        return None
+    return pixel_error(pseudo, human, item.project.ignore_index)
 
 
 def review_on_human_mask(*, mask: Mask) -> None:
@@ -204,4 +227,4 @@ def review_on_human_mask(*, mask: Mask) -> None:
     if item is None:
         return
     seconds = mask.editing_seconds if mask.editing_seconds else None
-    review_item_mark_corrected(item=item, user=mask.author, seconds=seconds)
+    review_item_mark_corrected(item=item, user=mask.author, seconds=seconds, human_mask=mask)

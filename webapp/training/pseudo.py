@@ -6,19 +6,24 @@ or its order and labels would stay those of the round that first queued them.
 
 score = mean fused confidence (ml.infer.image_scores "mean_confidence"): it is 1.0 for a
 perfectly sure label and falls both where the teachers are unsure and where they disagree
-(fused probabilities of two disagreeing teachers are flat), so one number orders the queue.
-Below project.review_threshold -> review item; at or above -> accepted pseudo-label, with a
-training copy whose pixels under tau are ignored.
+(fused probabilities of two disagreeing teachers are flat). Below the threshold (learned from
+what reviewers did: webapp.review.queue.review_threshold_calibrate, else
+project.review_threshold) -> review item; at or above -> accepted pseudo-label, with a
+training copy whose pixels under tau are ignored, except a random audit_share of them, which
+go to the queue as audits. The same pass yields each image's pooled teacher features and its
+class-balanced uncertainty, stored with the item; the queue is re-ordered at the end.
 """
 import io
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from django.db import transaction
 from django.utils import timezone
 from PIL import Image as PILImage
 
+from ml.calibration import is_audit
 from webapp.env import env_int
 from webapp.images.models import Image, ImageStatus, MaskSource
 from webapp.images.services import MaskConflict, MaskScores, mask_save
@@ -27,6 +32,7 @@ from webapp.training.files import local_path, models_root, pseudo_training_copy_
 from webapp.training.models import ModelVersion, TrainingRun
 
 RELABELLED_STATUSES = (ImageStatus.UNLABELED, ImageStatus.PSEUDO_LABELED, ImageStatus.IN_REVIEW)
+REVIEW, AUDIT, ACCEPT = "review", "audit", "accept"
 
 
 def pseudo_batch_size() -> int:
@@ -67,7 +73,9 @@ def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop
     import torch
 
     from ml.checkpoints import load_model
-    from ml.infer import fuse_teachers, image_scores, image_to_tensor
+    from ml.features import combine, pooled_encoder_features
+    from ml.infer import class_balanced_uncertainty, fuse_teachers, image_scores, image_to_tensor
+    from webapp.review.queue import label_class_shares, review_queue_reorder, review_threshold_calibrate
 
     device = _device(run.config)
     su, _ = load_model(models_root() / version.su_teacher_path, map_location=device)
@@ -77,42 +85,76 @@ def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop
     # the config sets a sliding window; bf16 on CPUs that have it, as in training.
     window = run.config.get("eval_window")
     amp = bool(run.config.get("amp", True))
-    images = images_to_pseudo_label(project=run.project)
+    project = run.project
+    routing = Routing(threshold=review_threshold_calibrate(project=project).threshold,
+                      audit_share=project.audit_share, run_id=run.pk)
+    shares = label_class_shares(project=project)
+    class_share = torch.from_numpy(shares) if shares is not None else None
+    images = images_to_pseudo_label(project=project)
     TrainingRun.objects.filter(pk=run.pk).update(pseudo_total=len(images), pseudo_done=0)
     done = 0
-    for batch in _batches(images, pseudo_batch_size()):
-        if should_stop():
-            return False
-        tensors = []
-        for image in batch:
-            with PILImage.open(local_path(image.file)) as pil:
-                tensors.append(image_to_tensor(pil.convert("RGB")))
-        x = torch.stack(tensors)
-        fused = fuse_teachers(su, ru, x, window=window, amp=amp)
-        for i, image in enumerate(batch):
-            scores = image_scores(fused.confidence[i], fused.su_pred[i], fused.ru_pred[i], tau)
-            pseudo_label_store(
-                image=image, run=run, version=version, tau=tau, scores=scores,
-                pred=fused.pred[i].cpu().numpy().astype(np.uint8),
-                confidence=fused.confidence[i].float().cpu().numpy(),
-                disagreement=fused.disagreement_map[i].cpu().numpy(),
-            )
-        done += len(batch)
-        TrainingRun.objects.filter(pk=run.pk).update(pseudo_done=done, heartbeat_at=timezone.now())
+    try:
+        for batch in _batches(images, pseudo_batch_size()):
+            if should_stop():
+                return False
+            tensors = []
+            for image in batch:
+                with PILImage.open(local_path(image.file)) as pil:
+                    tensors.append(image_to_tensor(pil.convert("RGB")))
+            x = torch.stack(tensors)
+            with pooled_encoder_features(su) as su_features, pooled_encoder_features(ru) as ru_features:
+                fused = fuse_teachers(su, ru, x, window=window, amp=amp)
+            features = combine(su_features.vectors(), ru_features.vectors())
+            uncertainty = class_balanced_uncertainty(fused.probs, class_share).tolist()
+            for i, image in enumerate(batch):
+                scores = image_scores(fused.confidence[i], fused.su_pred[i], fused.ru_pred[i], tau)
+                pseudo_label_store(
+                    image=image, run=run, version=version, tau=tau, scores=scores,
+                    pred=fused.pred[i].cpu().numpy().astype(np.uint8),
+                    confidence=fused.confidence[i].float().cpu().numpy(),
+                    disagreement=fused.disagreement_map[i].cpu().numpy(),
+                    routing=routing, features=features[i], class_uncertainty=uncertainty[i],
+                )
+            done += len(batch)
+            TrainingRun.objects.filter(pk=run.pk).update(pseudo_done=done, heartbeat_at=timezone.now())
+    finally:
+        review_queue_reorder(project=project)  # even when stopped: what was re-scored is ordered
     return True
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where a pseudo-label goes: below threshold -> review; at or above -> accepted, except
+    the audit draws (ml.calibration.is_audit, keyed by run and image)."""
+
+    threshold: float
+    audit_share: float = 0.0
+    run_id: int | None = None
+
+    def destination(self, *, score: float, image_id: int) -> str:
+        if score < self.threshold:
+            return REVIEW
+        if is_audit(self.audit_share, f"run{self.run_id}-image{image_id}"):
+            return AUDIT
+        return ACCEPT
 
 
 def pseudo_label_store(
     *, image: Image, run: TrainingRun, version: ModelVersion, tau: float, scores: dict,
     pred: np.ndarray, confidence: np.ndarray, disagreement: np.ndarray,
+    routing: Routing | None = None, features: np.ndarray | None = None, class_uncertainty: float | None = None,
 ):
-    """Save one pseudo-label as a Mask version and route it: review item or accepted label.
+    """Save one pseudo-label as a Mask version and route it: review item (doubtful, or an
+    audit) or accepted label. routing defaults to the project's review_threshold, no audits.
     Returns the mask, or None when a human got to the image first (their work stands)."""
+    from webapp.review.queue import features_to_bytes
     from webapp.review.services import review_item_create, review_item_supersede
 
     project = run.project
     score = scores["mean_confidence"]
-    to_review = score < project.review_threshold
+    routing = routing or Routing(threshold=project.review_threshold)
+    destination = routing.destination(score=score, image_id=image.pk)
+    to_review = destination != ACCEPT
     with transaction.atomic():
         locked = Image.objects.select_for_update().get(pk=image.pk)  # no join: see images.services._mask_store
         if locked.status not in RELABELLED_STATUSES:
@@ -132,6 +174,8 @@ def pseudo_label_store(
                 image=locked, mask=mask, run=run, score=score, scores=scores,
                 confidence_png=_png(np.clip(confidence * 255.0, 0, 255).astype(np.uint8)),
                 disagreement_png=_png(disagreement.astype(np.uint8) * 255),
+                features=None if features is None else features_to_bytes(features),
+                class_uncertainty=class_uncertainty, is_audit=destination == AUDIT,
             )
         else:
             _write_training_copy(project.pk, locked.pk, mask.version, pred, confidence, tau, project_ignore_index(project))
