@@ -111,6 +111,8 @@ def diverse_order(
             ready.sort(key=lambda c: (-sizes[c], c))
         else:
             ready.sort(key=lambda c: (-key[members[c][depth]], c))
+        if diverse and len(ready) > 1 and ready[0] == labels[diverse[-1]]:
+            ready[0], ready[1] = ready[1], ready[0]  # never the same cluster twice in a row
         diverse.extend(members[c][depth] for c in ready)
         depth += 1
     kind = TYPICAL if typical_first else DOUBTFUL

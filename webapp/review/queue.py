@@ -13,6 +13,7 @@ error); review_threshold stays the fallback until enough decisions exist.
 from __future__ import annotations
 
 import numpy as np
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,7 +21,8 @@ from ml.calibration import Calibration, ErrorEstimate, calibrate_threshold, erro
 from ml.selection import DOUBTFUL, LEAST_CONFIDENT, RANDOM, TYPICAL, Pick, diverse_order, least_confident_order, random_order
 from webapp.images.models import Image, ImageStatus, Mask
 from webapp.images.services import mask_read
-from webapp.projects.models import Project, QueueStrategy
+from webapp.projects.access import user_has_role
+from webapp.projects.models import Project, QueueStrategy, Role
 from webapp.review.models import ReviewItem, ReviewStatus
 from webapp.training.selectors import human_labeled_images
 
@@ -30,6 +32,7 @@ AUDIT_EVERY = 5  # an audit item at every 5th place until the audits are placed
 FEW_LABELS_PER_CLASS = 5  # below this many human masks per class, typical images first
 CLASS_SHARE_MASKS = 500  # human masks read to estimate class shares (evenly spread)
 AUDIT = "audit"
+UNLIKE_ANY = "An image unlike any other pending one."
 
 PICK_REASONS = {
     DOUBTFUL: "Most doubtful of a group of {n} similar images.",
@@ -48,7 +51,7 @@ def pick_reason(item: ReviewItem) -> str:
     if template is None:
         return PICK_REASONS[LEAST_CONFIDENT]
     if item.pick_kind in (DOUBTFUL, TYPICAL) and item.pick_group_size <= 1:
-        return "An image unlike any other pending one." if item.pick_kind == DOUBTFUL else template.format(n=1)
+        return UNLIKE_ANY
     return template.format(n=item.pick_group_size)
 
 
@@ -175,3 +178,42 @@ def unlabeled_share_accepted(*, project: Project) -> tuple[int, int]:
     without_human = Image.objects.filter(project=project).exclude(status=ImageStatus.LABELED).count()
     accepted = Image.objects.filter(project=project, status=ImageStatus.PSEUDO_LABELED).count()
     return accepted, without_human
+
+
+# ------------------------------------------------------------------ the admins' settings
+
+ADMINS_ONLY = "Only project admins can change the queue settings."
+SETTING_INVALID = "Invalid queue setting {field}: {reason}"
+REORDERING_FIELDS = ("queue_strategy", "review_batch_size")  # what the order depends on
+
+
+def review_settings_update(
+    *, project: Project, user, strategy: str, batch_size: int, target_pixel_error: float, audit_share: float
+) -> list[str]:
+    """Change how the project's queue is ordered and audited; returns the fields that changed.
+
+    target_pixel_error and audit_share are fractions (0.05 = 5 %). The values are checked
+    against the model's bounds (ValueError, nothing saved); a new strategy or batch size
+    re-ranks the pending items, a new target re-learns the threshold when one was learned
+    (so the page never shows a calibration against the old target)."""
+    if not user_has_role(user=user, project=project, role=Role.ADMIN):
+        raise PermissionDenied(ADMINS_ONLY)
+    values = {"queue_strategy": strategy, "review_batch_size": batch_size,
+              "target_pixel_error": target_pixel_error, "audit_share": audit_share}
+    for name, value in values.items():
+        field = Project._meta.get_field(name)
+        try:
+            values[name] = field.clean(value, project)
+        except ValidationError as error:
+            raise ValueError(SETTING_INVALID.format(field=field.name, reason=" ".join(error.messages))) from error
+    with transaction.atomic():
+        changed = [name for name, value in values.items() if getattr(project, name) != value]
+        for name in changed:
+            setattr(project, name, values[name])
+        if changed:
+            project.save(update_fields=changed)
+        if set(changed) & set(REORDERING_FIELDS):
+            review_queue_reorder(project=project)
+        if "target_pixel_error" in changed and project.threshold_calibration:
+            review_threshold_calibrate(project=project)
+    return changed

@@ -11,6 +11,7 @@ from tests.webapp.training.shapes import TINY_CONFIG, add_shapes_images
 from webapp.images.models import Image, ImageStatus, Mask, MaskSource
 from webapp.images.services import mask_save
 from webapp.review.models import ReviewItem, ReviewStatus
+from webapp.review.queue import features_from_bytes
 from webapp.review.services import review_item_accept, review_item_next
 from webapp.training.files import models_root
 from webapp.training.models import ModelVersion, RunStatus, RunTrigger, TrainingRun
@@ -57,7 +58,8 @@ def test_admin_retrain_trains_pseudo_labels_and_feeds_review_into_the_next_round
     add_shapes_images(project, owner, labeled=4, unlabeled=6)
     configure(project)
     project.review_threshold = 0.0  # round 1: every pseudo-label is accepted (no score is < 0)
-    project.save(update_fields=["review_threshold"])
+    project.audit_share = 0.0  # the routing by score is checked exactly; audits in test_review_queue_*
+    project.save(update_fields=["review_threshold", "audit_share"])
 
     first = run_ends(training_run_start(project=project, user=owner, trigger=RunTrigger.ADMIN), celery_worker)
 
@@ -84,6 +86,7 @@ def test_admin_retrain_trains_pseudo_labels_and_feeds_review_into_the_next_round
     project.review_threshold = statistics.median(scores)
     project.save(update_fields=["review_threshold"])
     second = run_ends(training_run_start(project=project, user=owner, trigger=RunTrigger.PAGE), celery_worker)
+    project.refresh_from_db()
 
     assert second.status == RunStatus.SUCCEEDED, second.error
     assert second.resumed_from_id == first.pk and second.num_pseudo == 6
@@ -94,10 +97,16 @@ def test_admin_retrain_trains_pseudo_labels_and_feeds_review_into_the_next_round
     assert all(item.image.status == ImageStatus.IN_REVIEW and item.confidence_map and item.disagreement_map for item in queue)
     accepted_pseudo = Image.objects.filter(project=project, status=ImageStatus.PSEUDO_LABELED).count()
     assert accepted_pseudo == 6 - len(queue)
+    # The pseudo-labelling pass stored each item's teacher features and uncertainty, and the
+    # queue was ranked in the project's (diverse) order at the end of the round.
+    assert all(len(features_from_bytes(item.features)) > 0 and 0.0 <= item.class_uncertainty <= 1.0
+               for item in queue)
+    assert sorted(item.queue_rank for item in queue) == list(range(len(queue)))
+    assert project.threshold_calibration["status"] == "too_few"
 
-    # A reviewer accepts the least confident one and corrects the next in the editor.
+    # A reviewer accepts the first item of the queue and corrects the next in the editor.
     item = review_item_next(project=project, user=reviewer)
-    assert item.pk == queue[0].pk
+    assert item.queue_rank == 0
     review_item_accept(item=item, user=reviewer, seconds=4.0)
     corrected_item = review_item_next(project=project, user=reviewer)
     if corrected_item is not None:
