@@ -388,12 +388,16 @@ def seed(args) -> dict:
             )
         review = [(m, s) for m, (_, s) in zip(masks, labelled) if s == ImageStatus.IN_REVIEW]
         scores = rng.random(len(review))
+        # Ranked as a round's re-score leaves them (webapp.review.queue): a random order here.
+        ranks = rng.permutation(len(review))
         for start in range(0, len(review), batch):
             ReviewItem.objects.bulk_create(
                 ReviewItem(project=project, image_id=m.image_id, pseudo_mask_id=m.pk, score=float(score),
                            mean_confidence=float(score), confident_fraction=float(score) * 0.9,
-                           disagreement=float(1 - score) * 0.3)
-                for (m, _), score in zip(review[start:start + batch], scores[start:start + batch])
+                           disagreement=float(1 - score) * 0.3, queue_rank=int(rank), pick_kind="doubtful",
+                           pick_group_size=14)
+                for (m, _), score, rank in zip(review[start:start + batch], scores[start:start + batch],
+                                               ranks[start:start + batch])
             )
     with connection.cursor() as cursor:
         # What autovacuum does soon after a bulk load: statistics, and the visibility map

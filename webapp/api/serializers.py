@@ -1,9 +1,11 @@
 """What the API reads and writes. Reads only here; writes go through the apps' services."""
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.urls import reverse
 from rest_framework import serializers
 
+from ml.calibration import CALIBRATED, TOO_FEW, UNMET
 from webapp.images.models import Image, ImageStatus, Mask
-from webapp.projects.models import HEX_COLOUR, LabelClass, Project
+from webapp.projects.models import HEX_COLOUR, LabelClass, Project, QueueStrategy
 from webapp.training.models import ModelVersion, TrainingRun
 
 
@@ -22,15 +24,39 @@ class ClassInputSerializer(serializers.Serializer):
     is_ignore = serializers.BooleanField(default=False)
 
 
+class ThresholdCalibrationSerializer(serializers.Serializer):
+    """The last learned auto-accept threshold; an empty object until a round has calibrated
+    (so no field is required)."""
+
+    threshold = serializers.FloatField(required=False,
+                                       help_text="The score at or above which pseudo-labels are accepted.")
+    status = serializers.ChoiceField(
+        required=False,
+        choices=[(CALIBRATED, "Learned from the decisions"), (TOO_FEW, "Too few decisions: the project's threshold"),
+                 (UNMET, "No score range met the target: just above the highest reviewed score")])
+    support = serializers.IntegerField(required=False, help_text="Decisions at or above the threshold.")
+    decisions = serializers.IntegerField(required=False, help_text="Decisions the threshold was learned from.")
+    mean_error = serializers.FloatField(required=False, allow_null=True,
+                                        help_text="Their mean share of wrong pixels (calibrated only).")
+    target = serializers.FloatField(required=False, help_text="The target pixel error it was learned for (a fraction).")
+    at = serializers.DateTimeField(required=False)
+
+    def to_representation(self, instance: dict) -> dict:
+        return {name: value for name, value in super().to_representation(instance).items() if name in instance}
+
+
 class ProjectSerializer(serializers.ModelSerializer):
     classes = LabelClassSerializer(source="label_classes", many=True, read_only=True)
     roles = serializers.SerializerMethodField()
     image_count = serializers.IntegerField(read_only=True, required=False)
+    threshold_calibration = ThresholdCalibrationSerializer(read_only=True)
 
     class Meta:
         model = Project
-        fields = ["id", "name", "description", "review_threshold", "validation_share", "created_at",
+        fields = ["id", "name", "description", "review_threshold", "validation_share", "queue_strategy",
+                  "review_batch_size", "target_pixel_error", "audit_share", "threshold_calibration", "created_at",
                   "classes", "roles", "image_count"]
+        read_only_fields = ["queue_strategy", "review_batch_size", "target_pixel_error", "audit_share"]
 
     def get_roles(self, project) -> list[str]:
         membership = getattr(project, "membership", None)
@@ -40,10 +66,27 @@ class ProjectSerializer(serializers.ModelSerializer):
         return membership.roles if membership else []
 
 
+def _default(name: str):
+    return Project._meta.get_field(name).get_default()
+
+
+def _bounds(name: str) -> dict:
+    """min_value / max_value of a project field, from the model's validators."""
+    validators = Project._meta.get_field(name).validators
+    return {key: v.limit_value for v in validators
+            for kind, key in ((MinValueValidator, "min_value"), (MaxValueValidator, "max_value")) if type(v) is kind}
+
+
 class ProjectCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     review_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.9)
+    queue_strategy = serializers.ChoiceField(choices=QueueStrategy.choices, default=_default("queue_strategy"))
+    review_batch_size = serializers.IntegerField(**_bounds("review_batch_size"), default=_default("review_batch_size"))
+    target_pixel_error = serializers.FloatField(**_bounds("target_pixel_error"), default=_default("target_pixel_error"),
+                                                help_text="A fraction: 0.05 = at most 5 % wrong pixels.")
+    audit_share = serializers.FloatField(**_bounds("audit_share"), default=_default("audit_share"),
+                                         help_text="A fraction of the would-be auto-accepted pseudo-labels.")
     classes = ClassInputSerializer(many=True, help_text="In index order; an ignore class must come last.")
 
 

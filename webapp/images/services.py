@@ -3,6 +3,7 @@ import hashlib
 import io
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.db.models import Max
 from PIL import Image as PILImage
 
 from webapp.images.models import Image, ImageStatus, Mask, MaskSource
+from webapp.images.tasks import image_embeddings_enqueue
 from webapp.images.validation import (
     DUPLICATE,
     InvalidUpload,
@@ -99,6 +101,8 @@ def image_import(
         except IntegrityError:
             # A concurrent upload of the same file won the race.
             raise InvalidUpload(DUPLICATE.format(name=name, existing="a concurrent upload"))
+    # Seed suggestions need its embedding; a burst of imports queues one task (webapp.images.tasks).
+    transaction.on_commit(partial(image_embeddings_enqueue, project_id=project.pk))
     return image
 
 

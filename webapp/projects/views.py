@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST, require_safe
 
 from webapp.images.models import ImageStatus
+from webapp.images.selectors import embedding_progress, seed_suggestions_for
 from webapp.projects import services
 from webapp.projects.access import project_get_for_user
 from webapp.projects.forms import (
@@ -65,15 +66,20 @@ def project_detail(request, project_id: int):
         after=_cursor(request.GET.get("after")), before=_cursor(request.GET.get("before")),
     )
     counts = project_status_counts(project=project)
+    can_annotate = project.membership.has_role(Role.ANNOTATOR)
     context = {
         "project": project, "page": page, "status": status,
         "tabs": [(value, label, counts[value]) for value, label in STATUS_TABS],
-        "can_annotate": project.membership.has_role(Role.ANNOTATOR),
+        "can_annotate": can_annotate,
         "can_review": project.membership.has_role(Role.REVIEWER),
         "is_admin": project.membership.is_admin,
     }
-    template = "projects/detail.html#gallery" if request.htmx and not request.htmx.boosted else "projects/detail.html"
-    return TemplateResponse(request, template, context)
+    if request.htmx and not request.htmx.boosted:
+        return TemplateResponse(request, "projects/detail.html#gallery", context)
+    if can_annotate:  # the strip sits outside the gallery: tab switches do not recompute it
+        context["suggestions"] = seed_suggestions_for(project=project)
+        context["embeddings"] = embedding_progress(project=project)
+    return TemplateResponse(request, "projects/detail.html", context)
 
 
 def _cursor(value: str | None) -> int | None:

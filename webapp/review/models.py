@@ -56,7 +56,7 @@ class ReviewItem(models.Model):
         ordering = ["queue_rank", "score", "id"]
         indexes = [
             models.Index(fields=["project", "status", "score", "id"], name="review_queue_order"),
-            models.Index(fields=["project", "status", "queue_rank", "id"], name="review_queue_rank"),
+            models.Index(fields=["project", "status", "queue_rank", "score", "id"], name="review_queue_rank"),
         ]
         constraints = [
             models.UniqueConstraint(

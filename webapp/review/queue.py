@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from ml.calibration import Calibration, ErrorEstimate, calibrate_threshold, error_estimate
+from ml.calibration import CALIBRATED, UNMET, Calibration, ErrorEstimate, calibrate_threshold, error_estimate
 from ml.selection import DOUBTFUL, LEAST_CONFIDENT, RANDOM, TYPICAL, Pick, diverse_order, least_confident_order, random_order
 from webapp.images.models import Image, ImageStatus, Mask
 from webapp.images.services import mask_read
@@ -104,37 +104,40 @@ def _order(project: Project, items: list[ReviewItem], seed: int) -> list[Pick]:
                          typical_first=_is_few_labels(project), hedge_share=HEDGE_SHARE, seed=seed)
 
 
-def _with_audits(order: list[Pick], items: list[ReviewItem], audits: list[int]) -> list[tuple[int, str]]:
-    """(row, kind) for every item: the strategy's order with the audit rows spread through it."""
-    rows = [(p.index, p.kind, p.cluster_size) for p in order if p.index not in set(audits)]
-    out: list = []
-    pending_audits = list(audits)
-    for row in rows:
-        if pending_audits and (len(out) + 1) % AUDIT_EVERY == 0:
-            out.append((pending_audits.pop(0), AUDIT, 0))
-        out.append(row)
-    out.extend((a, AUDIT, 0) for a in pending_audits)
+def _with_audits(order: list[Pick], audits: list[int]) -> list[tuple[int, str, int]]:
+    """(row, kind, group size) for every item: the strategy's order (audits excluded) with
+    the audit rows placed at every AUDIT_EVERY-th position until they are all placed."""
+    out: list[tuple[int, str, int]] = []
+    waiting = list(audits)
+    for pick in order:
+        if waiting and (len(out) + 1) % AUDIT_EVERY == 0:
+            out.append((waiting.pop(0), AUDIT, 0))
+        out.append((pick.index, pick.kind, pick.cluster_size))
+    out.extend((row, AUDIT, 0) for row in waiting)
     return out
 
 
 def review_queue_reorder(*, project: Project, seed: int | None = None) -> int:
     """Rank every pending item of the project by its strategy; returns the number ranked.
 
-    Items a reviewer holds keep their place in the new order too (the lease, not the rank,
-    keeps them theirs). seed: defaults to the number of decided items, so a re-score gives
-    a fresh random hedge while the same state gives the same order."""
+    The order is computed without locks (k-means takes a moment, and reviewers must keep
+    getting items meanwhile: review_item_next skips locked rows) and written in one short
+    UPDATE batch. An item decided in between keeps a harmless rank; one added in between
+    waits unranked behind the ranked ones until the next reorder. Items a reviewer holds
+    stay theirs (the lease, not the rank, keeps them). seed: defaults to the number of
+    decided items, so a re-score gives a fresh random hedge and the same state the same order."""
+    items = list(ReviewItem.objects.filter(project=project, status=ReviewStatus.PENDING)
+                 .only("id", "score", "features", "class_uncertainty", "is_audit").order_by("score", "id"))
+    if seed is None:
+        seed = ReviewItem.objects.filter(project=project).exclude(status=ReviewStatus.PENDING).count()
+    audits = [n for n, item in enumerate(items) if item.is_audit]
+    regular = [n for n, item in enumerate(items) if not item.is_audit]
+    picks = _order(project, [items[n] for n in regular], seed)
+    order = [Pick(regular[p.index], p.kind, p.cluster, p.cluster_size) for p in picks]
+    for rank, (row, kind, group) in enumerate(_with_audits(order, audits)):
+        item = items[row]
+        item.queue_rank, item.pick_kind, item.pick_group_size = rank, kind, group
     with transaction.atomic():
-        items = list(ReviewItem.objects.select_for_update().filter(project=project, status=ReviewStatus.PENDING)
-                     .order_by("score", "id"))
-        if seed is None:
-            seed = ReviewItem.objects.filter(project=project).exclude(status=ReviewStatus.PENDING).count()
-        audits = [n for n, item in enumerate(items) if item.is_audit]
-        regular = [n for n, item in enumerate(items) if not item.is_audit]
-        picks = _order(project, [items[n] for n in regular], seed)
-        order = [Pick(regular[p.index], p.kind, p.cluster, p.cluster_size) for p in picks]
-        for rank, (row, kind, group) in enumerate(_with_audits(order, items, audits)):
-            item = items[row]
-            item.queue_rank, item.pick_kind, item.pick_group_size = rank, kind, group
         ReviewItem.objects.bulk_update(items, ["queue_rank", "pick_kind", "pick_group_size"], batch_size=500)
     return len(items)
 
@@ -162,14 +165,19 @@ def review_threshold_calibrate(*, project: Project) -> Calibration:
 
 
 def review_threshold_effective(project: Project) -> float:
-    """The learned threshold when there is one, else the project's review_threshold."""
-    learned = (project.threshold_calibration or {}).get("threshold")
-    return float(learned) if learned is not None else float(project.review_threshold)
+    """The learned threshold when there is one (calibrated, or raised because no score range
+    met the target), else the project's review_threshold as it is now."""
+    calibration = project.threshold_calibration or {}
+    if calibration.get("status") in (CALIBRATED, UNMET):
+        return float(calibration["threshold"])
+    return float(project.review_threshold)
 
 
 def accepted_error_estimate(*, project: Project) -> ErrorEstimate:
-    """Estimated pixel error of auto-accepted pseudo-labels, from the decided audits."""
-    errors = list(_decided(project).filter(is_audit=True).values_list("pixel_error", flat=True))
+    """Estimated pixel error of auto-accepted pseudo-labels, from the latest decided audits
+    (capped like the calibration: older models' labels drift, and the bootstrap grows with n)."""
+    latest = _decided(project).filter(is_audit=True).order_by("-reviewed_at", "-id")[:CALIBRATION_DECISIONS]
+    errors = list(latest.values_list("pixel_error", flat=True))
     return error_estimate(errors)
 
 

@@ -1,7 +1,11 @@
-"""The review queue page: one leased item at a time, least confident first.
+"""The review queue page: one leased item at a time, in the project's queue order, with why
+it was picked.
 
 Reviewers and admins only (annotators get 403, outsiders 404). Decisions are plain POST forms
 (the keyboard shortcuts in static/js/review.js submit them) that redirect back to the queue.
+The auto-accept panel (learned threshold, accepted share, audited error) is a partial the page
+loads after itself, so serving the next item never waits for its queries; admins change the
+queue settings with a POST form that redirects back.
 """
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -11,10 +15,20 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST, require_safe
 
+from ml.calibration import CALIBRATED, MIN_SUPPORT, TOO_FEW, UNMET
 from webapp.projects.access import project_get_for_user
 from webapp.projects.models import Role
 from webapp.review import maps
+from webapp.review.forms import QueueSettingsForm
 from webapp.review.models import ReviewItem
+from webapp.review.queue import (
+    REORDERING_FIELDS,
+    accepted_error_estimate,
+    pick_reason,
+    review_settings_update,
+    review_threshold_effective,
+    unlabeled_share_accepted,
+)
 from webapp.review.selectors import review_counts, review_item_for_project, review_recent
 from webapp.review.services import (
     ReviewRefused,
@@ -27,6 +41,23 @@ from webapp.review.services import (
 PAGE = "review/queue.html"
 NO_SUCH_ITEM = "No such review item in this project."
 DECIDED = {"accept": "Accepted: the pseudo-label is now a human mask.", "reject": "Rejected: the image is unlabeled again."}
+SETTINGS_SAVED = "Queue settings saved."
+SETTINGS_REORDERED = "Queue settings saved; the pending items were put in the new order."
+SETTINGS_UNCHANGED = "The queue settings were already these."
+
+# The auto-accept panel. Thresholds are scores (0..1), errors and targets percentages.
+THRESHOLD_FROM = {
+    CALIBRATED: "Learned from {decisions} decisions: pseudo-labels scoring ≥ {threshold} had {error} % wrong "
+                "pixels on average (target {target} %).",
+    TOO_FEW: "Too few decisions yet ({decisions} of {min_support}): the project's threshold {threshold} is used.",
+    UNMET: "No score range met the {target} % target yet: only labels above {threshold} are accepted.",
+    None: "Not calibrated yet: the project's threshold {threshold}.",
+}
+ACCEPTED_SHARE = "{accepted} of {without_human} images without a human mask are accepted pseudo-labels ({share} %)."
+NO_UNLABELED = "Every image has a human mask."
+ERROR_WITH_INTERVAL = "{mean} % ({level} % CI {low}–{high} %), from {n} audits"
+ERROR_ONE_AUDIT = "{mean} %, from 1 audit (too few for an interval)"
+NO_AUDITS = "no audits decided yet"
 
 
 def _skipped_key(project) -> str:
@@ -63,8 +94,80 @@ def queue(request, project_id: int):
         "recent": review_recent(project=project),
         "classes": [c for c in project.label_classes.all() if not c.is_ignore],
         "editor_url": _editor_url(project, item) if item else "",
+        "pick_reason": pick_reason(item) if item else "",
+        "settings_form": QueueSettingsForm.for_project(project) if project.membership.is_admin else None,
     }
     return TemplateResponse(request, PAGE, context)
+
+
+def _score(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _pct(share: float, digits: int = 1) -> str:
+    """A share as a percentage without trailing zeros: 0.05 -> "5", 0.031 -> "3.1"."""
+    return f"{round(share * 100, digits):g}"
+
+
+def _threshold_text(project) -> str:
+    calibration = project.threshold_calibration or {}
+    status = calibration.get("status") if calibration.get("status") in (CALIBRATED, TOO_FEW, UNMET) else None
+    target = calibration.get("target", project.target_pixel_error)
+    return THRESHOLD_FROM[status].format(
+        decisions=calibration.get("decisions", 0), min_support=MIN_SUPPORT,
+        threshold=_score(review_threshold_effective(project) if status else project.review_threshold),
+        error=_pct(calibration.get("mean_error") or 0.0), target=_pct(target, 2),
+    )
+
+
+def _error_text(project) -> str:
+    estimate = accepted_error_estimate(project=project)
+    if estimate.n == 0:
+        return NO_AUDITS
+    if estimate.low is None:
+        return ERROR_ONE_AUDIT.format(mean=_pct(estimate.mean))
+    return ERROR_WITH_INTERVAL.format(mean=_pct(estimate.mean), level=_pct(estimate.level, 0), low=_pct(estimate.low),
+                                      high=_pct(estimate.high), n=estimate.n)
+
+
+def _accepted_text(project) -> str:
+    accepted, without_human = unlabeled_share_accepted(project=project)
+    if not without_human:
+        return NO_UNLABELED
+    return ACCEPTED_SHARE.format(accepted=accepted, without_human=without_human,
+                                 share=_pct(accepted / without_human, 0))
+
+
+@login_required
+@require_safe
+def auto_accept(request, project_id: int):
+    """The auto-accept panel, loaded by the page after itself (its queries grow with the
+    project, the next item must not wait for them)."""
+    project = project_get_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER, classes=False)
+    context = {
+        "project": project,
+        "threshold": _score(review_threshold_effective(project)),
+        "threshold_text": _threshold_text(project),
+        "accepted_text": _accepted_text(project),
+        "error_text": _error_text(project),
+    }
+    return TemplateResponse(request, f"{PAGE}#auto-accept", context)
+
+
+@login_required
+@require_POST
+def queue_settings(request, project_id: int):
+    """Admins: the queue's strategy, batch size, target pixel error and audit share."""
+    project = project_get_for_user(user=request.user, project_id=project_id, role=Role.ADMIN)
+    form = QueueSettingsForm(request.POST)
+    if not form.is_valid():
+        for message in form.messages():
+            messages.error(request, message)
+        return redirect("review:queue", project_id=project.pk)
+    changed = review_settings_update(project=project, user=request.user, **form.settings())
+    reordered = any(name in changed for name in REORDERING_FIELDS)
+    messages.success(request, SETTINGS_REORDERED if reordered else SETTINGS_SAVED if changed else SETTINGS_UNCHANGED)
+    return redirect("review:queue", project_id=project.pk)
 
 
 def _seconds(request) -> float | None:

@@ -1,4 +1,5 @@
 """Projects the user belongs to, and their label classes."""
+from django.db import transaction
 from django.db.models import Count
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -10,6 +11,7 @@ from webapp.api.serializers import LabelClassSerializer, ProjectCreateSerializer
 from webapp.api.views.base import ProjectView
 from webapp.projects.access import projects_for_user
 from webapp.projects.services import ClassSpec, project_create
+from webapp.review.queue import review_settings_update
 
 
 class ProjectListView(ListAPIView):
@@ -30,11 +32,17 @@ class ProjectListView(ListAPIView):
         given.is_valid(raise_exception=True)
         data = given.validated_data
         try:
-            project = project_create(
-                owner=request.user, name=data["name"], description=data["description"],
-                review_threshold=data["review_threshold"],
-                classes=[ClassSpec(c["name"], c["color"], c["is_ignore"]) for c in data["classes"]],
-            )
+            with transaction.atomic():
+                project = project_create(
+                    owner=request.user, name=data["name"], description=data["description"],
+                    review_threshold=data["review_threshold"],
+                    classes=[ClassSpec(c["name"], c["color"], c["is_ignore"]) for c in data["classes"]],
+                )
+                review_settings_update(
+                    project=project, user=request.user, strategy=data["queue_strategy"],
+                    batch_size=data["review_batch_size"], target_pixel_error=data["target_pixel_error"],
+                    audit_share=data["audit_share"],
+                )
         except ValueError as error:
             return Response({"detail": str(error)}, status=status.HTTP_400_BAD_REQUEST)
         project.image_count = 0

@@ -56,6 +56,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='reviewitem',
-            index=models.Index(fields=['project', 'status', 'queue_rank', 'id'], name='review_queue_rank'),
+            index=models.Index(fields=['project', 'status', 'queue_rank', 'score', 'id'], name='review_queue_rank'),
         ),
     ]

@@ -1,0 +1,50 @@
+"""Celery interface of image embeddings: a project id in, the embeddings service does the work.
+
+image_embeddings_task runs on the default queue (settings.CELERY_TASK_DEFAULT_QUEUE): ordinary
+workers, no GPU needed. Every import enqueues it after commit (image_embeddings_enqueue), but a
+burst of uploads queues it once: a short Redis flag says a task is already waiting, and the
+task clears the flag before it looks for images, so an image committed after that look finds
+the flag gone and queues the next run. The service skips what is embedded already, so a
+redelivered or duplicate task only costs a query.
+"""
+import logging
+
+import redis
+from celery import shared_task
+from django.conf import settings
+from kombu.exceptions import OperationalError
+
+from webapp.projects.models import Project
+
+log = logging.getLogger(__name__)
+
+PENDING_KEY = "segloop:image-embeddings-pending:{project_id}"
+PENDING_TTL_S = 600  # a flag whose task was lost (broker flushed) stops blocking after this
+NOT_ENQUEUED = "Embeddings of project %s were not queued (%s); run `manage.py embed_images --project %s`."
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def image_embeddings_enqueue(*, project_id: int) -> None:
+    """Queue the project's embeddings unless a run is already waiting. Call it after commit.
+    A broker that cannot be reached is logged, not raised: the import it follows succeeded."""
+    try:
+        if _redis().set(PENDING_KEY.format(project_id=project_id), 1, nx=True, ex=PENDING_TTL_S):
+            image_embeddings_task.delay(project_id)
+    except (redis.RedisError, OperationalError) as error:
+        log.warning(NOT_ENQUEUED, project_id, error, project_id)
+
+
+@shared_task(name="webapp.images.tasks.image_embeddings_task")
+def image_embeddings_task(project_id: int) -> int:
+    # torch is imported only where embeddings are computed: web processes import this module
+    # to enqueue (webapp.images.services) and never load torch.
+    from webapp.images.embeddings import image_embeddings_compute
+
+    _redis().delete(PENDING_KEY.format(project_id=project_id))
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:  # deleted since it was queued
+        return 0
+    return image_embeddings_compute(project=project)
