@@ -5,51 +5,70 @@ SQLite database and MEDIA_ROOT in a work directory, the embedded Redis (or REDIS
 CamVid preset project (void = ignore class), all train images imported without masks, and
 training rounds started with ``training_run_start`` as the project admin and run by
 ``celery -A webapp worker -Q default,training -P solo``. The script polls the TrainingRun row
-until the round is over; pseudo-labelling happens inside the run, as in production.
+until the round is over; pseudo-labelling, the auto-accept threshold's calibration, the audits
+and the queue's order happen inside the run, as in production.
 
-Strategies (same number of human-corrected images per round, ``--budget``):
+Strategies (the same number of human-touched images per round, ``--budget``; the project's
+``queue_strategy`` is set to the strategy and its ``review_batch_size`` to the budget):
 
-* ``uncertainty``: a simulated reviewer works the review queue with ``review_item_next``
-  (least confident first). The first ``--budget`` items are corrected: the ground-truth mask
-  replaces the pseudo-label via ``mask_save`` as a human mask (the app's mask hook then
-  closes the item as *corrected*); effort = pixels whose class had to change, void ignored.
-  Pseudo-labels at or above the project's review threshold were already accepted by the app
-  (the issue's "the rest accepted"); queue items past the budget stay pending for the next
-  round, which re-scores them. ``--accept N`` makes the reviewer also accept the next N queue
-  items unchecked (a human mask with no pixel edited); off by default, because a rubber stamp
-  turns every wrong pixel of a doubtful pseudo-label into ground truth: the first HITL run did
-  that and its curve fell (docs/benchmarks.md). If the queue runs dry before
-  the budget is spent, the reviewer corrects the least confident auto-accepted pseudo-labels.
-* ``random``: the budget goes to images chosen at random (seeded per round) among those
-  without a human mask, which get their ground-truth mask; no review queue. Effort = all
+* ``diverse`` and ``least_confident``: a simulated reviewer takes ``--budget`` items from
+  ``review_item_next``, in the project's queue order, and saves the ground truth over each one
+  with ``mask_save`` as a human mask; the app's mask hook closes the item as *corrected* and
+  records its pixel error, which calibrates the threshold. Audits (auto-acceptable
+  pseudo-labels sent to the queue as spot checks) are corrected the same way and count toward
+  the budget: they take a human look. Effort = pixels whose class had to change, void ignored.
+  Pseudo-labels the app accepts (status ``pseudo``) become training data. Queue items past the
+  budget stay pending; the next round re-scores and re-orders them. ``--accept N`` makes the
+  reviewer also accept the next N items unchecked (off by default: a rubber stamp turns every
+  wrong pixel into ground truth). If the queue runs dry, the reviewer corrects the least
+  confident accepted pseudo-labels. Records written before version 2 call least_confident
+  ``uncertainty``; reading them maps the old name.
+* ``random``: ``--budget`` images chosen at random (seeded per seed and round) among those
+  without a human mask get their ground-truth mask; the queue is not used. Effort = all
   non-void pixels (labelled from scratch).
 
-Human images touched = corrected + accepted-by-human (an accepted item still took a human
-look); both are reported separately, cumulatively. Round 0 is the same for both strategies
-(``--seed-labels`` randomly seeded human masks, one round of training), so it is trained
-once and the work directory is branched from its snapshot.
+Seeds: ``--seed N`` chooses round 0's ``--seed-labels`` human masks, the random strategy's
+picks and the training seed (TrainConfig.seed). Each seed has its own work folder,
+``<work-dir>/seed<N>/``: round 0 is trained once per seed, by whichever strategy comes first,
+and snapshotted to ``seed<N>/round0``; the other strategies of that seed branch from the
+snapshot (their queue is then re-ordered by their own strategy). Calls continue where the
+last one stopped.
 
 After every round the active model version's student (``ModelVersion.student_path``) is
-evaluated on CamVid val (void ignored, ``ml.metrics.evaluate``) and one JSON line is appended
-to ``bench/results/hitl.jsonl``: strategy, round, human images touched / corrected /
-accepted, pixels corrected, val mIoU, wall time, the training config and the profile.
+evaluated on CamVid val (void ignored, ``ml.metrics.evaluate``) and one JSON line (``"version":
+2``) is appended to ``bench/results/hitl.jsonl``: seed, strategy, round, human images touched
+(cumulative, and per CamVid sequence), the pick kinds of the items the reviewer took, pixels
+corrected, the accepted pseudo-labels (count, share of the images without a human mask, their
+true pixel error against the ground truth), the threshold calibration, the audited error
+estimate, val mIoU, wall time, the training config and the profile. ``--table`` prints mean ±
+std over seeds per strategy and budget, the last round's auto-accept and the picks' spread,
+and checks issue 12's targets; ``--plot`` draws the curves with error bars (docs/hitl.png).
 
-State persists in the work directory (default bench/results/hitl_work/, one subfolder per
-strategy plus ``seed``), so calls continue where the last one stopped:
+The full benchmark (3 strategies x 3 seeds, two processes at a time on one thread each;
+``--max-rounds 4`` = 12 seed labels + 4 x 19 = 88 images, just under a quarter of 367):
 
-    python bench/hitl_simulation.py --strategy uncertainty --rounds 1   # round 0 (+ seed snapshot)
-    python bench/hitl_simulation.py --strategy uncertainty --rounds 1   # round 1, 2, ...
-    python bench/hitl_simulation.py --strategy random --rounds 2
-    python bench/hitl_simulation.py --full-supervision --rounds 5       # the all-labels line, as many rounds
-    python bench/hitl_simulation.py --plot                              # docs/hitl.png
+    H="python bench/hitl_simulation.py --budget 19 --threads 1 --max-rounds 4"
+    L=bench/results/hitl_work/logs; mkdir -p $L
+    # 1. round 0 of each seed (it creates the snapshot that the seed's other strategies branch from)
+    printf '%s\\n' 0 1 2 | xargs -P 2 -I{} sh -c "$H --strategy diverse --seed {} --rounds 1 > $L/round0_s{}.log 2>&1"
+    # 2. rounds 1-4 of every strategy and seed
+    for s in 0 1 2; do for st in diverse least_confident random; do echo $st $s; done; done |
+      xargs -P 2 -L 1 sh -c "$H --strategy \\$0 --seed \\$1 --rounds 4 > $L/\\$0_s\\$1.log 2>&1"
+    # 3. the full-supervision line, as many rounds (0-4); one seed is enough, more add error bars
+    printf '%s\\n' 0 1 2 | xargs -P 2 -I{} sh -c "$H --full-supervision --seed {} --rounds 5 > $L/full_s{}.log 2>&1"
+    # 4. optional: the train pool's labels (human + student) after each round
+    python bench/hitl_simulation.py --strategy diverse --seed 0 --pool-eval
+    # 5. results
+    python bench/hitl_simulation.py --table --plot
 
-Profile: bench/camvid_ssl.py's ``cpu`` profile (240x180, 128 px crops, reduced Swin SU,
-ResNet-18 RU, pretrained efficientnet-lite0 student) is reused when that file defines it;
-``--set '{"teacher_steps": 40}'`` overrides fields. Because the app pseudo-labels images at
-their stored resolution, the reduced resolution is applied at import: images are stored
-resized to the profile's long side (bilinear, masks nearest), and val is evaluated at the
-same size. ``--profile tiny`` is a seconds-long profile for the smoke test. ``--data`` points
-at any folder laid out like CamVid (train/, trainannot/, val/, valannot/).
+Profile: ``hitl`` (the default) is bench/camvid_ssl.py's ``cpu`` profile (240x180, 128 px
+crops, hybrid Swin SU, Lite2 RU, Lite0 student, all pretrained) with HITL_STEPS teacher and
+student steps; ``cpu`` and ``gpu`` are camvid_ssl's own. ``--set '{"teacher_steps": 40}'``
+overrides fields (the table only mixes records with the same --set). Because the app
+pseudo-labels images at their stored resolution, the reduced resolution is applied at import:
+images are stored resized to the profile's long side (bilinear, masks nearest), and val is
+evaluated at the same size. ``--profile tiny`` is a seconds-long profile for the smoke test.
+``--data`` points at any folder laid out like CamVid (train/, trainannot/, val/, valannot/).
 """
 from __future__ import annotations
 
@@ -57,13 +76,15 @@ import argparse
 import io
 import json
 import os
-import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from cpu_info import cpu_model  # bench/ is on sys.path when a script runs
@@ -80,25 +101,26 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "camvid"
 DEFAULT_WORK = ROOT / "bench" / "results" / "hitl_work"
 DEFAULT_RESULTS = ROOT / "bench" / "results" / "hitl.jsonl"
 DEFAULT_PLOT = ROOT / "docs" / "hitl.png"
-SSL_RESULTS = ROOT / "bench" / "results" / "camvid_ssl.jsonl"
+BENCH_VERSION = 2  # records of earlier versions (other strategies, no seeds) stay out of the table
 VOID = 11  # CamVid's "unlabelled", the preset's ignore class
-STRATEGIES = ("uncertainty", "random")
+QUEUE_STRATEGIES = ("diverse", "least_confident")
+STRATEGIES = (*QUEUE_STRATEGIES, "random")
+FULL_SUPERVISION = "full_supervision"
+OLD_STRATEGY_NAMES = {"uncertainty": "least_confident"}
+SEQUENCES = ("0001TP", "0006R0", "0016E5", "Seq05VD")  # CamVid file names start with one
+OTHER_SEQUENCE = "other"
+AUDIT = "audit"  # the pick kind counted for an audit item (ReviewItem.is_audit)
+OUTSIDE_QUEUE = "outside_queue"  # an accepted pseudo-label corrected because the queue ran dry
 ADMIN, REVIEWER = "hitl-admin", "hitl-reviewer"
 POLL_S = 5.0  # longest pause between two reads of the run row (short at first)
+# Issue 12's targets.
 FULL_SUPERVISION_95 = 0.95
 QUARTER = 0.25
+AHEAD_OF_RANDOM_POINTS = 2.0
+ACCEPTED_SHARE_TARGET = 1 / 3
 
-# Own small profile, used for "cpu" only if bench/camvid_ssl.py (the label-efficiency
-# benchmark) is missing; otherwise its "cpu" profile is reused so the two benches agree.
-FALLBACK_CPU_PROFILE = {
-    "long_side": 240, "crop_size": 128, "batch_size": 4, "unlabeled_batch_size": 4,
-    "teacher_steps": 150, "student_steps": 300, "eval_every": 100000, "save_every": 100, "lr": 1e-3,
-    "su_encoder": "swin_tiny_patch4_window7_224",
-    "su_kwargs": {"encoder_kwargs": {"embed_dim": 48, "depths": [2, 2, 2, 2], "num_heads": [3, 6, 12, 24]},
-                  "decoder_depth": 1},
-    "ru_encoder": "resnet18", "ru_kwargs": {"decoder_channels": [128, 64, 32, 16, 16]},
-    "student_encoder": "mobilenetv3_small_100", "student_kwargs": {"decoder_channels": [64, 32, 24, 16, 16]},
-}
+# The hitl profile's steps per round (the rest is camvid_ssl's cpu profile).
+HITL_STEPS = {"teacher_steps": 60, "student_steps": 150}
 # Seconds-long rounds on 64x48 images, for the smoke test only.
 TINY_PROFILE = {
     "long_side": None, "crop_size": 32, "batch_size": 2, "unlabeled_batch_size": 2,
@@ -109,6 +131,7 @@ TINY_PROFILE = {
     "ru_encoder": "resnet18", "ru_kwargs": {"decoder_channels": [16, 16, 16, 16, 16]},
     "student_encoder": "mobilenetv3_small_100", "student_kwargs": {"decoder_channels": [16, 16, 16, 16, 16]},
 }
+PROFILE_NAMES = ("hitl", "cpu", "gpu", "tiny")
 
 
 def profile_config(name: str) -> tuple[dict, str]:
@@ -119,11 +142,18 @@ def profile_config(name: str) -> tuple[dict, str]:
     fixed_steps = {"max_minutes": None}
     if name == "tiny":
         return {**TINY_PROFILE, **fixed_steps}, "bench/hitl_simulation.py TINY_PROFILE"
-    try:
-        from bench.camvid_ssl import PROFILES
-    except Exception:  # noqa: BLE001 - any failure to import it means: use our own
-        return {**FALLBACK_CPU_PROFILE, **fixed_steps}, "bench/hitl_simulation.py FALLBACK_CPU_PROFILE"
+    from camvid_ssl import PROFILES
+
+    if name == "hitl":
+        return ({**PROFILES["cpu"], **HITL_STEPS, **fixed_steps},
+                f"bench/camvid_ssl.py PROFILES['cpu'] with bench/hitl_simulation.py HITL_STEPS {HITL_STEPS}")
     return {**PROFILES[name], **fixed_steps}, f"bench/camvid_ssl.py PROFILES[{name!r}]"
+
+
+def train_config_for(args) -> tuple[dict, str]:
+    """The profile, the seed's training seed, then --set."""
+    base, source = profile_config(args.profile)
+    return {**base, "seed": args.seed, **json.loads(args.set or "{}")}, source
 
 
 # --------------------------------------------------------------------------- environment
@@ -330,6 +360,20 @@ def setup_project(args, train_config: dict, *, with_masks: bool, validation_shar
     return {"project_id": project.pk, "gt": gt_paths}
 
 
+def set_queue_strategy(state: dict, strategy: str, budget: int) -> None:
+    """The project's queue settings for a strategy (the random strategy does not use the queue
+    but keeps the project consistent); the app ranks the pending items by the new order."""
+    from webapp.review.queue import review_queue_reorder
+
+    project, _, _ = _actors(state)
+    if (project.queue_strategy, project.review_batch_size) == (strategy, budget):
+        return
+    project.queue_strategy = strategy
+    project.review_batch_size = budget
+    project.save(update_fields=["queue_strategy", "review_batch_size"])
+    review_queue_reorder(project=project)
+
+
 def seed_labels(state: dict, n: int, seed: int) -> None:
     from webapp.images.models import Image
     from webapp.images.services import mask_save
@@ -438,16 +482,21 @@ def _changed_pixels(before: np.ndarray, gt: np.ndarray) -> int:
     return int(((before != gt) & (gt != VOID)).sum())
 
 
+def _pick_kind(item) -> str:
+    return AUDIT if item.is_audit else item.pick_kind
+
+
 def review_round(state: dict, budget: int, accept: int) -> dict:
-    """The reviewer: correct the `budget` least confident items, accept the next `accept`."""
-    from webapp.images.models import Image, ImageStatus, MaskSource
+    """The reviewer: the next `budget` items in the project's queue order get the ground truth
+    (audits included), then the next `accept` are accepted unchecked."""
+    from webapp.images.models import Image, ImageStatus
     from webapp.images.services import mask_read, mask_save
     from webapp.review.models import ReviewStatus
-    from webapp.review.services import review_item_accept, review_item_mark_corrected, review_item_next
+    from webapp.review.services import review_item_accept, review_item_next
 
     project, _, reviewer = _actors(state)
     out = {"corrected": 0, "accepted": 0, "pixels_corrected": 0, "accepted_wrong_pixels": 0,
-           "corrected_outside_queue": 0, "corrected_scores": []}
+           "corrected_outside_queue": 0, "corrected_scores": [], "pick_kinds": Counter()}
     for _ in range(budget):
         item = review_item_next(project=project, user=reviewer)
         if item is None:
@@ -455,15 +504,15 @@ def review_round(state: dict, budget: int, accept: int) -> dict:
         image = item.image
         gt = ground_truth(state["gt"][str(image.pk)], image.width, image.height)
         out["pixels_corrected"] += _changed_pixels(mask_read(item.pseudo_mask), gt)
-        # The editor's save path: a human mask on top of the pseudo-label. The app's mask hook
-        # closes the leased item as corrected; the explicit call covers a hook-less setup.
-        mask_save(image=image, base_version=item.pseudo_mask.version, array=gt, author=reviewer,
-                  source=MaskSource.HUMAN)
+        # The editor's save path: a human mask on top of the pseudo-label; the app's mask hook
+        # closes the leased item as corrected, with its pixel error.
+        mask_save(image=image, base_version=item.pseudo_mask.version, array=gt, author=reviewer)
         item.refresh_from_db()
         if item.status == ReviewStatus.PENDING:
-            review_item_mark_corrected(item=item, user=reviewer)
+            raise RuntimeError(f"The mask hook left review item {item.pk} pending after a human mask.")
         out["corrected"] += 1
         out["corrected_scores"].append(round(item.score, 4))
+        out["pick_kinds"][_pick_kind(item)] += 1
     for _ in range(accept):
         item = review_item_next(project=project, user=reviewer)
         if item is None:
@@ -473,6 +522,7 @@ def review_round(state: dict, budget: int, accept: int) -> dict:
         out["accepted_wrong_pixels"] += _changed_pixels(mask_read(item.pseudo_mask), gt)
         review_item_accept(item=item, user=reviewer)
         out["accepted"] += 1
+        out["pick_kinds"][_pick_kind(item)] += 1
     # The queue ran dry: the least confident auto-accepted pseudo-labels, opened in the editor.
     missing = budget - out["corrected"]
     if missing > 0:
@@ -484,6 +534,7 @@ def review_round(state: dict, budget: int, accept: int) -> dict:
             mask_save(image=image, base_version=image.mask_version, array=gt, author=reviewer)
             out["corrected"] += 1
             out["corrected_outside_queue"] += 1
+            out["pick_kinds"][OUTSIDE_QUEUE] += 1
     return out
 
 
@@ -498,7 +549,8 @@ def random_round(state: dict, budget: int, seed: int, round_number: int) -> dict
     candidates = sorted(int(i) for i in state["gt"] if int(i) not in labeled)
     rng = np.random.default_rng([seed, round_number])
     chosen = rng.choice(candidates, size=min(budget, len(candidates)), replace=False)
-    out = {"corrected": 0, "accepted": 0, "pixels_corrected": 0, "pixels_changed_vs_current": 0}
+    out = {"corrected": 0, "accepted": 0, "pixels_corrected": 0, "pixels_changed_vs_current": 0,
+           "pick_kinds": Counter()}
     for image in Image.objects.filter(pk__in=[int(i) for i in chosen]).select_related("current_mask"):
         gt = ground_truth(state["gt"][str(image.pk)], image.width, image.height)
         out["pixels_corrected"] += int((gt != VOID).sum())  # painted from scratch
@@ -509,23 +561,86 @@ def random_round(state: dict, budget: int, seed: int, round_number: int) -> dict
     return out
 
 
+def seed_round(state: dict, n: int, seed: int) -> dict:
+    """Round 0's labelling: `n` random images painted from scratch."""
+    seed_labels(state, n, seed)
+    painted = sum(int((ground_truth(state["gt"][str(i)], *_size(i)) != VOID).sum()) for i in state["seeded"])
+    return {"corrected": len(state["seeded"]), "accepted": 0, "pixels_corrected": painted, "pick_kinds": Counter()}
+
+
+# --------------------------------------------------------------------------- the project after a round
+
+
+def sequence_of(mask_path: str) -> str:
+    """The CamVid sequence an image comes from (its file name's prefix)."""
+    name = Path(mask_path).name
+    return next((s for s in SEQUENCES if name.startswith(s)), OTHER_SEQUENCE)
+
+
+def touched_by_sequence(state: dict) -> dict[str, int]:
+    """Images with a human mask, counted per CamVid sequence."""
+    from webapp.training.selectors import human_labeled_images
+
+    project, _, _ = _actors(state)
+    ids = human_labeled_images(project=project).values_list("pk", flat=True)
+    counts = Counter(sequence_of(state["gt"][str(i)]) for i in ids)
+    return {**dict.fromkeys(SEQUENCES, 0), **counts}
+
+
+def accepted_true_error(state: dict) -> float | None:
+    """Pixel error of every accepted pseudo-label against the ground truth, void ignored,
+    weighted by pixels (None when nothing is accepted)."""
+    from webapp.images.models import Image, ImageStatus
+    from webapp.images.services import mask_read
+
+    project, _, _ = _actors(state)
+    wrong = counted = 0
+    for image in Image.objects.filter(project=project, status=ImageStatus.PSEUDO_LABELED).select_related("current_mask"):
+        gt = ground_truth(state["gt"][str(image.pk)], image.width, image.height)
+        wrong += _changed_pixels(mask_read(image.current_mask), gt)
+        counted += int((gt != VOID).sum())
+    return wrong / counted if counted else None
+
+
+def auto_accept_measures(state: dict) -> dict:
+    """What the app accepted on its own after the round, what it believes about their error
+    (audits), and what their error really is (ground truth)."""
+    from webapp.review.queue import accepted_error_estimate, review_threshold_effective, unlabeled_share_accepted
+
+    project, _, _ = _actors(state)
+    accepted, without_human = unlabeled_share_accepted(project=project)
+    return {
+        "accepted_pseudo_labels": accepted, "unlabeled_images": without_human,
+        "accepted_share": accepted / without_human if without_human else 0.0,
+        "accepted_true_error": accepted_true_error(state),
+        "audited_error": asdict(accepted_error_estimate(project=project)),
+        "threshold_calibration": project.threshold_calibration,
+        "review_threshold_effective": review_threshold_effective(project),
+        "target_pixel_error": project.target_pixel_error, "audit_share": project.audit_share,
+        "touched_by_sequence": touched_by_sequence(state),
+    }
+
+
 # --------------------------------------------------------------------------- rounds
 
 
 def _record(args, state: dict, strategy: str, round_number: int, work: dict, run: dict, ev: dict,
             wall: float, profile_source: str, train_config: dict) -> dict:
     return {
-        "bench": "hitl", "strategy": strategy, "round": round_number,
+        "bench": "hitl", "version": BENCH_VERSION, "strategy": strategy, "seed": args.seed, "round": round_number,
         "human_images_touched": state["touched"], "human_corrected": state["corrected"],
         "human_accepted": state["accepted"], "pixels_corrected": state["pixels_corrected"],
         "round_corrected": work.get("corrected", 0), "round_accepted": work.get("accepted", 0),
         "round_pixels_corrected": work.get("pixels_corrected", 0),
-        "round_detail": {k: v for k, v in work.items() if k not in ("corrected", "accepted", "pixels_corrected")},
+        "pick_kinds": state["pick_kinds"], "round_pick_kinds": work.get("pick_kinds", {}),
+        "round_detail": {k: v for k, v in work.items()
+                         if k not in ("corrected", "accepted", "pixels_corrected", "pick_kinds")},
+        **auto_accept_measures(state),
         "val_miou": ev["val_miou"], "val_pixel_accuracy": ev["val_pixel_accuracy"],
         "per_class_iou": ev["per_class_iou"], "val_images": ev["val_images"],
         "model_version": ev["model_version"], "wall_s": round(wall, 1), "run": run,
         "profile": args.profile, "profile_source": profile_source, "overrides": json.loads(args.set or "{}"),
-        "budget": args.budget, "accept": args.accept, "seed_labels": args.seed_labels, "seed": args.seed,
+        "budget": args.budget, "accept": args.accept, "seed_labels": args.seed_labels,
         "review_threshold": args.review_threshold, "threads": args.threads,
         "train_images": len(state["gt"]), "data": str(args.data),
         "machine": _machine(), "git_commit": _git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -534,101 +649,127 @@ def _record(args, state: dict, strategy: str, round_number: int, work: dict, run
 
 
 def _seed_dir(args) -> Path:
-    return Path(args.work_dir) / "seed"
+    return Path(args.work_dir) / f"seed{args.seed}"
 
 
-def _branch_from_seed(args, state_dir: Path, train_config: dict) -> bool:
-    """Start a strategy from the shared round-0 snapshot, if one exists."""
-    seed = _seed_dir(args)
-    if not (seed / "state.json").exists():
+def _round0_dir(args) -> Path:
+    return _seed_dir(args) / "round0"
+
+
+SNAPSHOT_IGNORE = shutil.ignore_patterns("redis.sock", "redis", "worker.log")
+
+
+def _branch_from_round0(args, state_dir: Path, train_config: dict) -> bool:
+    """Start a strategy from its seed's round-0 snapshot, if one exists."""
+    round0 = _round0_dir(args)
+    if not (round0 / "state.json").exists():
         return False
-    if _load_state(seed)["train_config"] != train_config:
-        raise RuntimeError(f"The round-0 snapshot in {seed} was trained with another profile or --set; "
+    if _load_state(round0)["train_config"] != train_config:
+        raise RuntimeError(f"The round-0 snapshot in {round0} was trained with another profile or --set; "
                            "use another --work-dir for this configuration.")
-    shutil.copytree(seed, state_dir, ignore=shutil.ignore_patterns("redis.sock", "redis", "worker.log"))
+    shutil.copytree(round0, state_dir, ignore=SNAPSHOT_IGNORE)
     return True
 
 
-def _snapshot_seed(args, state_dir: Path) -> None:
-    seed = _seed_dir(args)
-    if seed.exists():
+def _snapshot_round0(args, state_dir: Path) -> None:
+    round0 = _round0_dir(args)
+    if round0.exists():
         return
-    partial = seed.with_name("seed.part")
+    partial = round0.with_name("round0.part")
     shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(state_dir, partial, ignore=shutil.ignore_patterns("redis.sock", "redis", "worker.log"))
-    partial.replace(seed)
+    shutil.copytree(state_dir, partial, ignore=SNAPSHOT_IGNORE)
+    partial.replace(round0)
+
+
+def _open_strategy_state(args, state_dir: Path, train_config: dict, source: str, branched: bool) -> dict:
+    """The strategy's state: branched from round 0 (its round-0 line re-recorded under this
+    strategy's name), continued, or a new project."""
+    state = _load_state(state_dir)
+    if branched:
+        state["branched_from_round0"] = True
+        _save_state(state_dir, state)
+        _append(Path(args.results), dict(state["history"][0], strategy=args.strategy, from_round0_snapshot=True,
+                                         date=time.strftime("%Y-%m-%dT%H:%M:%S%z")))
+    elif state is None:
+        state = setup_project(args, train_config, with_masks=False)
+        state.update(touched=0, corrected=0, accepted=0, pixels_corrected=0, pick_kinds={}, rounds_done=-1,
+                     labelled_round=-1, history=[], train_config=train_config, profile_source=source)
+        _save_state(state_dir, state)
+    elif state["train_config"] != train_config:
+        print("note: the profile/overrides differ from the ones this state started with; "
+              "the project's training config is updated", flush=True)
+        project, _, _ = _actors(state)
+        project.training_config = train_config
+        project.save(update_fields=["training_config"])
+        state["train_config"] = train_config
+    return state
+
+
+def label_round(args, state: dict, round_number: int) -> dict:
+    """The humans' work before round `round_number` trains."""
+    if round_number == 0:
+        return seed_round(state, args.seed_labels, args.seed)
+    if args.strategy in QUEUE_STRATEGIES:
+        return review_round(state, args.budget, args.accept)
+    return random_round(state, args.budget, args.seed, round_number)
+
+
+def _past_max_rounds(args, round_number: int) -> bool:
+    if args.max_rounds is not None and round_number > args.max_rounds:
+        print(f"round {round_number} is past --max-rounds {args.max_rounds}; stopping", flush=True)
+        return True
+    return False
+
+
+def run_strategy_round(env: Environment, args, state_dir: Path, state: dict, round_number: int,
+                       train_config: dict, source: str) -> None:
+    """Label (once, even if the call is interrupted and rerun), train, evaluate, record."""
+    if state["labelled_round"] < round_number:
+        work = label_round(args, state, round_number)
+        state["corrected"] += work["corrected"]
+        state["accepted"] += work["accepted"]
+        state["touched"] = state["corrected"] + state["accepted"]
+        state["pixels_corrected"] += work["pixels_corrected"]
+        state["pick_kinds"] = dict(Counter(state["pick_kinds"]) + Counter(work["pick_kinds"]))
+        state["labelled_round"] = round_number
+        state["pending_work"] = work
+        state["pending_started"] = time.time()
+        _save_state(state_dir, state)
+        print(f"round {round_number}: labelling done {json.dumps(work)}", flush=True)
+    work = state["pending_work"]
+    run = train_and_wait(env, state, args.round_timeout)
+    ev = evaluate_active(state, args, train_config)
+    wall = time.time() - state["pending_started"]  # labelling + training + evaluation
+    record = _record(args, state, args.strategy, round_number, work, run, ev, wall, source, train_config)
+    state["history"].append(record)
+    state["rounds_done"] = round_number
+    _save_state(state_dir, state)
+    _append(Path(args.results), record)
+    if round_number == 0:
+        # The worker is idle (its run is over) and this process closes its connections, so
+        # the SQLite file is quiescent while the folder is copied.
+        from django.db import connections
+
+        connections.close_all()
+        _snapshot_round0(args, state_dir)
 
 
 def run_strategy(args) -> None:
-    base, source = profile_config(args.profile)
-    train_config = {**base, **json.loads(args.set or "{}")}
-    state_dir = Path(args.work_dir) / args.strategy
-    branched = False
-    if _load_state(state_dir) is None and not state_dir.exists():
-        branched = _branch_from_seed(args, state_dir, train_config)
+    train_config, source = train_config_for(args)
+    state_dir = _seed_dir(args) / args.strategy
+    branched = not state_dir.exists() and _branch_from_round0(args, state_dir, train_config)
     if _load_state(state_dir) is None and (state_dir / "db.sqlite3").exists():
         raise RuntimeError(f"{state_dir} holds a database but no state.json (an interrupted setup): remove it.")
     env = Environment(state_dir, args.threads, _device(args))
     env.start()
     try:
-        state = _load_state(state_dir)
-        if branched:
-            state["branched_from_seed"] = True
-            _save_state(state_dir, state)
-            record = dict(state["history"][0], strategy=args.strategy, from_seed_snapshot=True,
-                          date=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-            _append(Path(args.results), record)
-        if state is None:
-            state = setup_project(args, train_config, with_masks=False)
-            state.update(touched=0, corrected=0, accepted=0, pixels_corrected=0, rounds_done=-1,
-                         labelled_round=-1, history=[], train_config=train_config, profile_source=source)
-            _save_state(state_dir, state)
-        elif state["train_config"] != train_config:
-            print("note: the profile/overrides differ from the ones this state started with; "
-                  "the project's training config is updated", flush=True)
-            project, _, _ = _actors(state)
-            project.training_config = train_config
-            project.save(update_fields=["training_config"])
-            state["train_config"] = train_config
+        state = _open_strategy_state(args, state_dir, train_config, source, branched)
+        set_queue_strategy(state, args.strategy, args.budget)
         for _ in range(args.rounds):
             round_number = state["rounds_done"] + 1
-            if args.max_rounds is not None and round_number > args.max_rounds:
-                print(f"round {round_number} is past --max-rounds {args.max_rounds}; stopping", flush=True)
+            if _past_max_rounds(args, round_number):
                 break
-            if state["labelled_round"] < round_number:
-                if round_number == 0:
-                    seed_labels(state, args.seed_labels, args.seed)
-                    work = {"corrected": len(state["seeded"]), "accepted": 0, "pixels_corrected": sum(
-                        int((ground_truth(state["gt"][str(i)], *_size(i)) != VOID).sum()) for i in state["seeded"])}
-                elif args.strategy == "uncertainty":
-                    work = review_round(state, args.budget, args.accept)
-                else:
-                    work = random_round(state, args.budget, args.seed, round_number)
-                state["corrected"] += work["corrected"]
-                state["accepted"] += work["accepted"]
-                state["touched"] = state["corrected"] + state["accepted"]
-                state["pixels_corrected"] += work["pixels_corrected"]
-                state["labelled_round"] = round_number
-                state["pending_work"] = work
-                state["pending_started"] = time.time()
-                _save_state(state_dir, state)
-                print(f"round {round_number}: labelling done {work}", flush=True)
-            work = state["pending_work"]
-            run = train_and_wait(env, state, args.round_timeout)
-            ev = evaluate_active(state, args, train_config)
-            wall = time.time() - state["pending_started"]  # labelling + training + evaluation
-            record = _record(args, state, args.strategy, round_number, work, run, ev, wall, source, train_config)
-            state["history"].append(record)
-            state["rounds_done"] = round_number
-            _save_state(state_dir, state)
-            _append(Path(args.results), record)
-            if round_number == 0:
-                # The worker is idle (its run is over) and this process closes its connections,
-                # so the SQLite file is quiescent while the folder is copied.
-                from django.db import connections
-
-                connections.close_all()
-                _snapshot_seed(args, state_dir)
+            run_strategy_round(env, args, state_dir, state, round_number, train_config, source)
     finally:
         env.stop()
 
@@ -648,10 +789,9 @@ def _size(image_id) -> tuple[int, int]:
 def run_full_supervision(args) -> None:
     """Every train image labeled, trained through the same app path for as many rounds as the
     strategies (each round warm-starts from the last, as theirs do): the reference line at a
-    matching training budget. Continues where the last call stopped, like the strategies."""
-    base, source = profile_config(args.profile)
-    train_config = {**base, **json.loads(args.set or "{}")}
-    state_dir = Path(args.work_dir) / "full_supervision"
+    matching training budget, per seed. Continues where the last call stopped."""
+    train_config, source = train_config_for(args)
+    state_dir = _seed_dir(args) / FULL_SUPERVISION
     if _load_state(state_dir) is None:
         shutil.rmtree(state_dir, ignore_errors=True)  # an interrupted setup starts over
     env = Environment(state_dir, args.threads, _device(args))
@@ -661,19 +801,18 @@ def run_full_supervision(args) -> None:
         if state is None:
             state = setup_project(args, train_config, with_masks=True)
             state.update(touched=len(state["gt"]), corrected=len(state["gt"]), accepted=0, pixels_corrected=0,
-                         rounds_done=-1, history=[], train_config=train_config)
+                         pick_kinds={}, rounds_done=-1, history=[], train_config=train_config)
             _save_state(state_dir, state)
-        elif state.get("train_config", train_config) != train_config:
+        elif state["train_config"] != train_config:
             raise RuntimeError(f"{state_dir} was trained with another profile or --set; use another --work-dir.")
         for _ in range(args.rounds):
             round_number = state["rounds_done"] + 1
-            if args.max_rounds is not None and round_number > args.max_rounds:
-                print(f"round {round_number} is past --max-rounds {args.max_rounds}; stopping", flush=True)
+            if _past_max_rounds(args, round_number):
                 break
             started = time.time()
             run = train_and_wait(env, state, args.round_timeout)
             ev = evaluate_active(state, args, train_config)
-            record = _record(args, state, "full_supervision", round_number, {}, run, ev, time.time() - started,
+            record = _record(args, state, FULL_SUPERVISION, round_number, {}, run, ev, time.time() - started,
                              source, train_config)
             state["history"].append(record)
             state["rounds_done"] = round_number
@@ -684,11 +823,11 @@ def run_full_supervision(args) -> None:
 
 
 def run_pool_eval(args) -> None:
-    """The whole training pool's labels after each recorded round of a strategy: human masks
-    where humans labeled, the served student's prediction everywhere else, against CamVid's
-    ground truth. That is the dataset a team takes home, on the distribution of all the
-    train sequences (val holds one sequence only)."""
-    state_dir = Path(args.work_dir) / args.strategy
+    """The whole training pool's labels after each recorded round of a strategy and seed:
+    human masks where humans labeled, the served student's prediction everywhere else,
+    against CamVid's ground truth. That is the dataset a team takes home, on the
+    distribution of all the train sequences (val holds one sequence only)."""
+    state_dir = _seed_dir(args) / args.strategy
     state = _load_state(state_dir)
     if state is None:
         raise RuntimeError(f"{state_dir} holds no simulation to evaluate.")
@@ -730,10 +869,10 @@ def pool_record(state: dict, record: dict, args) -> dict:
             pool.update(pred, gt)
             rest.update(pred, gt)
     return {
-        "bench": "hitl_pool", "strategy": args.strategy, "round": record["round"],
-        "human_images_touched": record["human_images_touched"], "labeled_before_run": len(labeled),
-        "pool_miou": pool.miou(), "unlabeled_miou": rest.miou(), "pool_images": len(state["gt"]),
-        "model_version": record["model_version"], "hitl_record_date": record["date"],
+        "bench": "hitl_pool", "version": BENCH_VERSION, "strategy": args.strategy, "seed": args.seed,
+        "round": record["round"], "human_images_touched": record["human_images_touched"],
+        "labeled_before_run": len(labeled), "pool_miou": pool.miou(), "unlabeled_miou": rest.miou(),
+        "pool_images": len(state["gt"]), "model_version": record["model_version"], "hitl_record_date": record["date"],
         "profile": record["profile"], "overrides": record["overrides"], "eval_s": round(time.monotonic() - started, 1),
         "machine": _machine(), "git_commit": _git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -741,148 +880,280 @@ def pool_record(state: dict, record: dict, args) -> dict:
 
 # --------------------------------------------------------------------------- results
 
+PICK_KIND_ORDER = ("doubtful", "typical", "random", "least_confident", AUDIT, OUTSIDE_QUEUE)
+PLOT_STYLES = {  # colour, marker, label, x offset (share of the train images) so error bars stay apart
+    "diverse": ("tab:green", "o", "diverse queue", -0.004),
+    "least_confident": ("tab:blue", "s", "least confident first", 0.0),
+    "random": ("tab:orange", "^", "random labeling", 0.004),
+}
+
+Rounds = dict[str, dict[int, dict[int, dict]]]  # strategy -> round -> seed -> record
+
 
 def load_records(results: Path, profile: str | None = None, overrides: dict | None = None,
-                 bench: str = "hitl") -> list[dict]:
-    """`bench` records (rounds, or "hitl_pool" scores) of one profile with the same --set
-    overrides (None: any)."""
+                 bench: str = "hitl", version: int | None = BENCH_VERSION) -> list[dict]:
+    """`bench` records (rounds, or "hitl_pool" scores) of one bench version, one profile and
+    the same --set overrides (None: any), in file order; old strategy names are mapped."""
     if not results.exists():
         return []
-    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r.get("bench") == bench and (profile is None or r.get("profile") == profile)
-            and (overrides is None or r.get("overrides", {}) == overrides)]
+    out = []
+    for line in results.read_text().splitlines():
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        if (r.get("bench") == bench and (version is None or r.get("version") == version)
+                and (profile is None or r.get("profile") == profile)
+                and (overrides is None or r.get("overrides", {}) == overrides)):
+            out.append({**r, "strategy": OLD_STRATEGY_NAMES.get(r["strategy"], r["strategy"])})
+    return out
 
 
-def full_supervision_miou(results: Path, profile: str, overrides: dict,
-                          rounds: int | None = None) -> tuple[float | None, str]:
-    """Our own full-supervision line after `rounds` rounds (the strategies' last round: the same
-    training budget) or the nearest round below; else bench/camvid_ssl.py's one-round figure."""
-    own = [r for r in load_records(results, profile, overrides) if r["strategy"] == "full_supervision"]
-    if rounds is not None:
-        own = [r for r in own if r["round"] <= rounds] or own
-    if own:
-        best = max(own, key=lambda r: (r["round"], r["date"]))
-        return best["val_miou"], f"bench/hitl_simulation.py --full-supervision, round {best['round']}"
-    if SSL_RESULTS.exists() and not overrides:
-        for line in reversed(SSL_RESULTS.read_text().splitlines()):
-            if not line.strip():
+def by_round(records: list[dict]) -> Rounds:
+    """strategy -> round -> seed -> its latest record (a rerun's line replaces the earlier one)."""
+    out: Rounds = {}
+    for r in records:
+        out.setdefault(r["strategy"], {}).setdefault(r["round"], {})[r["seed"]] = r
+    return out
+
+
+def full_supervision_at(rounds: Rounds, round_number: int) -> tuple[int | None, list[float]]:
+    """(round, val mIoU per seed) of full supervision after as many rounds as `round_number`
+    (the same training), or after the nearest round below; (None, []) if it has not run."""
+    full = rounds.get(FULL_SUPERVISION, {})
+    done = [n for n in full if n <= round_number]
+    if not done:
+        return None, []
+    return max(done), [r["val_miou"] for r in full[max(done)].values()]
+
+
+def _share_of_full(miou: list[float], full: list[float]) -> float | None:
+    """Mean mIoU over seeds as a share of full supervision's (None without a usable line)."""
+    return statistics.mean(miou) / statistics.mean(full) if full and statistics.mean(full) > 0 else None
+
+
+def _pm(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
+    """mean ± sample standard deviation (only the mean for a single value)."""
+    text = f"{scale * statistics.mean(values):.{digits}f}"
+    return text + (f" ± {scale * statistics.stdev(values):.{digits}f}" if len(values) > 1 else "")
+
+
+def _count(values: list[int]) -> str:
+    return str(values[0]) if len(set(values)) == 1 else _pm(values, 1, 1)
+
+
+def _last_round(per_round: dict[int, dict]) -> tuple[int, list[dict]]:
+    n = max(per_round)
+    return n, list(per_round[n].values())
+
+
+def curve_table(rounds: Rounds, pools: Rounds) -> list[str]:
+    """Per strategy and budget: val mIoU over seeds against full supervision after as many rounds."""
+    lines = ["| strategy | round | images touched | val mIoU (mean ± std) | seeds | full supervision, same round | "
+             "% of full | accepted pseudo-labels, % of unlabeled | train pool mIoU (human + student) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for strategy in STRATEGIES:
+        for n, per_seed in sorted(rounds.get(strategy, {}).items()):
+            records = list(per_seed.values())
+            miou = [r["val_miou"] for r in records]
+            full_round, full = full_supervision_at(rounds, n)
+            share = _share_of_full(miou, full)
+            full_cells = "n/a | n/a"
+            if share is not None:
+                note = "" if full_round == n else f" (round {full_round})"
+                full_cells = f"{_pm(full)}{note} | {100 * share:.0f} %"
+            pool = [p["pool_miou"] for p in pools.get(strategy, {}).get(n, {}).values()]
+            lines.append(
+                f"| {strategy} | {n} | {_count([r['human_images_touched'] for r in records])} | {_pm(miou)} | "
+                f"{len(records)} | {full_cells} | {_pm([r['accepted_share'] for r in records])} | "
+                f"{_pm(pool) if pool else 'n/a'} |")
+    return lines
+
+
+def _audited(records: list[dict]) -> str:
+    estimates = [r["audited_error"] for r in records if r["audited_error"]["mean"] is not None]
+    if not estimates:
+        return "no audits"
+    highs = [e["high"] for e in estimates if e["high"] is not None]
+    upper = f", upper bound up to {100 * max(highs):.1f} %" if highs else ""
+    return (f"{_pm([e['mean'] for e in estimates])} %{upper} "
+            f"({sum(e['n'] for e in estimates)} audits, {len(estimates)} seeds)")
+
+
+def _true_error(records: list[dict]) -> str:
+    errors = [r["accepted_true_error"] for r in records if r["accepted_true_error"] is not None]
+    return f"{_pm(errors)} %" if errors else "nothing accepted"
+
+
+def _threshold(records: list[dict]) -> str:
+    statuses = Counter(r["threshold_calibration"].get("status", "not calibrated") for r in records)
+    return (f"{_pm([r['review_threshold_effective'] for r in records], 1, 2)} "
+            f"({', '.join(f'{s} x{c}' for s, c in statuses.items())})")
+
+
+def auto_accept_table(rounds: Rounds) -> list[str]:
+    """Per strategy at its last round: what the app accepted, audited against true error."""
+    lines = ["| strategy | round | seeds | accepted pseudo-labels | % of unlabeled | threshold (calibration) | "
+             "audited error (mean ± std over seeds) | true error of accepted (pixel-weighted) | target error |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for strategy in STRATEGIES:
+        if strategy not in rounds:
+            continue
+        n, records = _last_round(rounds[strategy])
+        lines.append(
+            f"| {strategy} | {n} | {len(records)} | {_pm([r['accepted_pseudo_labels'] for r in records], 1, 0)} | "
+            f"{_pm([r['accepted_share'] for r in records])} | {_threshold(records)} | {_audited(records)} | "
+            f"{_true_error(records)} | {100 * records[0]['target_pixel_error']:.1f} % |")
+    return lines
+
+
+def _kinds(records: list[dict]) -> str:
+    totals = Counter()
+    for r in records:
+        totals.update(r["pick_kinds"])
+    order = [k for k in PICK_KIND_ORDER if totals[k]] + sorted(set(totals) - set(PICK_KIND_ORDER))
+    return ", ".join(f"{k} {totals[k] / len(records):.1f}" for k in order) or "-"
+
+
+def sequence_table(rounds: Rounds) -> list[str]:
+    """Where each strategy's human-touched images come from (mean over seeds, last round),
+    against the train set (full supervision's line), and what kinds of picks they were."""
+    rows = [(s, *_last_round(rounds[s])) for s in (*STRATEGIES, FULL_SUPERVISION) if s in rounds]
+    sequences = list(SEQUENCES) + ([OTHER_SEQUENCE] if any(OTHER_SEQUENCE in r["touched_by_sequence"]
+                                                           for _, _, records in rows for r in records) else [])
+    lines = [f"| strategy | round | {' | '.join(sequences)} | reviewer's picks per seed, all rounds |",
+             "|---|---|" + "---|" * len(sequences) + "---|"]
+    for strategy, n, records in rows:
+        counts = [_pm([r["touched_by_sequence"].get(s, 0) for r in records], 1, 1) for s in sequences]
+        label = "all train images" if strategy == FULL_SUPERVISION else strategy
+        lines.append(f"| {label} | {n} | {' | '.join(counts)} | {_kinds(records)} |")
+    return lines
+
+
+def target_verdicts(rounds: Rounds) -> list[str]:
+    return [*_diverse_against_random(rounds), *_near_full_supervision(rounds), *_auto_accept_used(rounds)]
+
+
+def _diverse_against_random(rounds: Rounds) -> list[str]:
+    """Diverse minus random, mIoU points, by budget: the mean over the seeds both have."""
+    diverse, rand = rounds.get("diverse", {}), rounds.get("random", {})
+    gaps = []  # (images touched, points, seeds)
+    for n in sorted(set(diverse) & set(rand) - {0}):  # round 0 is shared
+        seeds = sorted(set(diverse[n]) & set(rand[n]))
+        if seeds:
+            points = 100 * statistics.mean(diverse[n][s]["val_miou"] - rand[n][s]["val_miou"] for s in seeds)
+            gaps.append((diverse[n][seeds[0]]["human_images_touched"], points, len(seeds)))
+    if not gaps:
+        return ["- diverse against random: no common round after round 0 yet"]
+    detail = ", ".join(f"{touched}: {points:+.1f} ({seeds} seeds)" for touched, points, seeds in gaps)
+    average = statistics.mean(points for _, points, _ in gaps)
+    every = all(points >= 0 for _, points, _ in gaps)
+    return [f"- diverse ≥ random at every budget (mean of seeds): {'met' if every else 'missed'} "
+            f"(diverse minus random, mIoU points, by images touched: {detail})",
+            f"- diverse ahead of random by ≥ {AHEAD_OF_RANDOM_POINTS:.0f} points averaged over the budgets: "
+            f"{'met' if average >= AHEAD_OF_RANDOM_POINTS else 'missed'} ({average:+.1f})"]
+
+
+def _near_full_supervision(rounds: Rounds) -> list[str]:
+    """Per strategy, its best round within a quarter of the images, against full supervision
+    after as many rounds."""
+    if FULL_SUPERVISION not in rounds:
+        return ["- 95 % of full supervision within a quarter of the images: full supervision not run yet"]
+    out = []
+    for strategy in STRATEGIES:
+        if strategy not in rounds:
+            continue
+        best = None  # (share of full, round, records)
+        for n, per_seed in rounds[strategy].items():
+            records = list(per_seed.values())
+            if max(r["human_images_touched"] for r in records) > QUARTER * records[0]["train_images"]:
                 continue
-            r = json.loads(line)
-            if r.get("config") == "full_supervision" and r.get("profile") == profile and r.get("status") == "completed":
-                return r.get("miou"), "bench/results/camvid_ssl.jsonl full_supervision (one round)"
-    return None, "not run yet"
+            share = _share_of_full([r["val_miou"] for r in records], full_supervision_at(rounds, n)[1])
+            if share is not None and (best is None or share > best[0]):
+                best = (share, n, records)
+        if best is None:
+            out.append(f"- {strategy}: no round within a quarter of the images")
+        else:
+            share, n, records = best
+            out.append(f"- {strategy}: within a quarter of the images, best at round {n} "
+                       f"({_count([r['human_images_touched'] for r in records])} touched): "
+                       f"{_pm([r['val_miou'] for r in records])} = {100 * share:.0f} % of full supervision "
+                       f"({'meets' if share >= FULL_SUPERVISION_95 else 'misses'} the 95 % target)")
+    return out
 
 
-def pool_records(results: Path, profile: str, overrides: dict) -> dict[tuple[str, int], dict]:
-    """Latest --pool-eval record per (strategy, round)."""
-    return {(r["strategy"], r["round"]): r for r in load_records(results, profile, overrides, bench="hitl_pool")}
-
-
-def _last_round(lines: dict[str, list[dict]]) -> int | None:
-    rounds = [r["round"] for rows in lines.values() for r in rows]
-    return max(rounds) if rounds else None
-
-
-def curves(results: Path, profile: str, overrides: dict) -> dict[str, list[dict]]:
-    """Latest record per (strategy, round)."""
-    latest: dict = {}
-    for r in load_records(results, profile, overrides):
-        if r["strategy"] in STRATEGIES:
-            latest[(r["strategy"], r["round"])] = r
-    out = {s: [] for s in STRATEGIES}
-    for (strategy, _), r in sorted(latest.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        out[strategy].append(r)
+def _auto_accept_used(rounds: Rounds) -> list[str]:
+    """At the last round: a third of the unlabeled images accepted, audited error within target."""
+    out = []
+    for strategy in STRATEGIES:
+        if strategy not in rounds:
+            continue
+        n, records = _last_round(rounds[strategy])
+        share = statistics.mean(r["accepted_share"] for r in records)
+        audited = [r["audited_error"]["mean"] for r in records if r["audited_error"]["mean"] is not None]
+        target = records[0]["target_pixel_error"]
+        met = share >= ACCEPTED_SHARE_TARGET and bool(audited) and statistics.mean(audited) <= target
+        audited_text = f"{100 * statistics.mean(audited):.1f} %" if audited else "no audits"
+        out.append(f"- {strategy}, round {n}: auto-accepted {100 * share:.0f} % of the unlabeled images "
+                   f"(target ≥ {100 * ACCEPTED_SHARE_TARGET:.0f} %), audited error {audited_text} "
+                   f"(target ≤ {100 * target:.1f} %), true error {_true_error(records)}: "
+                   f"{'met' if met else 'missed'}")
     return out
 
 
 def table(results: Path, profile: str, overrides: dict) -> str:
-    """The rounds as Markdown, "% of full" against full supervision after as many rounds (the
-    same training), then the issue's two targets checked on them."""
-    lines_by_strategy = curves(results, profile, overrides)
-    full, full_source = full_supervision_miou(results, profile, overrides, _last_round(lines_by_strategy))
-    pools = pool_records(results, profile, overrides)
-    lines = ["| strategy | round | touched | corrected | accepted | pixels corrected | val mIoU | "
-             "full supervision, same round | % of full | train pool mIoU (human + student) | round wall (s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for strategy, rows in lines_by_strategy.items():
-        for r in rows:
-            same, _ = full_supervision_miou(results, profile, overrides, r["round"])
-            full_cells = f"{100 * same:.1f} | {100 * r['val_miou'] / same:.0f} %" if same else "n/a | n/a"
-            pool = pools.get((strategy, r["round"]))
-            pool_cell = f"{100 * pool['pool_miou']:.1f}" if pool else "n/a"
-            lines.append(
-                f"| {strategy} | {r['round']} | {r['human_images_touched']} | {r['human_corrected']} | "
-                f"{r['human_accepted']} | {r['pixels_corrected']:,} | {100 * r['val_miou']:.1f} | "
-                f"{full_cells} | {pool_cell} | {r['wall_s']:.0f} |"
-            )
-    lines.append("")
-    lines.append(f"Full supervision ({full_source}): " + (f"{100 * full:.1f} % mIoU" if full else "not run yet"))
-    lines += ["", *target_verdicts(lines_by_strategy, full)]
-    return "\n".join(lines)
-
-
-def target_verdicts(lines_by_strategy: dict[str, list[dict]], full: float | None) -> list[str]:
-    """The issue's targets on the recorded rounds (same round = same budget for both)."""
-    review = {r["round"]: r for r in lines_by_strategy.get("uncertainty", [])}
-    rand = {r["round"]: r for r in lines_by_strategy.get("random", [])}
-    both = sorted(set(review) & set(rand) - {0})  # round 0 is shared
-    out = []
-    if both:
-        wins = [n for n in both if review[n]["val_miou"] > rand[n]["val_miou"]]
-        gaps = ", ".join(f"{rand[n]['human_images_touched']}: {100 * (review[n]['val_miou'] - rand[n]['val_miou']):+.1f}"
-                         for n in both)
-        out.append(f"- Review beats random at every budget: {'yes' if len(wins) == len(both) else 'no'} "
-                   f"(review minus random, mIoU points, by images touched: {gaps})")
-    if full:
-        for strategy, rows in lines_by_strategy.items():
-            within = [r for r in rows if r["human_images_touched"] <= QUARTER * r["train_images"]]
-            if within:
-                best = max(within, key=lambda r: r["val_miou"])
-                share = best["val_miou"] / full
-                out.append(f"- {strategy}: best within a quarter of the images {100 * best['val_miou']:.1f} "
-                           f"({best['human_images_touched']} touched) = {100 * share:.0f} % of full supervision "
-                           f"({'meets' if share >= FULL_SUPERVISION_95 else 'misses'} the 95 % target)")
-    return out
+    """The version-2 rounds as Markdown (mean ± std over seeds), then issue 12's targets."""
+    rounds = by_round(load_records(results, profile, overrides))
+    pools = by_round(load_records(results, profile, overrides, bench="hitl_pool"))
+    seeds = sorted({s for per_round in rounds.values() for per_seed in per_round.values() for s in per_seed})
+    title = (f"HITL simulation, profile {profile}" + (f" {json.dumps(overrides)}" if overrides else "")
+             + f", bench version {BENCH_VERSION}, seeds {', '.join(map(str, seeds)) or 'none yet'}")
+    if not rounds:
+        return title
+    return "\n".join([
+        title, "", *curve_table(rounds, pools), "",
+        "Auto-accept at each strategy's last round:", "", *auto_accept_table(rounds), "",
+        "Human-touched images by CamVid sequence at the last round (mean of seeds):", "", *sequence_table(rounds), "",
+        "Targets (issue 12):", "", *target_verdicts(rounds),
+    ])
 
 
 def plot(results: Path, profile: str, overrides: dict, out: Path) -> Path:
+    """val mIoU against images touched, mean ± std over seeds per strategy."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    lines_by_strategy = curves(results, profile, overrides)
-    full, _ = full_supervision_miou(results, profile, overrides, _last_round(lines_by_strategy))
-    pools = pool_records(results, profile, overrides)
+    rounds = by_round(load_records(results, profile, overrides))
     fig, ax = plt.subplots(figsize=(7.5, 5))
-    styles = {"uncertainty": ("tab:blue", "o", "least-confident-first review"),
-              "random": ("tab:orange", "s", "random labeling")}
-    total = None
-    for strategy, rows in lines_by_strategy.items():
-        if not rows:
+    last, total = None, None
+    for strategy, (colour, marker, label, dx) in PLOT_STYLES.items():
+        per_round = rounds.get(strategy)
+        if not per_round:
             continue
-        total = rows[-1]["train_images"]
-        colour, marker, label = styles[strategy]
-        ax.plot([r["human_images_touched"] for r in rows], [100 * r["val_miou"] for r in rows],
-                color=colour, marker=marker, label=f"{label}, val")
-        pool = [pools[(strategy, r["round"])] for r in rows if (strategy, r["round"]) in pools]
-        if pool:
-            ax.plot([r["human_images_touched"] for r in pool], [100 * r["pool_miou"] for r in pool],
-                    color=colour, marker=marker, linestyle="--", markerfacecolor="none",
-                    label=f"{label}, train pool labels (human + student)")
-    if full is not None:
-        ax.axhline(100 * full, color="black", linestyle="-", linewidth=1, label=f"full supervision, val ({100 * full:.1f})")
-        ax.axhline(100 * FULL_SUPERVISION_95 * full, color="black", linestyle=":", linewidth=1, label="95 % of full")
+        points = [list(per_round[n].values()) for n in sorted(per_round)]
+        total = points[-1][0]["train_images"]
+        miou = [[100 * r["val_miou"] for r in records] for records in points]
+        seeds = max(len(records) for records in points)
+        ax.errorbar([statistics.mean(r["human_images_touched"] for r in records) + dx * total for records in points],
+                    [statistics.mean(m) for m in miou], yerr=[statistics.stdev(m) if len(m) > 1 else 0 for m in miou],
+                    color=colour, marker=marker, capsize=3,
+                    label=f"{label} (mean ± std, {seeds} seed{'s' if seeds > 1 else ''})")
+        last = max(last or 0, max(per_round))
+    full_round, full = full_supervision_at(rounds, last) if last is not None else (None, [])
+    if full:
+        mean = 100 * statistics.mean(full)
+        ax.axhline(mean, color="black", linewidth=1, label=f"full supervision, round {full_round} ({mean:.1f})")
+        ax.axhline(FULL_SUPERVISION_95 * mean, color="black", linestyle=":", linewidth=1, label="95 % of full")
     if total:
         ax.axvline(QUARTER * total, color="grey", linestyle="--", linewidth=1, label="a quarter of the images")
-    ax.set_xlabel("human images touched (corrected + accepted)")
-    ax.set_ylabel("mIoU (%)")
+        ax.set_xlim(0, max(ax.get_xlim()[1], QUARTER * total * 1.08))
+    ax.set_xlabel("human images touched (seed labels + reviewed or labeled, audits included)")
+    ax.set_ylabel("val mIoU (%)")
     ax.set_title(f"HITL simulation, profile {profile}" + (f" {json.dumps(overrides)}" if overrides else ""),
                  fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
-    if total:
-        ax.set_xlim(0, max(ax.get_xlim()[1], QUARTER * total * 1.08))
+    ax.legend(fontsize=7, loc="lower right")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
@@ -896,20 +1167,23 @@ def plot(results: Path, profile: str, overrides: dict, out: Path) -> Path:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--strategy", choices=STRATEGIES)
-    p.add_argument("--rounds", type=int, default=1, help="rounds to run in this call (round 0 = seed)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed labels, random picks and training seed; each seed has its own work folder")
+    p.add_argument("--rounds", type=int, default=1, help="rounds to run in this call (round 0 = seed labels)")
     p.add_argument("--max-rounds", type=int, help="never go past this round number")
     p.add_argument("--full-supervision", action="store_true", help="every train image labeled; --rounds rounds like a strategy")
     p.add_argument("--pool-eval", action="store_true",
                    help="with --strategy: score the whole train pool's labels (human + student) after each round")
     p.add_argument("--plot", action="store_true", help=f"write the plot ({DEFAULT_PLOT.relative_to(ROOT)})")
-    p.add_argument("--table", action="store_true", help="print the Markdown table of the results file")
-    p.add_argument("--budget", type=int, default=12, help="images corrected by humans per round")
+    p.add_argument("--table", action="store_true", help="print the Markdown tables and targets of the results file")
+    p.add_argument("--budget", type=int, default=12,
+                   help="images touched by humans per round (also the project's review batch size)")
     p.add_argument("--accept", type=int, default=0,
-                   help="queue items also accepted unchecked per round, after the corrections (default 0)")
+                   help="queue items also accepted unchecked per round, after the budget (default 0)")
     p.add_argument("--seed-labels", type=int, default=12, help="human masks before round 0")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--review-threshold", type=float, default=0.9, help="project review threshold (mean confidence)")
-    p.add_argument("--profile", choices=("cpu", "gpu", "tiny"), default="cpu")
+    p.add_argument("--review-threshold", type=float, default=0.9,
+                   help="project review threshold: the fallback until the threshold is calibrated")
+    p.add_argument("--profile", choices=PROFILE_NAMES, default="hitl")
     p.add_argument("--set", help="JSON of TrainConfig overrides, e.g. '{\"teacher_steps\": 40}'")
     p.add_argument("--threads", type=int, default=max(1, min(4, (os.cpu_count() or 2) // 2)),
                    help="torch/OMP threads of the worker and the evaluation (default: half the cores)")
@@ -935,11 +1209,11 @@ def main(argv=None) -> int:
         run_strategy(args)
     elif args.full_supervision:
         run_full_supervision(args)
+    overrides = json.loads(args.set or "{}")
     if args.plot:
-        overrides = json.loads(args.set or "{}")
         print(f"wrote {plot(Path(args.results), args.profile, overrides, Path(args.plot_out))}", flush=True)
     if args.table:
-        print(table(Path(args.results), args.profile, json.loads(args.set or "{}")))
+        print(table(Path(args.results), args.profile, overrides))
     return 0
 
 

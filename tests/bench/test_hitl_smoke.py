@@ -1,5 +1,7 @@
 """bench/hitl_simulation.py end to end on 8 synthetic 64x48 images: migrate, import, a real
-Celery worker, round 0 and one round per strategy (branched from the seed snapshot), the plot."""
+Celery worker, round 0 and a review round of the diverse strategy, random branched from the
+round-0 snapshot, the full-supervision line, the table and the plot; and the table's
+arithmetic over seeds on hand-made records."""
 
 import json
 import os
@@ -13,8 +15,10 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "bench" / "hitl_simulation.py"
+sys.path.append(str(REPO / "bench"))  # hitl_simulation imports its neighbours
+import hitl_simulation as hitl  # noqa: E402
 
-pytestmark = pytest.mark.slow  # three worker processes and three tiny training rounds
+PICK_KINDS = {"doubtful", "typical", "random", "audit"}  # what the diverse order hands out
 
 
 def _camvid_like(root: Path, train: int = 8, val: int = 3) -> Path:
@@ -33,8 +37,10 @@ def _camvid_like(root: Path, train: int = 8, val: int = 3) -> Path:
                                 [128, 128, 0], [192, 128, 128], [64, 64, 128], [200, 0, 100], [64, 64, 0],
                                 [0, 128, 192], [0, 0, 0]], np.int16)
             image = palette[mask] + rng.integers(-20, 20, (48, 64, 3))
-            Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(root / split / f"{split}{i:03d}.png")
-            Image.fromarray(mask, mode="L").save(root / f"{split}annot" / f"{split}{i:03d}.png")
+            # CamVid-like names: the sequence is the file name's prefix
+            name = f"{('0001TP', '0016E5')[i % 2]}_{split}{i:03d}.png"
+            Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(root / split / name)
+            Image.fromarray(mask, mode="L").save(root / f"{split}annot" / name)
     return root
 
 
@@ -43,54 +49,119 @@ def _run(args: list[str], tmp: Path) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--data", str(tmp / "camvid"), "--work-dir", str(tmp / "work"),
          "--results", str(tmp / "hitl.jsonl"), "--profile", "tiny", "--seed-labels", "3", "--budget", "2",
-         "--accept", "1", "--review-threshold", "1.0", "--threads", "1", *args],
+         "--review-threshold", "1.0", "--threads", "1", *args],
         capture_output=True, text=True, timeout=300, cwd=REPO, env={**env, "HF_HUB_OFFLINE": "1"},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
 
-def test_rounds_of_both_strategies_are_recorded_and_plotted(tmp_path):
-    _camvid_like(tmp_path / "camvid")
-    _run(["--strategy", "uncertainty", "--rounds", "2"], tmp_path)
-    _run(["--strategy", "random", "--rounds", "1", "--plot", "--plot-out", str(tmp_path / "hitl.png")], tmp_path)
+def _rows(tmp: Path) -> list[dict]:
+    return [json.loads(line) for line in (tmp / "hitl.jsonl").read_text().splitlines()]
 
-    rows = [json.loads(line) for line in (tmp_path / "hitl.jsonl").read_text().splitlines()]
-    got = [(r["strategy"], r["round"]) for r in rows]
-    # random's round 0 is the seed snapshot's, re-recorded; its round 1 trains for real
-    assert got == [("uncertainty", 0), ("uncertainty", 1), ("random", 0), ("random", 1)]
-    seed, review, _, rand = rows
-    assert seed["human_images_touched"] == 3 and seed["human_corrected"] == 3
-    # threshold 1.0: every pseudo-label is queued, so the reviewer corrects 2 and accepts 1
-    assert (review["human_corrected"], review["human_accepted"], review["human_images_touched"]) == (5, 1, 6)
-    assert review["round_pixels_corrected"] >= 0 and review["pixels_corrected"] > seed["pixels_corrected"] - 1
-    assert (rand["human_corrected"], rand["human_accepted"], rand["human_images_touched"]) == (5, 0, 5)
+
+@pytest.mark.slow  # four worker processes and six tiny training rounds
+def test_diverse_rounds_record_auto_accept_picks_and_sequences_then_table_and_plot(tmp_path):
+    _camvid_like(tmp_path / "camvid")
+    _run(["--strategy", "diverse", "--rounds", "2"], tmp_path)
+    _run(["--strategy", "random", "--rounds", "1"], tmp_path)  # branched from seed 0's round 0
+    _run(["--full-supervision", "--rounds", "2"], tmp_path)
+    out = _run(["--table", "--plot", "--plot-out", str(tmp_path / "hitl.png")], tmp_path).stdout
+
+    rows = _rows(tmp_path)
+    assert [(r["strategy"], r["round"]) for r in rows] == [
+        ("diverse", 0), ("diverse", 1), ("random", 0), ("random", 1),
+        ("full_supervision", 0), ("full_supervision", 1)]
+    assert all(r["version"] == 2 and r["seed"] == 0 for r in rows)
+    assert (tmp_path / "work" / "seed0" / "round0" / "state.json").exists()
+    seed, review, _, rand, full, _ = rows
+
+    # threshold 1.0 and too few decisions to calibrate: every pseudo-label is queued, none accepted
+    for r in (seed, review, rand):
+        assert r["unlabeled_images"] == 8 - r["human_images_touched"]
+        assert r["accepted_pseudo_labels"] == 0 and r["accepted_share"] == 0.0
+        assert r["accepted_true_error"] is None
+        assert r["threshold_calibration"]["status"] == "too_few" and r["review_threshold_effective"] == 1.0
+        assert set(r["audited_error"]) >= {"mean", "low", "high", "n"} and r["audited_error"]["n"] == 0
+        assert r["target_pixel_error"] == 0.05
+        assert sum(r["touched_by_sequence"].values()) == r["human_images_touched"]
+        assert set(r["touched_by_sequence"]) == set(hitl.SEQUENCES)
+    assert seed["human_images_touched"] == 3 and seed["pick_kinds"] == {}
+    assert review["human_images_touched"] == 5 and review["round_corrected"] == 2
+    assert sum(review["round_pick_kinds"].values()) == 2 and set(review["round_pick_kinds"]) <= PICK_KINDS
+    assert review["pick_kinds"] == review["round_pick_kinds"]
+    assert rand["human_images_touched"] == 5 and rand["pick_kinds"] == {}  # no queue
+    assert full["human_images_touched"] == 8 and full["touched_by_sequence"] == {
+        "0001TP": 4, "0006R0": 0, "0016E5": 4, "Seq05VD": 0}
     for r in rows:
         assert 0.0 <= r["val_miou"] <= 1.0 and r["val_images"] == 3 and r["train_images"] == 8
-        assert r["train_config"]["teacher_steps"] == 2
+        assert r["train_config"]["teacher_steps"] == 2 and r["train_config"]["seed"] == 0
+
+    assert "| diverse | 1 | 5 |" in out and "| random | 1 | 5 |" in out
+    assert "| all train images | 1 | 4.0 | 0.0 | 4.0 | 0.0 |" in out
+    assert "diverse ≥ random at every budget" in out
+    assert "- diverse: no round within a quarter of the images" in out  # 3 seed labels > 8 / 4
+    assert "diverse, round 1: auto-accepted 0 % of the unlabeled images" in out
     assert (tmp_path / "hitl.png").stat().st_size > 1000
 
-    table = _run(["--strategy", "uncertainty", "--pool-eval", "--table"], tmp_path).stdout
-    pool = [json.loads(line) for line in (tmp_path / "hitl.jsonl").read_text().splitlines()][len(rows):]
-    assert [(r["bench"], r["strategy"], r["round"]) for r in pool] == [("hitl_pool", "uncertainty", 0),
-                                                                         ("hitl_pool", "uncertainty", 1)]
-    assert [r["labeled_before_run"] for r in pool] == [3, 6]  # seeds, then + 2 corrected + 1 accepted
-    assert all(0.0 <= r["pool_miou"] <= 1.0 and r["pool_images"] == 8 for r in pool)
-    assert pool[1]["pool_miou"] >= pool[1]["unlabeled_miou"] - 1e-9  # human pixels are exact
-    assert "Review beats random at every budget" in table
 
-
-def test_full_supervision_line_trains_as_many_rounds_and_continues(tmp_path):
+@pytest.mark.slow  # a worker process and two tiny training rounds
+def test_full_supervision_line_continues_where_it_stopped(tmp_path):
     _camvid_like(tmp_path / "camvid")
-    _run(["--full-supervision", "--rounds", "1"], tmp_path)
-    _run(["--full-supervision", "--rounds", "1", "--table"], tmp_path)  # a second call continues
+    _run(["--full-supervision", "--rounds", "1", "--seed", "1"], tmp_path)
+    _run(["--full-supervision", "--rounds", "1", "--seed", "1"], tmp_path)  # a second call continues
 
-    rows = [json.loads(line) for line in (tmp_path / "hitl.jsonl").read_text().splitlines()]
-    assert [(r["strategy"], r["round"], r["model_version"]) for r in rows] == [
-        ("full_supervision", 0, 1), ("full_supervision", 1, 2)]
-    assert all(r["human_images_touched"] == 8 for r in rows)
-    sys.path.insert(0, str(REPO / "bench"))
-    from hitl_simulation import full_supervision_miou
+    rows = _rows(tmp_path)
+    assert [(r["strategy"], r["seed"], r["round"], r["model_version"]) for r in rows] == [
+        ("full_supervision", 1, 0, 1), ("full_supervision", 1, 1, 2)]
+    rounds = hitl.by_round(hitl.load_records(tmp_path / "hitl.jsonl", "tiny", {}))
+    assert hitl.full_supervision_at(rounds, 0) == (0, [rows[0]["val_miou"]])
+    assert hitl.full_supervision_at(rounds, 4) == (1, [rows[1]["val_miou"]])
 
-    assert full_supervision_miou(tmp_path / "hitl.jsonl", "tiny", {}, rounds=0)[0] == rows[0]["val_miou"]
-    assert full_supervision_miou(tmp_path / "hitl.jsonl", "tiny", {}, rounds=4)[0] == rows[1]["val_miou"]
+
+def _record(strategy: str, seed: int, round_number: int, miou: float, **fields) -> dict:
+    touched = 12 + 19 * round_number
+    return {"bench": "hitl", "version": 2, "profile": "hitl", "overrides": {}, "strategy": strategy, "seed": seed,
+            "round": round_number, "val_miou": miou, "human_images_touched": touched, "train_images": 367,
+            "accepted_pseudo_labels": 0, "accepted_share": 0.0, "accepted_true_error": None,
+            "audited_error": {"mean": None, "low": None, "high": None, "n": 0, "level": 0.9},
+            "threshold_calibration": {}, "review_threshold_effective": 0.9, "target_pixel_error": 0.05,
+            "touched_by_sequence": {"0001TP": 0, "0006R0": 0, "0016E5": touched, "Seq05VD": 0},
+            "pick_kinds": {}, **fields}
+
+
+def test_table_means_over_seeds_checks_the_targets_and_leaves_old_lines_out(tmp_path):
+    accepted = {"accepted_pseudo_labels": 120, "accepted_share": 0.4, "accepted_true_error": 0.03,
+                "audited_error": {"mean": 0.04, "low": 0.02, "high": 0.06, "n": 6, "level": 0.9},
+                "threshold_calibration": {"status": "calibrated", "threshold": 0.8},
+                "review_threshold_effective": 0.8, "pick_kinds": {"doubtful": 30, "audit": 2}}
+    records = [
+        # an old line (no version, the old name of least_confident) and a superseded rerun
+        {"bench": "hitl", "profile": "hitl", "overrides": {}, "strategy": "uncertainty", "seed": 0, "round": 1,
+         "val_miou": 0.99},
+        _record("random", 0, 1, 0.10),
+    ]
+    for seed in (0, 1, 2):
+        records += [_record("diverse", seed, 1, 0.41 + 0.02 * seed, **accepted),
+                    _record("random", seed, 1, 0.38 + 0.02 * seed),
+                    _record("full_supervision", seed, 1, 0.44, human_images_touched=367,
+                            touched_by_sequence={"0001TP": 62, "0006R0": 101, "0016E5": 204, "Seq05VD": 0})]
+    results = tmp_path / "hitl.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    assert {r["strategy"] for r in hitl.load_records(results, version=None)} == {
+        "least_confident", "random", "diverse", "full_supervision"}
+    out = hitl.table(results, "hitl", {})
+    assert "least_confident" not in out and "99.0" not in out
+    assert "| diverse | 1 | 31 | 43.0 ± 2.0 | 3 | 44.0 ± 0.0 | 98 % |" in out
+    assert "| random | 1 | 31 | 40.0 ± 2.0 | 3 |" in out
+    assert "31: +3.0 (3 seeds)" in out
+    assert "ahead of random by ≥ 2 points averaged over the budgets: met (+3.0)" in out
+    assert "diverse: within a quarter of the images, best at round 1 (31 touched): 43.0 ± 2.0 = 98 %" in out
+    assert "random: within a quarter of the images, best at round 1 (31 touched): 40.0 ± 2.0 = 91 %" in out
+    assert "diverse, round 1: auto-accepted 40 % of the unlabeled images" in out and "3.0 ± 0.0 %: met" in out
+    assert "random, round 1: auto-accepted 0 %" in out and "no audits" in out
+    assert "| diverse | 1 | 0.0 ± 0.0 | 0.0 ± 0.0 | 31.0 ± 0.0 | 0.0 ± 0.0 | doubtful 30.0, audit 2.0 |" in out
+    assert "| all train images | 1 | 62.0 ± 0.0 | 101.0 ± 0.0 | 204.0 ± 0.0 | 0.0 ± 0.0 | - |" in out
+    hitl.plot(results, "hitl", {}, tmp_path / "hitl.png")
+    assert (tmp_path / "hitl.png").stat().st_size > 1000
