@@ -3,6 +3,7 @@
 Runs with no environment at all (SQLite, local media, embedded Redis, debug on); everything
 else comes from the environment, see `.env.example`.
 """
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -31,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "django_htmx",
     "template_partials",
     "rest_framework",
@@ -54,6 +56,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a lockout during a login into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -113,6 +117,24 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 # Model checkpoints live beside the media, on the storage that every worker shares.
 MODELS_ROOT = Path(env_str("SEGLOOP_MODELS_ROOT", str(MEDIA_ROOT / "models")))
 
+# Login throttling (django-axes, webapp/lockout.py): failures are counted in the database, so
+# every web process sees them, per account and per client address; past the limit, logins
+# are refused until the cool-off has passed since the last attempt or an admin resets them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out accounts and addresses
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("SEGLOOP_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SEGLOOP_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one counted on its own
+AXES_LOCKOUT_CALLABLE = "webapp.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "webapp.lockout.client_ip"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # no banner on every manage.py command; failures and lockouts are still logged
+# How many reverse proxies in front of the web server append to X-Forwarded-For (0: none, the
+# client is REMOTE_ADDR). Without it, behind a proxy every client would share its address.
+SEGLOOP_TRUSTED_PROXIES = env_int("SEGLOOP_TRUSTED_PROXIES", 0)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "projects:list"
 LOGOUT_REDIRECT_URL = "login"
@@ -158,6 +180,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Path ids are bounded by webapp.converters; past the bound the URL answers 404.
+    "PATH_CONVERTER_OVERRIDES": {
+        "id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+        "model_format": {"type": "string", "enum": ["torchscript", "onnx"]},
+    },
 }
 
 if not DEBUG:

@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+import webapp.converters  # noqa: F401  registers <id:...>, the bounded id every URL uses
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="projects:list", permanent=False)),
     path("login/", auth_views.LoginView.as_view(), name="login"),

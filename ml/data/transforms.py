@@ -129,22 +129,28 @@ class UnlabeledTransform:
     """Training transform for unlabeled images: a weak view and a strong view of it.
 
     Returns {"image_w": normalised weak view (3, c, c), "image_s": normalised strong
-    view (3, c, c) (same geometry), "valid": bool (c, c)}.
+    view (3, c, c) (same geometry), "valid": bool (c, c)}. A partly labeled image comes with
+    its mask: only the pixels it leaves at ``ignore_index`` are valid (unlabeled data), the
+    labeled ones train as labeled data elsewhere. Without a mask every image pixel is valid.
     """
 
     crop_size: int
     scale_range: tuple[float, float] = (0.5, 2.0)
     hflip: bool = True
     strong: StrongAugment | None = None
+    ignore_index: int = 255
 
     def __post_init__(self) -> None:
         if self.strong is None:
             self.strong = StrongAugment()
 
     def __call__(self, image: Tensor, mask: Tensor | None = None) -> dict:
-        img, _, v = weak_augment(
-            image, None, crop_size=self.crop_size, scale_range=self.scale_range, hflip=self.hflip
+        img, m, v = weak_augment(
+            image, mask, crop_size=self.crop_size, scale_range=self.scale_range, hflip=self.hflip,
+            ignore_index=self.ignore_index,
         )
+        if mask is not None:
+            v = v & (m == self.ignore_index)
         return {"image_w": normalize(img), "image_s": normalize(self.strong(img)), "valid": v}
 
 

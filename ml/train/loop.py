@@ -325,7 +325,8 @@ def _datasets(cfg: TrainConfig, labeled, unlabeled, val, pseudo_labeled) -> dict
         parts.append(SegmentationDataset(list(pseudo_labeled), transform=lab_tf,
                                          weight=cfg.pseudo_label_weight, **common))
     unl = SegmentationDataset([_as_pair(u) for u in unlabeled],
-                              transform=UnlabeledTransform(cfg.crop_size, cfg.scale_range), **common)
+                              transform=UnlabeledTransform(cfg.crop_size, cfg.scale_range,
+                                                           ignore_index=cfg.ignore_index), **common)
     val_ds = SegmentationDataset(list(val), transform=EvalTransform(cfg.ignore_index), **common)
     if cfg.cache_images:
         for ds in (*parts, unl, val_ds):
@@ -395,7 +396,9 @@ def train_round(
 ) -> RoundResult:
     """Run one training round: stage 1 (teachers), then stage 2 (student).
 
-    labeled: (image_path, mask_path) pairs with ground truth. unlabeled: image paths.
+    labeled: (image_path, mask_path) pairs with ground truth. unlabeled: image paths, or
+    (image_path, mask_path) pairs of partly labeled images (also in labeled): only the pixels
+    their mask leaves at ignore_index are unlabeled data (UnlabeledTransform's valid map).
     val: (image_path, mask_path) pairs for mIoU and best-checkpoint selection (may be empty).
     pseudo_labeled: (image_path, mask_path) accepted pseudo-labels whose unconfident pixels
     hold ignore_index; trained as labeled data with CE weight cfg.pseudo_label_weight.

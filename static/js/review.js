@@ -1,6 +1,11 @@
 // Review queue: overlay toggles, keyboard shortcuts (a accept, r reject, e edit, n next,
 // t cycle overlay) and a timer of the time spent on the item, sent with the decision.
+// "Review by region" (./review/regions.js) takes over 1, 2, p, k, c, Tab, a and f while its
+// panel is open; the page remembers the mode for the next item.
+import { RegionReview } from "./review/regions.js";
+
 const item = document.getElementById("review-item");
+const BY_REGION = "segloop.review.byRegion";
 
 if (item) {
   const started = performance.now();
@@ -25,9 +30,35 @@ if (item) {
     if (form) form.requestSubmit();
   }
 
+  const panel = document.getElementById("region-panel");
+  const toggle = document.getElementById("region-mode-toggle");
+  const regions = panel ? new RegionReview({ panel, canvas: item.querySelector("canvas[data-regions]") }) : null;
+
+  function byRegion(on) {
+    toggle.setAttribute("aria-pressed", String(on));
+    item.classList.toggle("by-region", on); // a, the whole-image accept's key, now accepts the rest
+    localStorage.setItem(BY_REGION, on ? "1" : "");
+    if (on) {
+      // The canvas previews the pseudo-label with the choices: the labels layer would double it.
+      if (buttons.find((b) => b.classList.contains("active"))?.dataset.show === "labels") show("");
+      regions.open().catch(() => {}); // the panel shows why
+    } else {
+      regions.close();
+      show("labels");
+    }
+  }
+  if (regions) {
+    toggle.addEventListener("click", () => byRegion(!regions.active));
+    if (localStorage.getItem(BY_REGION)) byRegion(true);
+  }
+
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    if (event.target.closest("input, textarea, select, [contenteditable]")) return;
+    if (event.target.closest("input:not([type=radio]), textarea, select, [contenteditable]")) return;
+    if (regions?.handleKey(event)) {
+      event.preventDefault();
+      return;
+    }
     const key = event.key.toLowerCase();
     if (key === "a") submit("accept-form");
     else if (key === "r") submit("reject-form");

@@ -1,7 +1,8 @@
 """bench/hitl_simulation.py end to end on 8 synthetic 64x48 images: migrate, import, a real
-Celery worker, round 0 and a review round of the diverse strategy, random branched from the
-round-0 snapshot, the full-supervision line, the table and the plot; and the table's
-arithmetic over seeds on hand-made records."""
+Celery worker, round 0 and a review round of the diverse strategy, random and the region
+reviewer branched from the round-0 snapshot, the full-supervision line, the table and the
+plot; the table's arithmetic over seeds on hand-made records; and the region reviewer's
+clicks and brush pixels on a hand-made item."""
 
 import json
 import os
@@ -65,19 +66,22 @@ def test_diverse_rounds_record_auto_accept_picks_and_sequences_then_table_and_pl
     _camvid_like(tmp_path / "camvid")
     _run(["--strategy", "diverse", "--rounds", "2"], tmp_path)
     _run(["--strategy", "random", "--rounds", "1"], tmp_path)  # branched from seed 0's round 0
+    _run(["--strategy", "diverse", "--reviewer", "region", "--rounds", "1"], tmp_path)  # branched too
     _run(["--full-supervision", "--rounds", "2"], tmp_path)
     out = _run(["--table", "--plot", "--plot-out", str(tmp_path / "hitl.png")], tmp_path).stdout
 
     rows = _rows(tmp_path)
-    assert [(r["strategy"], r["round"]) for r in rows] == [
-        ("diverse", 0), ("diverse", 1), ("random", 0), ("random", 1),
-        ("full_supervision", 0), ("full_supervision", 1)]
+    assert [(r["strategy"], r.get("reviewer"), r["round"]) for r in rows] == [
+        ("diverse", "whole", 0), ("diverse", "whole", 1), ("random", "scratch", 0), ("random", "scratch", 1),
+        ("diverse", "region", 0), ("diverse", "region", 1),
+        ("full_supervision", "scratch", 0), ("full_supervision", "scratch", 1)]
     assert all(r["version"] == 2 and r["seed"] == 0 for r in rows)
     assert (tmp_path / "work" / "seed0" / "round0" / "state.json").exists()
-    seed, review, _, rand, full, _ = rows
+    assert (tmp_path / "work" / "seed0" / "diverse-region" / "state.json").exists()
+    seed, review, _, rand, _, region, full, _ = rows
 
     # threshold 1.0 and too few decisions to calibrate: every pseudo-label is queued, none accepted
-    for r in (seed, review, rand):
+    for r in (seed, review, rand, region):
         assert r["unlabeled_images"] == 8 - r["human_images_touched"]
         assert r["accepted_pseudo_labels"] == 0 and r["accepted_share"] == 0.0
         assert r["accepted_true_error"] is None
@@ -91,6 +95,16 @@ def test_diverse_rounds_record_auto_accept_picks_and_sequences_then_table_and_pl
     assert sum(review["round_pick_kinds"].values()) == 2 and set(review["round_pick_kinds"]) <= PICK_KINDS
     assert review["pick_kinds"] == review["round_pick_kinds"]
     assert rand["human_images_touched"] == 5 and rand["pick_kinds"] == {}  # no queue
+    # the cost model: seconds from painted pixels (and region review's clicks), cumulative
+    assert 0 < seed["human_seconds"] <= 3 * hitl.SECONDS_PER_IMAGE_FROM_SCRATCH
+    assert rand["round_human_seconds"] > review["round_human_seconds"] > 0  # scratch > whole correction
+    assert review["round_brush_pixels"] == review["round_pixels_corrected"] and review["round_clicks"] == 0
+    assert region["human_images_touched"] == 5 and region["round_corrected"] == 2
+    assert region["round_regions_checked"] >= region["round_clicks"] >= 0
+    assert region["round_detail"]["regions"] >= region["round_regions_checked"]
+    assert region["round_detail"]["corrected_whole"] == 0  # every item had its maps and superpixels
+    assert region["human_seconds"] == pytest.approx(seed["human_seconds"] + region["round_human_seconds"], abs=0.2)
+    assert full["human_seconds"] > seed["human_seconds"]
     assert full["human_images_touched"] == 8 and full["touched_by_sequence"] == {
         "0001TP": 4, "0006R0": 0, "0016E5": 4, "Seq05VD": 0}
     for r in rows:
@@ -103,6 +117,8 @@ def test_diverse_rounds_record_auto_accept_picks_and_sequences_then_table_and_pl
     assert "- diverse: no round within a quarter of the images" in out  # 3 seed labels > 8 / 4
     assert "diverse, round 1: auto-accepted 0 % of the unlabeled images" in out
     assert (tmp_path / "hitl.png").stat().st_size > 1000
+    assert "| diverse+region | region review | 1 | 5 |" in out and "| diverse | whole-image correction | 1 | 5 |" in out
+    assert "- diverse: region review at most 33 % of whole-image correction's seconds at equal mIoU:" in out
 
 
 @pytest.mark.slow  # a worker process and two tiny training rounds
@@ -165,3 +181,66 @@ def test_table_means_over_seeds_checks_the_targets_and_leaves_old_lines_out(tmp_
     assert "| all train images | 1 | 62.0 ± 0.0 | 101.0 ± 0.0 | 204.0 ± 0.0 | 0.0 ± 0.0 | - |" in out
     hitl.plot(results, "hitl", {}, tmp_path / "hitl.png")
     assert (tmp_path / "hitl.png").stat().st_size > 1000
+
+
+# --------------------------------------------------------------------------- the region reviewer
+
+
+def test_region_reviewer_clicks_doubtful_regions_paints_what_is_left_and_keeps_confident_ones():
+    # four 2x4 regions side by side; classes 1 and 2; void 11 in the ground truth
+    superpixels = np.repeat(np.arange(4, dtype=np.int32), 4)[None].repeat(2, axis=0).reshape(2, 16)
+    gt = np.array([[1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 2, 2, 2, 2],
+                   [1, 1, 1, 2, 2, 2, 2, 11, 1, 1, 1, 1, 2, 2, 2, 2]], np.uint8)
+    pseudo = np.array([[2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1],
+                       [2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1]], np.uint8)
+    confidence = np.full((2, 16), 255, np.uint8)
+    confidence[:, :4] = 100  # region 0: unsure, wrong class -> one click, then one pixel painted
+    disagreement = np.zeros((2, 16), np.uint8)
+    disagreement[:, 4:8] = 255  # region 1: the teachers disagree; right class, one void pixel
+    # region 2: confident and right; region 3: confident and wrong -> accepted as it is
+    fix = hitl.region_fix(superpixels=superpixels, pseudo=pseudo, gt=gt, confidence=confidence,
+                          disagreement=disagreement, tau=0.95)
+    assert (fix.regions, fix.regions_checked, fix.clicks) == (4, 2, 1)
+    assert fix.brush_pixels == 1  # the class-2 pixel left in region 0 after its click; void is free
+    assert fix.left_wrong_pixels == 8  # region 3
+    expected = gt.copy()
+    expected[:, 12:] = 1  # region 3 keeps the pseudo-label
+    assert np.array_equal(fix.mask, expected)
+    image_px = 32
+    assert fix.seconds == pytest.approx(1 * hitl.SECONDS_PER_CLICK + 1 * hitl.SECONDS_PER_KEPT_REGION
+                                        + hitl.SECONDS_PER_IMAGE_FROM_SCRATCH / image_px)
+
+
+def test_region_reviewer_needs_a_queue_strategy():
+    with pytest.raises(SystemExit):
+        hitl.parse_args(["--strategy", "random", "--reviewer", "region"])
+    assert hitl.parse_args(["--strategy", "diverse", "--reviewer", "region"]).reviewer == "region"
+
+
+def test_human_seconds_table_and_issue_13_targets(tmp_path):
+    def costed(reviewer, strategy, round_number, miou, seconds, **fields):
+        return _record(strategy, 0, round_number, miou, reviewer=reviewer, human_seconds=seconds, **fields)
+
+    records = [costed(r, s, 0, 0.20, 10_000) for r, s in (("scratch", "diverse"), ("region", "diverse"),
+                                                           ("scratch", "random"))]
+    records += [
+        costed("whole", "diverse", 1, 0.30, 20_000), costed("whole", "diverse", 2, 0.40, 30_000),
+        costed("region", "diverse", 1, 0.30, 12_000, clicks=40, brush_pixels=900, regions_checked=70),
+        costed("region", "diverse", 2, 0.40, 13_000, clicks=75, brush_pixels=1700, regions_checked=130),
+        costed("scratch", "random", 1, 0.28, 40_000), costed("scratch", "random", 2, 0.35, 70_000),
+        _record("least_confident", 0, 1, 0.3),  # a line from before the cost model
+    ]
+    results = tmp_path / "hitl.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = hitl.table(results, "hitl", {})
+    assert "| diverse+region | region review | 2 | 50 | 3.61 | 40.0 | 75 | 1700 | 130 |" in out
+    assert "| diverse | whole-image correction | 2 | 50 | 8.33 | 40.0 | 0 | 0 | 0 |" in out
+    assert "| random | painting from scratch | 1 | 31 | 11.11 | 28.0 |" in out
+    assert "| least_confident | whole-image correction | 1 | 31 | n/a | 30.0 |" in out
+    # equal mIoU: 12,000 s against 20,000 s (60 %), 13,000 against 30,000 (43 %)
+    assert "region review at most 33 % of whole-image correction's seconds at equal mIoU: missed " \
+           "(round 1: 60 %; round 2: 43 %)" in out
+    # at 12,000 s whole correction is at 0.22 (between 10,000 and 20,000 s), scratch at 0.2047
+    assert "region review above whole-image correction at every budget: met (mIoU points at region " \
+           "review's human seconds: round 1: +8.0, round 2: +17.0)" in out
+    assert "region review above painting from scratch at every budget: met" in out

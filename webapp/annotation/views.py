@@ -149,6 +149,7 @@ def _editor_config(*, project, image, can_edit: bool) -> dict:
         ],
         "urls": {
             "image": reverse("images:file", kwargs=ids),
+            "superpixels": reverse("images:superpixels", kwargs=ids),
             "mask": reverse("annotation:mask", kwargs=ids),
             "save": reverse("annotation:save", kwargs=ids),
             "prefill": reverse("annotation:prefill", kwargs=ids),

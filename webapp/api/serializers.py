@@ -146,6 +146,10 @@ class UploadReportSerializer(serializers.Serializer):
     results = UploadResultSerializer(many=True)
 
 
+class ImportReportSerializer(UploadReportSerializer):
+    detail = serializers.CharField(required=False, help_text="Why nothing was imported, when nothing was.")
+
+
 class ImageStatusFilterSerializer(serializers.Serializer):
     status = serializers.MultipleChoiceField(choices=ImageStatus.choices, required=False)
 

@@ -1,15 +1,30 @@
 """The REST API under /api/: schema and docs, token, and resources nested under projects."""
-from django.urls import path, re_path
+from django.urls import path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+import webapp.converters  # noqa: F401  registers <id:...>
+from webapp.api.model_files import FORMATS
 from webapp.api.views import datasets, images, masks, models, predict, projects, review, training
 from webapp.api.views.not_found import api_not_found
 from webapp.api.views.token import TokenView
 
 app_name = "api"
 
-P = "projects/<int:project_id>/"
-IMG = P + "images/<int:image_id>/"
+
+class ModelFormatConverter:
+    regex = "|".join(FORMATS)
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(ModelFormatConverter, "model_format")
+
+P = "projects/<id:project_id>/"
+IMG = P + "images/<id:image_id>/"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -24,21 +39,20 @@ urlpatterns = [
     path(IMG + "file/", images.ImageFileView.as_view(), name="image-file"),
     path(IMG + "mask/", masks.MaskView.as_view(), name="image-mask"),
     path(IMG + "masks/", masks.MaskHistoryView.as_view(), name="mask-history"),
-    path(IMG + "masks/<int:version>/", masks.MaskVersionView.as_view(), name="mask-version"),
+    path(IMG + "masks/<id:version>/", masks.MaskVersionView.as_view(), name="mask-version"),
     path(P + "predict/", predict.PredictView.as_view(), name="predict"),
     path(P + "export/", datasets.ExportView.as_view(), name="export"),
     path(P + "export/coco/", datasets.CocoExportView.as_view(), name="export-coco"),
     path(P + "import/", datasets.ImportView.as_view(), name="import"),
     path(P + "models/", models.ModelVersionListView.as_view(), name="model-list"),
-    path(P + "models/<int:version_id>/activate/", training.ModelActivateView.as_view(), name="model-activate"),
+    path(P + "models/<id:version_id>/activate/", training.ModelActivateView.as_view(), name="model-activate"),
     path(P + "training/runs/", training.RunListView.as_view(), name="run-list"),
-    path(P + "training/runs/<int:run_id>/", training.RunDetailView.as_view(), name="run-detail"),
-    path(P + "training/runs/<int:run_id>/cancel/", training.RunCancelView.as_view(), name="run-cancel"),
+    path(P + "training/runs/<id:run_id>/", training.RunDetailView.as_view(), name="run-detail"),
+    path(P + "training/runs/<id:run_id>/cancel/", training.RunCancelView.as_view(), name="run-cancel"),
     path(P + "review/next/", review.ReviewNextView.as_view(), name="review-next"),
-    path(P + "review/<int:item_id>/accept/", review.ReviewAcceptView.as_view(), name="review-accept"),
-    path(P + "review/<int:item_id>/reject/", review.ReviewRejectView.as_view(), name="review-reject"),
-    re_path(r"^projects/(?P<project_id>[0-9]+)/models/(?P<version_id>[0-9]+)/(?P<fmt>torchscript|onnx)/$",
-            models.ModelDownloadView.as_view(), name="model-download"),
+    path(P + "review/<id:item_id>/accept/", review.ReviewAcceptView.as_view(), name="review-accept"),
+    path(P + "review/<id:item_id>/reject/", review.ReviewRejectView.as_view(), name="review-reject"),
+    path(P + "models/<id:version_id>/<model_format:fmt>/", models.ModelDownloadView.as_view(), name="model-download"),
     # Last: any other path ending in a slash (those without one still get APPEND_SLASH's redirect).
     re_path(r"^[\s\S]*/$", api_not_found),
 ]

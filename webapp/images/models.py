@@ -20,6 +20,10 @@ def thumbnail_upload_to(instance: "Image", filename: str) -> str:
     return f"projects/{instance.project_id}/thumbnails/{instance.checksum[:2]}/{instance.checksum}.jpg"
 
 
+def superpixels_upload_to(instance: "Image", filename: str) -> str:
+    return f"projects/{instance.project_id}/superpixels/{instance.checksum[:2]}/{instance.checksum}.png"
+
+
 def mask_upload_to(instance: "Mask", filename: str) -> str:
     return f"projects/{instance.image.project_id}/masks/{instance.image_id}/v{instance.version}-{instance.source}.png"
 
@@ -50,6 +54,9 @@ class Image(models.Model):
     # for seed suggestions before any model; embedding_encoder names the encoder.
     embedding = models.BinaryField(null=True, blank=True)
     embedding_encoder = models.CharField(max_length=100, blank=True)
+    # Superpixels at full resolution (ml.superpixels): an RGB PNG, region id = R + 256 G +
+    # 65536 B; computed by the default-queue worker after import (webapp.images.superpixels).
+    superpixels = models.FileField(upload_to=superpixels_upload_to, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -14,7 +14,7 @@ from django.db.models import Max
 from PIL import Image as PILImage
 
 from webapp.images.models import Image, ImageStatus, Mask, MaskSource
-from webapp.images.tasks import image_embeddings_enqueue
+from webapp.images.tasks import image_embeddings_enqueue, image_superpixels_enqueue
 from webapp.images.validation import (
     DUPLICATE,
     InvalidUpload,
@@ -23,6 +23,8 @@ from webapp.images.validation import (
     decode_mask_png,
     decode_mask_upload,
     encode_mask_png,
+    image_refusals,
+    untrusted_image,
 )
 from webapp.projects.models import Project
 
@@ -92,7 +94,7 @@ def image_import(
     stored_name = f"image{FORMAT_SUFFIXES[checked.format]}"
     image.file.save(stored_name, ContentFile(data, name=stored_name), save=False)
     with _delete_files_on_error(image.file, image.thumbnail):
-        image.thumbnail.save("thumb.jpg", ContentFile(make_thumbnail(data)), save=False)
+        image.thumbnail.save("thumb.jpg", ContentFile(make_thumbnail(data, name=name)), save=False)
         try:
             with transaction.atomic():
                 image.save()
@@ -103,12 +105,14 @@ def image_import(
             raise InvalidUpload(DUPLICATE.format(name=name, existing="a concurrent upload"))
     # Seed suggestions need its embedding; a burst of imports queues one task (webapp.images.tasks).
     transaction.on_commit(partial(image_embeddings_enqueue, project_id=project.pk))
+    # The editor's superpixel tool and region review need its superpixels; queued the same way.
+    transaction.on_commit(partial(image_superpixels_enqueue, project_id=project.pk))
     return image
 
 
-def make_thumbnail(data: bytes) -> bytes:
+def make_thumbnail(data: bytes, *, name: str = "image") -> bytes:
     size = settings.SEGLOOP_THUMBNAIL_SIZE
-    with PILImage.open(io.BytesIO(data)) as source:
+    with untrusted_image(data, refusals=image_refusals(name)) as source:
         source.draft("RGB", (size, size))  # JPEG: decode at reduced scale, much faster
         # No EXIF rotation: masks, the editor and the models all use the stored pixel grid.
         thumb = source.convert("RGB")

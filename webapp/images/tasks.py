@@ -1,11 +1,14 @@
-"""Celery interface of image embeddings: a project id in, the embeddings service does the work.
+"""Celery interface of the work done on images after an import: a project id in, a service
+does the work. Embeddings (webapp.images.embeddings) and superpixels
+(webapp.images.superpixels) are queued the same way.
 
 image_embeddings_task runs on the default queue (settings.CELERY_TASK_DEFAULT_QUEUE): ordinary
 workers, no GPU needed. Every import enqueues it after commit (image_embeddings_enqueue), but a
 burst of uploads queues it once: a short Redis flag says a task is already waiting, and the
 task clears the flag before it looks for images, so an image committed after that look finds
 the flag gone and queues the next run. The service skips what is embedded already, so a
-redelivered or duplicate task only costs a query.
+redelivered or duplicate task only costs a query. image_superpixels_task does the same with
+its own flag.
 """
 import logging
 
@@ -21,6 +24,10 @@ log = logging.getLogger(__name__)
 PENDING_KEY = "segloop:image-embeddings-pending:{project_id}"
 PENDING_TTL_S = 600  # a flag whose task was lost (broker flushed) stops blocking after this
 NOT_ENQUEUED = "Embeddings of project %s were not queued (%s); run `manage.py embed_images --project %s`."
+SUPERPIXELS_PENDING_KEY = "segloop:image-superpixels-pending:{project_id}"
+SUPERPIXELS_NOT_ENQUEUED = (
+    "Superpixels of project %s were not queued (%s); run `manage.py compute_superpixels --project %s`."
+)
 
 
 def _redis() -> redis.Redis:
@@ -48,3 +55,25 @@ def image_embeddings_task(project_id: int) -> int:
     if project is None:  # deleted since it was queued
         return 0
     return image_embeddings_compute(project=project)
+
+
+def image_superpixels_enqueue(*, project_id: int) -> None:
+    """Queue the project's superpixels unless a run is already waiting. Call it after commit;
+    an unreachable broker is logged, not raised (as image_embeddings_enqueue)."""
+    try:
+        if _redis().set(SUPERPIXELS_PENDING_KEY.format(project_id=project_id), 1, nx=True, ex=PENDING_TTL_S):
+            image_superpixels_task.delay(project_id)
+    except (redis.RedisError, OperationalError) as error:
+        log.warning(SUPERPIXELS_NOT_ENQUEUED, project_id, error, project_id)
+
+
+@shared_task(name="webapp.images.tasks.image_superpixels_task")
+def image_superpixels_task(project_id: int) -> int:
+    # scikit-image is imported only where superpixels are computed, as torch is above.
+    from webapp.images.superpixels import superpixels_compute_missing
+
+    _redis().delete(SUPERPIXELS_PENDING_KEY.format(project_id=project_id))
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:  # deleted since it was queued
+        return 0
+    return superpixels_compute_missing(project=project)

@@ -1,5 +1,13 @@
-"""Checks on uploaded images and masks. Every message here is shown to users as it is."""
+"""Checks on uploaded images and masks. Every message here is shown to users as it is.
+
+Every decode of bytes that came from a request goes through `untrusted_image`: it refuses
+images over the pixel limit before their pixels are decoded, and turns whatever Pillow raises
+on hostile or broken input (decompression bombs, truncated files, bad chunks, odd headers)
+into InvalidUpload with the caller's message, so no such file ever answers 500.
+"""
 import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +25,7 @@ DUPLICATE = "{name}: the same image is already in this project (as {existing})."
 MASK_NOT_PNG = "The mask must be a PNG of class indices."
 MASK_NOT_SINGLE_CHANNEL = "The mask must be single-channel (grayscale or paletted), not {mode}."
 MASK_WRONG_SIZE = "The mask is {mw}x{mh} pixels but the image is {iw}x{ih}."
+MASK_TOO_LARGE = "The mask claims more than {limit:,} pixels; it must be {iw}x{ih} pixels like its image."
 MASK_UNKNOWN_CLASSES = "The mask holds class indices {values} that the project does not define (valid: {valid})."
 
 ALLOWED_FORMATS = {"PNG", "JPEG", "TIFF", "BMP", "WEBP"}
@@ -24,6 +33,73 @@ ALLOWED_FORMATS = {"PNG", "JPEG", "TIFF", "BMP", "WEBP"}
 
 class InvalidUpload(ValueError):
     """Bad input: the message is for the user; nothing was stored."""
+
+
+@dataclass(frozen=True)
+class Refusals:
+    """What untrusted_image says for each way a file can fail."""
+
+    unreadable: str  # not an image Pillow knows
+    damaged: str  # truncated, bad chunks or any other error while decoding
+    too_many_pixels: Callable[[int, int, int], str]  # (width, height, limit): over the limit, size known
+    too_many_pixels_unknown: Callable[[int], str]  # (limit): a bomb Pillow refused before its size was read
+
+
+def image_refusals(name: str) -> Refusals:
+    return Refusals(
+        unreadable=NOT_AN_IMAGE.format(name=name),
+        damaged=TRUNCATED.format(name=name),
+        too_many_pixels=lambda w, h, limit: TOO_MANY_PIXELS.format(name=name, width=w, height=h, limit=limit),
+        too_many_pixels_unknown=lambda limit: TOO_MANY_PIXELS_UNKNOWN.format(name=name, limit=limit),
+    )
+
+
+def mask_refusals(width: int, height: int) -> Refusals:
+    """For a mask that must be width x height."""
+    return Refusals(
+        unreadable=MASK_NOT_PNG,
+        damaged=MASK_NOT_PNG,
+        too_many_pixels=lambda w, h, limit: MASK_WRONG_SIZE.format(mw=w, mh=h, iw=width, ih=height),
+        too_many_pixels_unknown=lambda limit: MASK_TOO_LARGE.format(limit=limit, iw=width, ih=height),
+    )
+
+
+def pixel_limit() -> int:
+    """The pixel limit as enforced: SEGLOOP_MAX_IMAGE_PIXELS, or Pillow's bomb error if lower."""
+    max_pixels = settings.SEGLOOP_MAX_IMAGE_PIXELS
+    pillow = PILImage.MAX_IMAGE_PIXELS
+    return min(max_pixels, 2 * pillow) if pillow else max_pixels
+
+
+@contextmanager
+def untrusted_image(data: bytes, *, refusals: Refusals) -> Iterator[PILImage.Image]:
+    """The one way to decode bytes from a request: `with untrusted_image(data, refusals=...) as image:`.
+
+    The image is opened (header only) and its size checked against the pixel limit before the
+    body runs; the body decodes what it needs (load, convert, np.array) inside the block.
+    InvalidUpload raised by the body passes through; any other error becomes
+    InvalidUpload(refusals.damaged), so keep the body to decoding.
+    """
+    limit = pixel_limit()
+    try:
+        with PILImage.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > limit:  # refused without allocating its pixels
+                raise InvalidUpload(refusals.too_many_pixels(width, height, limit))
+            yield image
+    except InvalidUpload:
+        raise
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
+        # The warning arrives as an exception where a warnings filter turns it into one.
+        raise InvalidUpload(refusals.too_many_pixels_unknown(limit))
+    except UnidentifiedImageError:
+        raise InvalidUpload(refusals.unreadable)
+    except MemoryError:
+        raise  # the server's trouble, not the file's: within the pixel limit, decoding fits
+    except Exception:  # noqa: BLE001
+        # Pillow's plugins raise OSError, SyntaxError, ValueError, EOFError, struct.error,
+        # zlib.error, IndexError... on hostile input: all of them mean a damaged file.
+        raise InvalidUpload(refusals.damaged)
 
 
 @dataclass(frozen=True)
@@ -35,30 +111,31 @@ class CheckedImage:
 
 def check_image_bytes(*, name: str, data: bytes) -> CheckedImage:
     """Decode the whole image once, so broken, truncated and bomb files are refused up front."""
+    _check_byte_size(name=name, data=data)
+    with untrusted_image(data, refusals=image_refusals(name)) as probe:
+        _check_format(name=name, image=probe)
+        probe.load()
+        return CheckedImage(width=probe.width, height=probe.height, format=probe.format)
+
+
+def decode_image_rgb(*, name: str, data: bytes) -> PILImage.Image:
+    """An uploaded image as RGB pixels (for prediction), refused as check_image_bytes refuses it."""
+    _check_byte_size(name=name, data=data)
+    with untrusted_image(data, refusals=image_refusals(name)) as source:
+        _check_format(name=name, image=source)
+        # No EXIF rotation: masks must match the stored pixel grid (width x height) exactly.
+        return source.convert("RGB")
+
+
+def _check_byte_size(*, name: str, data: bytes) -> None:
     limit = settings.SEGLOOP_MAX_UPLOAD_BYTES
     if len(data) > limit:
         raise InvalidUpload(TOO_LARGE_BYTES.format(name=name, size_mb=len(data) / 2**20, limit_mb=limit / 2**20))
-    max_pixels = settings.SEGLOOP_MAX_IMAGE_PIXELS
-    try:
-        with PILImage.open(io.BytesIO(data)) as probe:
-            width, height = probe.size
-            image_format = probe.format
-            # Checked before decoding: a bomb is refused without allocating its pixels.
-            if width * height > max_pixels:
-                raise InvalidUpload(TOO_MANY_PIXELS.format(name=name, width=width, height=height, limit=max_pixels))
-            if image_format not in ALLOWED_FORMATS:
-                raise InvalidUpload(NOT_AN_IMAGE.format(name=name))
-            probe.load()
-    except InvalidUpload:
-        raise
-    except PILImage.DecompressionBombError:
-        pillow_limit = 2 * (PILImage.MAX_IMAGE_PIXELS or max_pixels)  # Pillow errors at twice its setting
-        raise InvalidUpload(TOO_MANY_PIXELS_UNKNOWN.format(name=name, limit=min(max_pixels, pillow_limit)))
-    except UnidentifiedImageError:
+
+
+def _check_format(*, name: str, image: PILImage.Image) -> None:
+    if image.format not in ALLOWED_FORMATS:
         raise InvalidUpload(NOT_AN_IMAGE.format(name=name))
-    except (OSError, SyntaxError, ValueError):
-        raise InvalidUpload(TRUNCATED.format(name=name))
-    return CheckedImage(width=width, height=height, format=image_format)
 
 
 def decode_mask_png(*, data: bytes, width: int, height: int, valid_indices: set[int]) -> np.ndarray:
@@ -77,31 +154,24 @@ class DecodedMask:
 
 
 def decode_mask_upload(*, data: bytes, width: int, height: int, valid_indices: set[int]) -> DecodedMask:
-    try:
-        with PILImage.open(io.BytesIO(data)) as mask:
-            if mask.format != "PNG":
-                raise InvalidUpload(MASK_NOT_PNG)
-            if mask.mode not in ("L", "P", "1"):
-                raise InvalidUpload(MASK_NOT_SINGLE_CHANNEL.format(mode=mask.mode))
-            if mask.size != (width, height):
-                raise InvalidUpload(
-                    MASK_WRONG_SIZE.format(mw=mask.size[0], mh=mask.size[1], iw=width, ih=height)
-                )
-            # Read before the pixels are loaded, which clears the tile list.
-            raw_modes = [tile[3] for tile in mask.tile]
-            # As the editor's own decoder reads it: 8 bits a pixel, not interlaced.
-            plain = (mask.mode == "L" and raw_modes == ["L"]
-                     and not mask.info.get("interlace") and "transparency" not in mask.info)
-            # Mode P: the palette indices are the class indices, not the palette colours.
-            array = np.array(mask, dtype=np.uint8)
-            # Pillow stretches 2- and 4-bit greys to 0..255; the class index is the stored value.
-            stretch = LOW_BIT_GREY_STRETCH.get(raw_modes[0]) if len(raw_modes) == 1 else None
-            if stretch:
-                array //= stretch
-    except InvalidUpload:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise InvalidUpload(MASK_NOT_PNG)
+    with untrusted_image(data, refusals=mask_refusals(width, height)) as mask:
+        if mask.format != "PNG":
+            raise InvalidUpload(MASK_NOT_PNG)
+        if mask.mode not in ("L", "P", "1"):
+            raise InvalidUpload(MASK_NOT_SINGLE_CHANNEL.format(mode=mask.mode))
+        if mask.size != (width, height):
+            raise InvalidUpload(MASK_WRONG_SIZE.format(mw=mask.size[0], mh=mask.size[1], iw=width, ih=height))
+        # Read before the pixels are loaded, which clears the tile list.
+        raw_modes = [tile[3] for tile in mask.tile]
+        # As the editor's own decoder reads it: 8 bits a pixel, not interlaced.
+        plain = (mask.mode == "L" and raw_modes == ["L"]
+                 and not mask.info.get("interlace") and "transparency" not in mask.info)
+        # Mode P: the palette indices are the class indices, not the palette colours.
+        array = np.array(mask, dtype=np.uint8)
+    # Pillow stretches 2- and 4-bit greys to 0..255; the class index is the stored value.
+    stretch = LOW_BIT_GREY_STRETCH.get(raw_modes[0]) if len(raw_modes) == 1 else None
+    if stretch:
+        array //= stretch
     check_mask_classes(array=array, valid_indices=valid_indices)
     return DecodedMask(array=array, storable_as_is=plain)
 

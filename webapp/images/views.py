@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponseNotFound
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_safe
 
@@ -17,6 +17,13 @@ from webapp.projects.models import Role
 
 NO_FILES = "Choose one or more image files to upload."
 FILE_MISSING = "The file of this image is missing from storage."
+SUPERPIXELS_NOT_READY = (
+    "The superpixels of this image are not computed yet: a background worker computes them after "
+    "upload; try again in a moment."
+)
+# Superpixels are named by the image's checksum and not rewritten, but a later version of the
+# algorithm may compute them again under the same URL: a day, not a year.
+SUPERPIXELS_CACHE = "private, max-age=86400"
 # Files never change once written (images and thumbnails are named by checksum, masks by
 # version), so browsers may keep them a year; "private" keeps shared caches out.
 IMMUTABLE = "private, max-age=31536000, immutable"
@@ -76,6 +83,22 @@ def mask_file(request, project_id: int, image_id: int, version: int):
     project = project_get_for_user(user=request.user, project_id=project_id)
     mask = mask_get(project=project, image_id=image_id, version=version)
     return _file_response(mask.file, filename=f"{mask.image.original_name.rsplit('.', 1)[0]}-mask-v{mask.version}.png")
+
+
+@login_required
+@require_safe
+def superpixels(request, project_id: int, image_id: int):
+    """The image's superpixels (webapp.images.superpixels): an RGB PNG at full size, region id
+    = R + 256 G + 65536 B. A GET never computes them; until the worker has, 404 with a message."""
+    project = project_get_for_user(user=request.user, project_id=project_id, classes=False)
+    image = image_get(project=project, image_id=image_id)
+    if not image.superpixels:
+        missing = HttpResponseNotFound(SUPERPIXELS_NOT_READY, content_type="text/plain; charset=utf-8")
+        missing["Cache-Control"] = "no-store"  # they will exist soon: never cache the 404
+        return missing
+    response = _file_response(image.superpixels)
+    response["Cache-Control"] = SUPERPIXELS_CACHE
+    return response
 
 
 def _file_response(field, *, filename: str | None = None) -> FileResponse:

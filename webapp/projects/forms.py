@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from webapp.projects.models import HEX_COLOUR, Membership, Project
-from webapp.projects.services import DEFAULT_COLOURS, ClassSpec, membership_set
+from webapp.projects.services import DEFAULT_COLOURS, MAX_CLASSES, ClassSpec, membership_set
 
 CLASS_ROWS = 6  # rows the create page starts with; "Add a class" adds more
 UNKNOWN_USER = "There is no user called {username}."
@@ -31,7 +31,9 @@ class LabelClassRow(forms.Form):
     is_ignore = forms.BooleanField(required=False, label="Ignore")
 
 
-LabelClassFormSet = forms.formset_factory(LabelClassRow, extra=0, max_num=256, validate_max=True)
+# The class limit is the service's (project_create: MAX_CLASSES, with its own message); blank
+# rows are skipped, so the number of rows is not the number of classes.
+LabelClassFormSet = forms.formset_factory(LabelClassRow, extra=0, max_num=MAX_CLASSES)
 
 
 def label_class_initial() -> list[dict]:

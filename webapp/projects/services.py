@@ -12,6 +12,14 @@ DEFAULT_COLOURS = [
 ]
 
 
+# Masks are 8-bit PNGs of class indices: indices 0..255, so at most 256 classes.
+MAX_CLASSES = 256
+TOO_MANY_CLASSES = (
+    "A project has at most {limit} classes (masks store class indices 0 to {last} in 8 bits); "
+    "{count} were given."
+)
+
+
 @dataclass(frozen=True)
 class ClassSpec:
     name: str
@@ -31,6 +39,9 @@ def project_create(
     """Create a project whose owner is its first admin. Class indices follow list order."""
     if not classes:
         raise ValueError("A project needs at least one label class.")
+    if len(classes) > MAX_CLASSES:
+        # Here, not only in a form or serializer: bulk_create below skips the field validators.
+        raise ValueError(TOO_MANY_CLASSES.format(limit=MAX_CLASSES, last=MAX_CLASSES - 1, count=len(classes)))
     names = [c.name.strip() for c in classes]
     if any(not n for n in names) or len(set(names)) != len(names):
         raise ValueError("Class names must be given and distinct.")

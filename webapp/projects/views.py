@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST, require_safe
 
+from webapp.converters import parse_id
 from webapp.images.models import ImageStatus
 from webapp.images.selectors import embedding_progress, seed_suggestions_for
 from webapp.projects import services
@@ -63,7 +64,7 @@ def project_detail(request, project_id: int):
         status = ALL
     page = project_images_page(
         project=project, status=status,
-        after=_cursor(request.GET.get("after")), before=_cursor(request.GET.get("before")),
+        after=parse_id(request.GET.get("after")), before=parse_id(request.GET.get("before")),
     )
     counts = project_status_counts(project=project)
     can_annotate = project.membership.has_role(Role.ANNOTATOR)
@@ -80,10 +81,6 @@ def project_detail(request, project_id: int):
         context["suggestions"] = seed_suggestions_for(project=project)
         context["embeddings"] = embedding_progress(project=project)
     return TemplateResponse(request, "projects/detail.html", context)
-
-
-def _cursor(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
 
 
 @login_required

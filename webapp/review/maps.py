@@ -24,15 +24,29 @@ def _read_gray(field) -> np.ndarray:
         return np.array(png.convert("L"), dtype=np.uint8)
 
 
-def labels_png(*, project, item: ReviewItem) -> bytes:
-    """The pseudo-label in class colours; the ignore class stays transparent."""
-    labels = mask_read(item.pseudo_mask)
+def _coloured(project, labels: np.ndarray) -> bytes:
+    """Class indices in class colours; the ignore class stays transparent."""
     palette = np.zeros((256, 4), dtype=np.uint8)
     for label_class in project.label_classes.all():
         if not label_class.is_ignore:
             hex_colour = label_class.color.lstrip("#")
             palette[label_class.index] = [int(hex_colour[i : i + 2], 16) for i in (0, 2, 4)] + [255]
     return _png(palette[labels])
+
+
+def labels_png(*, project, item: ReviewItem) -> bytes:
+    """The pseudo-label in class colours; the ignore class stays transparent."""
+    return _coloured(project, mask_read(item.pseudo_mask))
+
+
+def su_png(*, project, item: ReviewItem) -> bytes:
+    """The SU teacher's label in class colours (review by region takes it per region)."""
+    return _coloured(project, _read_gray(item.su_label))
+
+
+def ru_png(*, project, item: ReviewItem) -> bytes:
+    """The RU teacher's label in class colours."""
+    return _coloured(project, _read_gray(item.ru_label))
 
 
 def confidence_png(*, project, item: ReviewItem) -> bytes:

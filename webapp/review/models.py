@@ -27,6 +27,10 @@ class ReviewItem(models.Model):
     # Per-pixel maps for the reviewer (8-bit grayscale PNGs).
     confidence_map = models.FileField(upload_to="review/confidence/", blank=True)
     disagreement_map = models.FileField(upload_to="review/disagreement/", blank=True)
+    # Each teacher's label (argmax, 8-bit PNG of class indices), for review by region: the
+    # reviewer may take either teacher's label for a region (webapp.review.regions).
+    su_label = models.FileField(upload_to="review/su/", blank=True)
+    ru_label = models.FileField(upload_to="review/ru/", blank=True)
     # Pooled encoder features of both teachers (float32 bytes, L2-normalised: ml.features),
     # and the class-balanced uncertainty (ml.infer.class_balanced_uncertainty).
     features = models.BinaryField(null=True, blank=True)
@@ -50,6 +54,12 @@ class ReviewItem(models.Model):
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     seconds_spent = models.FloatField(default=0.0)
+    # Review by region: what the reviewer did per region (time, keys, choices) and how the
+    # item was finished; the human mask it made, and the share of that mask left at the
+    # ignore index by a partial finish (the round also trains on it as unlabeled data).
+    region_log = models.JSONField(null=True, blank=True)
+    region_mask = models.ForeignKey(Mask, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    unlabeled_share = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

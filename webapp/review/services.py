@@ -20,6 +20,18 @@ from webapp.images.services import mask_read, mask_save
 from webapp.projects.access import user_has_role
 from webapp.projects.models import Project, Role
 from webapp.review.models import ReviewItem, ReviewStatus
+from webapp.review.regions import (
+    PAINT,
+    PARTIAL,
+    PSEUDO,
+    RU,
+    SU,
+    RegionChoice,
+    RegionsUnavailable,
+    item_region_layers,
+    region_mask_compose,
+    unknown_regions,
+)
 
 LEASE = timedelta(minutes=10)
 CLAIM_ATTEMPTS = 5
@@ -35,6 +47,14 @@ IMAGE_CHANGED = (
     "This image has a newer mask (version {current}) than the pseudo-label (version {pseudo}); "
     "open it in the editor instead."
 )
+# Review by region.
+UNKNOWN_REGIONS = "Not regions of this image: {ids}. Reload the item and review it again."
+UNKNOWN_CLASS = "Class {label} is not one of this project's classes: paint with a class from the picker."
+PARTIAL_NEEDS_IGNORE = (
+    "This project has no ignore class, so regions cannot be left unlabeled: check every doubtful "
+    "region, or accept the rest."
+)
+SHOWN_IDS = 10  # region ids named in a refusal
 
 
 class ReviewRefused(Exception):
@@ -49,9 +69,11 @@ def _require_reviewer(*, project: Project, user) -> None:
 def review_item_create(
     *, image: Image, mask: Mask, run, score: float, scores: dict, confidence_png: bytes, disagreement_png: bytes,
     features: bytes | None = None, class_uncertainty: float | None = None, is_audit: bool = False,
+    su_label_png: bytes | None = None, ru_label_png: bytes | None = None,
 ) -> ReviewItem:
     """A doubtful pseudo-label (or an audit of one the model would accept) enters the queue,
-    with its per-pixel maps for the reviewer. Its rank comes with the next queue reorder
+    with its per-pixel maps for the reviewer and both teachers' labels (8-bit PNGs of class
+    indices, for review by region). Its rank comes with the next queue reorder
     (webapp.review.queue); until then it waits behind the ranked items."""
     item = ReviewItem(
         project_id=image.project_id, image=image, pseudo_mask=mask, run=run, score=score,
@@ -62,6 +84,10 @@ def review_item_create(
     name = f"{image.project_id}-{image.pk}-v{mask.version}.png"
     item.confidence_map.save(name, ContentFile(confidence_png), save=False)
     item.disagreement_map.save(name, ContentFile(disagreement_png), save=False)
+    if su_label_png is not None:
+        item.su_label.save(name, ContentFile(su_label_png), save=False)
+    if ru_label_png is not None:
+        item.ru_label.save(name, ContentFile(ru_label_png), save=False)
     item.save()
     return item
 
@@ -76,7 +102,7 @@ def review_item_supersede(*, image: Image) -> bool:
         return True
     if item.leased_by_id is not None and item.lease_expires_at and item.lease_expires_at > now:
         return False
-    maps = [f.name for f in (item.confidence_map, item.disagreement_map) if f]
+    maps = [f.name for f in (item.confidence_map, item.disagreement_map, item.su_label, item.ru_label) if f]
     item.delete()
     transaction.on_commit(lambda: [default_storage.delete(name) for name in maps])
     return True
@@ -228,3 +254,89 @@ def review_on_human_mask(*, mask: Mask) -> None:
         return
     seconds = mask.editing_seconds if mask.editing_seconds else None
     review_item_mark_corrected(item=item, user=mask.author, seconds=seconds, human_mask=mask)
+
+
+def review_item_finish_regions(
+    *, item: ReviewItem, user, mode: str, decisions: dict[int, RegionChoice], seconds: float | None = None,
+    activity: dict[int, dict] | None = None,
+) -> ReviewItem:
+    """Finish a review by region: the server composes the mask (webapp.review.regions) from
+    the pseudo mask, the teachers' labels and the superpixels, and saves it as the reviewer's
+    human mask, based on the pseudo mask's version.
+
+    mode ACCEPT_REST: the regions not decided keep the pseudo-label. PARTIAL: the doubtful
+    regions not decided get the project's ignore index (refused without an ignore class).
+    The item is accepted when the mask is the pseudo-label as it was (nothing taken from a
+    teacher or painted, nothing left unlabeled), else corrected, with the pixel error; its
+    region_log records the mode, the regions touched and, from `activity` (region id ->
+    {"seconds", "keys"}), the time and keys per region. One transaction; ReviewRefused (the
+    same refusals as accept) leaves everything as it was.
+    """
+    project = item.project
+    _require_reviewer(project=project, user=user)
+    activity = activity or {}
+    ignore_index = project.ignore_index
+    if mode == PARTIAL and ignore_index is None:
+        raise ReviewRefused(PARTIAL_NEEDS_IGNORE)
+    classes = {c.index for c in project.label_classes.all() if not c.is_ignore}
+    for choice in decisions.values():
+        if choice.source == PAINT and choice.label not in classes:
+            raise ReviewRefused(UNKNOWN_CLASS.format(label=choice.label))
+    with transaction.atomic():
+        locked = _lock_pending(item, user)
+        image = Image.objects.select_for_update().get(pk=locked.image_id)  # no join: see images.services._mask_store
+        if image.current_mask_id != locked.pseudo_mask_id:
+            raise ReviewRefused(IMAGE_CHANGED.format(current=image.mask_version, pseudo=locked.pseudo_mask.version))
+        try:
+            layers = item_region_layers(item=locked, image=image,
+                                        teachers={c.source for c in decisions.values()} & {SU, RU})
+        except RegionsUnavailable as missing:
+            raise ReviewRefused(str(missing))
+        unknown = unknown_regions(layers.superpixels, [*decisions, *activity])
+        if unknown:
+            shown = ", ".join(map(str, unknown[:SHOWN_IDS])) + (" …" if len(unknown) > SHOWN_IDS else "")
+            raise ReviewRefused(UNKNOWN_REGIONS.format(ids=shown))
+        unchecked = [r.id for r in layers.doubtful if r.id not in decisions] if mode == PARTIAL else []
+        mask = region_mask_compose(
+            superpixels=layers.superpixels, pseudo=layers.pseudo, su=layers.su, ru=layers.ru,
+            choices=decisions, unlabeled=unchecked, ignore_index=ignore_index,
+        )
+        touched = [region_id for region_id, choice in decisions.items() if choice.source != PSEUDO]
+        unchanged = not touched and not unchecked
+        spent = _seconds_spent(locked, user, seconds, timezone.now())
+        error = ACCEPTED_ERROR if unchanged else pixel_error(layers.pseudo, mask, ignore_index)
+        _decide(locked, user, ReviewStatus.ACCEPTED if unchanged else ReviewStatus.CORRECTED, spent, error)
+        human = mask_save(
+            image=image, base_version=locked.pseudo_mask.version, array=mask,
+            author=user, source=MaskSource.HUMAN, editing_seconds=spent,
+        )
+        ReviewItem.objects.filter(pk=locked.pk).update(
+            region_mask=human,
+            unlabeled_share=float((mask == ignore_index).mean()) if unchecked else 0.0,
+            region_log=_region_log(mode, decisions, touched, unchecked, layers.doubtful, activity),
+        )
+    item.refresh_from_db()
+    return item
+
+
+def _region_log(mode, decisions, touched, unchecked, doubtful, activity) -> dict:
+    """What region_log keeps: {mode, doubtful (their count), checked and touched (ids, in
+    the order decided), unchecked (left unlabeled), regions: {id: {seconds, keys, source,
+    class}}, keys: {key: times used}}."""
+    regions = {}
+    for region_id in sorted(set(decisions) | set(activity)):
+        entry = dict(activity.get(region_id, {"seconds": 0.0, "keys": []}))
+        choice = decisions.get(region_id)
+        if choice is not None:
+            entry["source"] = choice.source
+            if choice.source == PAINT:
+                entry["class"] = choice.label
+        regions[str(region_id)] = entry
+    keys: dict[str, int] = {}
+    for entry in activity.values():
+        for key in entry["keys"]:
+            keys[key] = keys.get(key, 0) + 1
+    return {
+        "mode": mode, "doubtful": len(doubtful), "checked": list(decisions), "touched": touched,
+        "unchecked": unchecked, "regions": regions, "keys": keys,
+    }

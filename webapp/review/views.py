@@ -3,13 +3,15 @@ it was picked.
 
 Reviewers and admins only (annotators get 403, outsiders 404). Decisions are plain POST forms
 (the keyboard shortcuts in static/js/review.js submit them) that redirect back to the queue.
+Review by region (static/js/review/regions.js) loads the item's doubtful regions with a
+separate JSON request and posts its decisions as JSON; the server composes the mask.
 The auto-accept panel (learned threshold, accepted share, audited error) is a partial the page
 loads after itself, so serving the next item never waits for its queries; admins change the
 queue settings with a POST form that redirects back.
 """
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
@@ -19,8 +21,8 @@ from ml.calibration import CALIBRATED, MIN_SUPPORT, TOO_FEW, UNMET
 from webapp.projects.access import project_get_for_user
 from webapp.projects.models import Role
 from webapp.review import maps
-from webapp.review.forms import QueueSettingsForm
-from webapp.review.models import ReviewItem
+from webapp.review.forms import InvalidRegionReview, QueueSettingsForm, region_review_parse
+from webapp.review.models import ReviewItem, ReviewStatus
 from webapp.review.queue import (
     REORDERING_FIELDS,
     accepted_error_estimate,
@@ -29,10 +31,12 @@ from webapp.review.queue import (
     review_threshold_effective,
     unlabeled_share_accepted,
 )
+from webapp.review.regions import RegionsUnavailable, item_doubtful_regions_cached
 from webapp.review.selectors import review_counts, review_item_for_project, review_recent
 from webapp.review.services import (
     ReviewRefused,
     review_item_accept,
+    review_item_finish_regions,
     review_item_next,
     review_item_reject,
     review_item_release,
@@ -41,6 +45,9 @@ from webapp.review.services import (
 PAGE = "review/queue.html"
 NO_SUCH_ITEM = "No such review item in this project."
 DECIDED = {"accept": "Accepted: the pseudo-label is now a human mask.", "reject": "Rejected: the image is unlabeled again."}
+REGIONS_ACCEPTED = "Accepted: every region kept the pseudo-label, which is now a human mask."
+REGIONS_CORRECTED = "Saved: the regions you chose, with the pseudo-label elsewhere, are now a human mask."
+REGIONS_PARTIAL = "Saved partially: {n} unchecked region{s} left unlabeled; the rest is now a human mask."
 SETTINGS_SAVED = "Queue settings saved."
 SETTINGS_REORDERED = "Queue settings saved; the pending items were put in the new order."
 SETTINGS_UNCHANGED = "The queue settings were already these."
@@ -201,12 +208,62 @@ def decide(request, project_id: int, item_id: int, decision: str):
 
 @login_required
 @require_safe
-def layer(request, project_id: int, item_id: int, name: str):
-    """The item's overlays as RGBA PNGs: pseudo-label in class colours, confidence heat map,
-    teacher disagreement. Members with the reviewer role only, like the page."""
+def regions(request, project_id: int, item_id: int):
+    """The item's doubtful regions (JSON, most doubtful first) and where the page finds the
+    superpixels and the layers it previews choices with."""
     project = project_get_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
     item = _item_or_404(project, item_id)
-    render = {"labels": maps.labels_png, "confidence": maps.confidence_png, "disagreement": maps.disagreement_png}
+    try:
+        doubtful = item_doubtful_regions_cached(item=item)
+    except RegionsUnavailable as missing:
+        return JsonResponse({"error": str(missing)}, status=409)
+    layers = {name: reverse("review:layer", args=[project.pk, item.pk, name]) for name in ("labels", "su", "ru")}
+    return JsonResponse({
+        "item": item.pk, "width": item.image.width, "height": item.image.height, **doubtful.as_json(),
+        "superpixels_url": reverse("images:superpixels", args=[project.pk, item.image_id]),
+        "layers": layers, "teachers": bool(item.su_label and item.ru_label),
+    })
+
+
+@login_required
+@require_POST
+def finish_regions(request, project_id: int, item_id: int):
+    """Finish a review by region (JSON body: forms.region_review_parse). 400 on a malformed
+    request, 409 with the refusal when the decision cannot be recorded."""
+    project = project_get_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+    item = _item_or_404(project, item_id)
+    try:
+        review = region_review_parse(request.body)
+        item = review_item_finish_regions(
+            item=item, user=request.user, mode=review.mode, decisions=review.decisions,
+            seconds=review.seconds, activity=review.activity,
+        )
+    except InvalidRegionReview as invalid:
+        return JsonResponse({"error": str(invalid)}, status=400)
+    except ReviewRefused as refusal:
+        return JsonResponse({"error": str(refusal)}, status=409)
+    unchecked = len(item.region_log["unchecked"])
+    if item.status == ReviewStatus.ACCEPTED:
+        message = REGIONS_ACCEPTED
+    elif unchecked:
+        message = REGIONS_PARTIAL.format(n=unchecked, s="s" if unchecked != 1 else "")
+    else:
+        message = REGIONS_CORRECTED
+    messages.success(request, message)
+    next_url = reverse("review:queue", args=[project.pk])
+    return JsonResponse({"status": item.status, "message": message, "next": next_url})
+
+
+@login_required
+@require_safe
+def layer(request, project_id: int, item_id: int, name: str):
+    """The item's overlays as RGBA PNGs: pseudo-label and each teacher's label in class
+    colours, confidence heat map, teacher disagreement. Members with the reviewer role only,
+    like the page."""
+    project = project_get_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+    item = _item_or_404(project, item_id)
+    render = {"labels": maps.labels_png, "confidence": maps.confidence_png, "disagreement": maps.disagreement_png,
+              "su": maps.su_png, "ru": maps.ru_png}
     if name not in render:
         raise Http404(NO_SUCH_ITEM)
     return maps.png_response(render[name](project=project, item=item))

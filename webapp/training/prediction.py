@@ -6,7 +6,7 @@ Images larger than the training crop are predicted with ml.infer's sliding windo
 """
 from __future__ import annotations
 
-import io
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -17,12 +17,22 @@ from django.conf import settings
 from PIL import Image as PILImage
 
 from webapp.images.models import Image
-from webapp.images.validation import check_image_bytes
+from webapp.images.validation import decode_image_rgb
 from webapp.projects.models import Project
 from webapp.training.models import ModelVersion
 
+logger = logging.getLogger(__name__)
+
 NO_ACTIVE_MODEL = "Project “{project}” has no active model yet: train one and activate it first."
-MODEL_FILE_MISSING = "The checkpoint of model v{number} is missing on the server ({path})."
+# Errors speak of the project's models, never of files or paths on the server (those go to the log).
+MODEL_FILE_MISSING = (
+    "Model v{number} of project “{project}” cannot be served: its trained weights are missing. "
+    "Activate another model or train a new one."
+)
+MODEL_UNREADABLE = (
+    "Model v{number} of project “{project}” cannot be served: its trained weights cannot be read. "
+    "Activate another model or train a new one."
+)
 CLASS_COUNT_MISMATCH = (
     "Model v{number} predicts {model} classes but the project has {project} trainable classes; "
     "train and activate a model for the current classes."
@@ -59,12 +69,10 @@ def predict_image_array(*, project: Project, image: Image | None = None, data: b
     if (image is None) == (data is None):
         raise ValueError("Pass exactly one of image or data.")
     loaded = served_model(project=project)
-    if data is not None:
-        check_image_bytes(name="upload", data=data)
-        pixels = _decode(data)
-    else:
+    if data is None:
         with image.file.open("rb") as handle:
-            pixels = _decode(handle.read())
+            data = handle.read()
+    pixels = decode_image_rgb(name="upload" if image is None else image.original_name, data=data)
     return _predict(loaded, pixels)
 
 
@@ -76,12 +84,17 @@ def served_model(*, project: Project) -> LoadedModel:
     try:
         key = (version.pk, path.stat().st_mtime)
     except OSError:
-        raise NoActiveModel(MODEL_FILE_MISSING.format(number=version.number, path=version.student_path))
+        logger.warning("Model v%s of project %s: no checkpoint at %s", version.number, project.pk, path)
+        raise NoActiveModel(MODEL_FILE_MISSING.format(number=version.number, project=project.name))
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-        loaded = _load(version, path)
+        try:
+            loaded = _load(version, path)
+        except Exception:  # noqa: BLE001  a damaged or foreign file: torch and pickle raise many kinds
+            logger.exception("Model v%s of project %s: cannot load %s", version.number, project.pk, path)
+            raise NoActiveModel(MODEL_UNREADABLE.format(number=version.number, project=project.name))
         for stale in [k for k in _cache if k[0] == version.pk]:
             del _cache[stale]
         _cache[key] = loaded
@@ -108,12 +121,6 @@ def _load(version: ModelVersion, path: Path) -> LoadedModel:
         long_side=config.get("long_side") or None,
         tau=float(config.get("tau", DEFAULT_TAU)),
     )
-
-
-def _decode(data: bytes) -> PILImage.Image:
-    with PILImage.open(io.BytesIO(data)) as source:
-        # No EXIF rotation: masks must match the stored pixel grid (width x height) exactly.
-        return source.convert("RGB")
 
 
 def _predict(loaded: LoadedModel, pixels: PILImage.Image) -> tuple[np.ndarray, dict]:

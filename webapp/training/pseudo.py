@@ -11,7 +11,8 @@ what reviewers did: webapp.review.queue.review_threshold_calibrate, else
 project.review_threshold) -> review item; at or above -> accepted pseudo-label, with a
 training copy whose pixels under tau are ignored, except a random audit_share of them, which
 go to the queue as audits. The same pass yields each image's pooled teacher features and its
-class-balanced uncertainty, stored with the item; the queue is re-ordered at the end.
+class-balanced uncertainty, stored with the item, and both teachers' labels (for review by
+region: webapp.review.regions); the queue is re-ordered at the end.
 """
 import io
 from collections import defaultdict
@@ -113,6 +114,8 @@ def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop
                     pred=fused.pred[i].cpu().numpy().astype(np.uint8),
                     confidence=fused.confidence[i].float().cpu().numpy(),
                     disagreement=fused.disagreement_map[i].cpu().numpy(),
+                    su_pred=fused.su_pred[i].cpu().numpy().astype(np.uint8),
+                    ru_pred=fused.ru_pred[i].cpu().numpy().astype(np.uint8),
                     routing=routing, features=features[i], class_uncertainty=uncertainty[i],
                 )
             done += len(batch)
@@ -142,11 +145,14 @@ class Routing:
 def pseudo_label_store(
     *, image: Image, run: TrainingRun, version: ModelVersion, tau: float, scores: dict,
     pred: np.ndarray, confidence: np.ndarray, disagreement: np.ndarray,
+    su_pred: np.ndarray | None = None, ru_pred: np.ndarray | None = None,
     routing: Routing | None = None, features: np.ndarray | None = None, class_uncertainty: float | None = None,
 ):
     """Save one pseudo-label as a Mask version and route it: review item (doubtful, or an
     audit) or accepted label. routing defaults to the project's review_threshold, no audits.
-    Returns the mask, or None when a human got to the image first (their work stands)."""
+    A review item keeps both teachers' labels (su_pred, ru_pred: H,W uint8 argmaxes) for
+    review by region. Returns the mask, or None when a human got to the image first (their
+    work stands)."""
     from webapp.review.queue import features_to_bytes
     from webapp.review.services import review_item_create, review_item_supersede
 
@@ -176,6 +182,8 @@ def pseudo_label_store(
                 disagreement_png=_png(disagreement.astype(np.uint8) * 255),
                 features=None if features is None else features_to_bytes(features),
                 class_uncertainty=class_uncertainty, is_audit=destination == AUDIT,
+                su_label_png=None if su_pred is None else _png(su_pred.astype(np.uint8)),
+                ru_label_png=None if ru_pred is None else _png(ru_pred.astype(np.uint8)),
             )
         else:
             _write_training_copy(project.pk, locked.pk, mask.version, pred, confidence, tau, project_ignore_index(project))

@@ -2,11 +2,12 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from webapp.images.models import Image, ImageStatus, MaskSource
 from webapp.projects.models import Project
+from webapp.review.models import ReviewItem
 from webapp.training.files import local_path, pseudo_training_copy_path
 from webapp.training.models import ACTIVE_STATUSES, ModelVersion, RunStatus, TrainingRun
 
@@ -17,7 +18,8 @@ class TrainingSet:
 
     labeled: list[tuple[str, str]] = field(default_factory=list)
     pseudo_labeled: list[tuple[str, str]] = field(default_factory=list)
-    unlabeled: list[str] = field(default_factory=list)
+    # image paths; a partly labeled image is an (image, mask) pair: its ignored pixels
+    unlabeled: list[str | tuple[str, str]] = field(default_factory=list)
     validation: list[tuple[str, str]] = field(default_factory=list)
     validation_fallback: str = ""  # why the validation set is not the flagged images, if so
 
@@ -37,25 +39,52 @@ def human_labeled_images(*, project: Project) -> QuerySet[Image]:
     ).select_related("current_mask")
 
 
+# A human mask that leaves at least this share of its pixels at the ignore index on purpose
+# (a partial finish of a review by region) also trains as unlabeled data: its labeled pixels
+# are labeled data, the rest unlabeled.
+PARTIAL_LABEL_SHARE = 0.2
+
+
+def partially_labeled_image_ids(*, project: Project) -> set[int]:
+    """Images whose current mask is a partial region review's with at least
+    PARTIAL_LABEL_SHARE of its pixels unlabeled (webapp.review records the share)."""
+    return set(ReviewItem.objects.filter(
+        project=project, unlabeled_share__gte=PARTIAL_LABEL_SHARE, region_mask_id=F("image__current_mask_id"),
+    ).values_list("image_id", flat=True))
+
+
+def _held_out(labeled: list) -> tuple[list, str]:
+    """The validation images among the labeled ones (ordered by checksum; each has pk and
+    is_validation), and why they are not the flagged ones, if so."""
+    flagged = [image for image in labeled if image.is_validation]
+    if flagged:
+        return flagged, ""
+    if len(labeled) >= 2:
+        return [labeled[0]], "No labeled image is flagged for validation: one is held out."
+    return labeled[:], "Only one labeled image: it is used for training and validation." if labeled else ""
+
+
+def _training(labeled: list, held_out: list) -> list:
+    held_ids = {image.pk for image in held_out}
+    return [image for image in labeled if image.pk not in held_ids or len(labeled) == 1]
+
+
 def training_set_for_project(*, project: Project) -> TrainingSet:
     """Human masks are labeled data; images flagged is_validation among them are the fixed
     validation set. If none is flagged, the labeled image with the smallest checksum is held out
     (stable across rounds); with a single labeled image it serves as both (the only choice that
     still trains; the page says so). Accepted pseudo-labels are pseudo-labeled data (their
-    training copy, with unconfident pixels ignored); every other image is unlabeled.
+    training copy, with unconfident pixels ignored); every other image is unlabeled. A partly
+    labeled training image (partially_labeled_image_ids) is also unlabeled data, as an
+    (image, mask) pair: ml counts only its ignored pixels as unlabeled.
     """
     result = TrainingSet()
     labeled = list(human_labeled_images(project=project).order_by("checksum"))
-    held_out = [image for image in labeled if image.is_validation]
-    if not held_out and len(labeled) >= 2:
-        held_out = [labeled[0]]
-        result.validation_fallback = "No labeled image is flagged for validation: one is held out."
-    elif not held_out and labeled:
-        held_out = labeled[:]
-        result.validation_fallback = "Only one labeled image: it is used for training and validation."
-    held_ids = {image.pk for image in held_out}
+    held_out, result.validation_fallback = _held_out(labeled)
+    training = _training(labeled, held_out)
     result.validation = [_pair(image) for image in held_out]
-    result.labeled = [_pair(image) for image in labeled if image.pk not in held_ids or len(labeled) == 1]
+    result.labeled = [_pair(image) for image in training]
+    partial = partially_labeled_image_ids(project=project)
 
     pseudo = Image.objects.filter(
         project=project, status=ImageStatus.PSEUDO_LABELED, current_mask__source=MaskSource.PSEUDO
@@ -69,24 +98,28 @@ def training_set_for_project(*, project: Project) -> TrainingSet:
 
     others = Image.objects.filter(project=project).exclude(pk__in=[i.pk for i in labeled])
     others = others.exclude(status=ImageStatus.PSEUDO_LABELED, current_mask__source=MaskSource.PSEUDO)
-    result.unlabeled = [local_path(image.file) for image in others.order_by("id")]
+    unlabeled = [(image.pk, local_path(image.file)) for image in others]
+    unlabeled += [(image.pk, _pair(image)) for image in training if image.pk in partial]
+    result.unlabeled = [entry for _, entry in sorted(unlabeled, key=lambda pair: pair[0])]
     return result
 
 
 def training_set_counts(*, project: Project) -> dict[str, int]:
     """What the next round would train on, by count only (no file access: cheap for pages)."""
-    labeled = list(human_labeled_images(project=project).values_list("is_validation", flat=True))
-    flagged = sum(labeled)
-    validation = flagged or min(len(labeled), 1)
+    rows = human_labeled_images(project=project).select_related(None).order_by("checksum")
+    labeled = list(rows.values_list("pk", "is_validation", named=True))
+    held_out, _ = _held_out(labeled)
+    training = _training(labeled, held_out)
+    partial = partially_labeled_image_ids(project=project)
     pseudo = Image.objects.filter(
         project=project, status=ImageStatus.PSEUDO_LABELED, current_mask__source=MaskSource.PSEUDO
     ).count()
     total = Image.objects.filter(project=project).count()
     return {
-        "labeled": len(labeled) - validation if len(labeled) > 1 else len(labeled),
-        "validation": validation,
+        "labeled": len(training),
+        "validation": len(held_out),
         "pseudo_labeled": pseudo,
-        "unlabeled": total - len(labeled) - pseudo,
+        "unlabeled": total - len(labeled) - pseudo + sum(1 for image in training if image.pk in partial),
     }
 
 

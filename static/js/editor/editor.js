@@ -5,10 +5,11 @@ import { ActivityClock } from "./activity.js";
 import { History } from "./history.js";
 import { DirtyRect, LabelMap } from "./labelmap.js";
 import { buildPalette, OverlayRenderer } from "./overlay.js";
-import { fillPolygon, floodFill, paintDisc, paintSegment } from "./tools.js";
+import { fillHoles, removeIslands } from "./cleanup.js";
+import { eachLinePixel, fillPolygon, floodFill, paintDisc, paintSegment, paintSuperpixel } from "./tools.js";
 import { Viewport } from "./viewport.js";
 
-export const TOOLS = ["brush", "eraser", "polygon", "fill"];
+export const TOOLS = ["brush", "eraser", "polygon", "fill", "superpixel"];
 const MIN_SIZE = 1;
 const MAX_SIZE = 400;
 const CLOSE_RADIUS_PX = 8; // clicking this close to the first point closes the polygon
@@ -29,7 +30,9 @@ export class Editor extends EventTarget {
   #tool = "brush";
   #classIndex;
   #size = 15;
-  #stroke = null; // {dirty, last: {x, y}} while a brush or eraser stroke is down
+  #stroke = null; // {dirty, last: {x, y}} while a brush, eraser or superpixel stroke is down
+  #superpixels = null; // a Superpixels (superpixels.js) once the page has loaded them
+  #onlyUnpainted = false; // the superpixel tool changes only unpainted pixels
   #polygon = []; // points of the polygon being drawn, image coordinates
   #pan = null; // {x, y} of the last pointer position while panning
   #spaceHeld = false;
@@ -38,7 +41,7 @@ export class Editor extends EventTarget {
   #frame = 0;
   #savedState = 0;
   #teardowns = [];
-  stats = { strokes: 0, lastStroke: null, renders: 0, renderMs: 0, maxRenderMs: 0 };
+  stats = { strokes: 0, lastStroke: null, renders: 0, renderMs: 0, maxRenderMs: 0, lastRender: null };
 
   /**
    * @param {HTMLElement} container the element the image is shown in (gets the pointer events)
@@ -81,11 +84,14 @@ export class Editor extends EventTarget {
   get canRedo() { return this.#history.canRedo; }
   get editingSeconds() { return this.#clock.seconds; }
   get scale() { return this.#viewport.scale; }
+  get hasSuperpixels() { return this.#superpixels !== null; }
+  get onlyUnpainted() { return this.#onlyUnpainted; }
 
   // ------------------------------------------------------------------ commands
 
   setTool(tool) {
     if (!TOOLS.includes(tool)) throw new Error(`Unknown tool ${tool}`);
+    if (tool === "superpixel" && !this.#superpixels) return;
     if (tool !== "polygon") this.cancelPolygon();
     this.#tool = tool;
     this.#emitToolChange();
@@ -108,6 +114,31 @@ export class Editor extends EventTarget {
   stepSize(direction) {
     const step = Math.max(1, Math.round(this.#size * 0.15));
     this.setSize(this.#size + direction * step);
+  }
+
+  /** The image's superpixels (a Superpixels of the image's size): enables the superpixel tool. */
+  setSuperpixels(superpixels) {
+    if (superpixels.width !== this.width || superpixels.height !== this.height) {
+      throw new Error(`The superpixels are ${superpixels.width}x${superpixels.height} pixels; the image is ${this.width}x${this.height}.`);
+    }
+    this.#superpixels = superpixels;
+    this.#emitToolChange();
+  }
+
+  /** With `only` set, the superpixel tool paints only pixels that are still unpainted. */
+  setOnlyUnpainted(only) {
+    this.#onlyUnpainted = Boolean(only);
+    this.#emitToolChange();
+  }
+
+  /** Fill the holes of the current class (one undoable step); returns the pixels changed. */
+  fillHoles() {
+    return this.#cleanup("fill-holes", (dirty) => fillHoles(this.#map, this.#classIndex, dirty));
+  }
+
+  /** Unpaint the current class's islands under `minSize` pixels (one undoable step); returns the pixels changed. */
+  removeIslands(minSize) {
+    return this.#cleanup("remove-islands", (dirty) => removeIslands(this.#map, this.#classIndex, minSize, this.#unpainted, dirty));
   }
 
   setMaskVisible(visible) { this.#overlayCanvas.hidden = !visible; }
@@ -179,10 +210,27 @@ export class Editor extends EventTarget {
   #strokeBegin(point) {
     const started = performance.now();
     const p = this.#pixel(point);
-    this.#stroke = { dirty: new DirtyRect(), last: p, applyMs: 0, moves: 0, maxMoveMs: 0 };
+    this.#stroke = { dirty: new DirtyRect(), last: p, applyMs: 0, moves: 0, maxMoveMs: 0, startedAt: started };
     const segment = new DirtyRect();
-    paintDisc(this.#map, p.x, p.y, this.#size, this.#paintValue(), segment);
+    if (this.#tool === "superpixel") {
+      this.#stroke.visited = new Uint8Array(this.#superpixels.count);
+      this.#stroke.regions = 0;
+      this.#paintRegionAt(p.x, p.y, segment);
+    } else {
+      paintDisc(this.#map, p.x, p.y, this.#size, this.#paintValue(), segment);
+    }
     this.#strokeAdd(segment, performance.now() - started);
+  }
+
+  /** Paint the superpixel under (x, y) unless this stroke has painted it already. */
+  #paintRegionAt(x, y, dirty) {
+    const stroke = this.#stroke;
+    const id = this.#superpixels.idAt(x, y);
+    if (id < 0 || stroke.visited[id]) return;
+    stroke.visited[id] = 1;
+    stroke.regions += 1;
+    const onlyOver = this.#onlyUnpainted ? this.#unpainted : null;
+    paintSuperpixel(this.#map, this.#superpixels, id, this.#classIndex, dirty, onlyOver);
   }
 
   #strokeMove(points) {
@@ -193,7 +241,11 @@ export class Editor extends EventTarget {
       const p = this.#pixel(point);
       const last = this.#stroke.last;
       if (p.x === last.x && p.y === last.y) continue;
-      paintSegment(this.#map, last.x, last.y, p.x, p.y, this.#size, value, segment);
+      if (this.#stroke.visited) {
+        eachLinePixel(last.x, last.y, p.x, p.y, (x, y) => this.#paintRegionAt(x, y, segment));
+      } else {
+        paintSegment(this.#map, last.x, last.y, p.x, p.y, this.#size, value, segment);
+      }
       this.#stroke.last = p;
     }
     this.#strokeAdd(segment, performance.now() - started);
@@ -212,6 +264,15 @@ export class Editor extends EventTarget {
     const stroke = this.#stroke;
     this.#stroke = null;
     this.#commit(stroke.dirty, this.#tool, stroke.applyMs, stroke);
+  }
+
+  #cleanup(tool, apply) {
+    if (this.#readOnly) return 0;
+    const started = performance.now();
+    const dirty = new DirtyRect();
+    const changed = apply(dirty);
+    this.#commit(dirty, tool, performance.now() - started, null, { pixels: changed });
+    return changed;
   }
 
   #fillAt(point) {
@@ -240,16 +301,20 @@ export class Editor extends EventTarget {
   }
 
   /** A finished step: record the patch of what it changed, render, tell the page. */
-  #commit(dirty, tool, applyMs, stroke = null) {
+  #commit(dirty, tool, applyMs, stroke = null, extra = {}) {
     if (dirty.isEmpty) return;
+    const started = performance.now();
     this.#history.push(dirty, this.#committed.readRect(dirty));
     this.#committed.copyRectFrom(this.#map, dirty);
+    const commitMs = performance.now() - started;
     this.#scheduleRender(dirty);
     this.stats.strokes += 1;
     this.stats.lastStroke = {
-      tool, applyMs, width: dirty.width, height: dirty.height,
+      tool, applyMs, commitMs, width: dirty.width, height: dirty.height,
       moves: stroke?.moves ?? 1, maxMoveMs: stroke?.maxMoveMs ?? applyMs,
+      startedAt: stroke?.startedAt ?? started - applyMs, ...extra,
     };
+    if (stroke?.regions !== undefined) this.stats.lastStroke.regions = stroke.regions;
     this.dispatchEvent(new CustomEvent("strokeend", { detail: { ...this.stats.lastStroke } }));
     this.#emitDirty();
   }
@@ -278,7 +343,9 @@ export class Editor extends EventTarget {
       const rect = this.#pendingRender.copy();
       this.#pendingRender.clear();
       this.#renderer.render(rect);
-      const ms = performance.now() - started;
+      const ended = performance.now();
+      const ms = ended - started;
+      this.stats.lastRender = { ms, end: ended, width: rect.width, height: rect.height };
       this.stats.renders += 1;
       this.stats.renderMs += ms;
       this.stats.maxRenderMs = Math.max(this.stats.maxRenderMs, ms);
@@ -364,7 +431,7 @@ export class Editor extends EventTarget {
       if (event.button !== 0 || this.#readOnly) return;
       const point = this.#viewport.screenToImage(event.clientX, event.clientY);
       this.#cursor = point;
-      if (this.#tool === "brush" || this.#tool === "eraser") {
+      if (this.#tool === "brush" || this.#tool === "eraser" || this.#tool === "superpixel") {
         container.setPointerCapture(event.pointerId);
         this.#strokeBegin(point);
       } else if (this.#tool === "fill") {

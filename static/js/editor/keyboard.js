@@ -5,6 +5,7 @@ export const SHORTCUTS = [
   { keys: ["e"], label: "E", action: "eraser", help: "Eraser (paints “unpainted”)" },
   { keys: ["p"], label: "P", action: "polygon", help: "Polygon: click points; double-click, Enter or the first point closes" },
   { keys: ["g"], label: "G", action: "fill", help: "Fill the connected region under the cursor" },
+  { keys: ["s"], label: "S", action: "superpixel", help: "Superpixel: click paints the region under the cursor, drag paints every region it crosses" },
   { keys: ["["], label: "[ ]", action: "smaller", help: "Brush smaller / larger" },
   { keys: ["]"], label: "", action: "larger", help: "" },
   { keys: ["h"], label: "H", action: "toggleMask", help: "Show or hide the mask" },

@@ -3,13 +3,19 @@
 import { MaskStore, SaveConflict } from "./api.js";
 import { Editor } from "./editor.js";
 import { bindShortcuts, SHORTCUTS } from "./keyboard.js";
+import { loadSuperpixels, SuperpixelsNotReady } from "./superpixels.js";
+
+export const SUPERPIXELS_LOADING = "Loading the superpixels…";
+const SUPERPIXELS_RETRY_MS = [5_000, 10_000, 20_000, 40_000, 60_000]; // then every minute
 
 export class EditorPage {
   #island;
   #config;
   #teardowns = [];
+  #superpixelsAbort = new AbortController();
   editor;
   store;
+  superpixels = null;
   baseVersion = 0;
   saving = false;
   lastSave = null;
@@ -29,9 +35,11 @@ export class EditorPage {
     this.#teardowns.push(bindShortcuts(document, this.#shortcutHandlers()), this.#guardUnload());
     this.#buildHelp();
     this.#loadCurrent();
+    this.#loadSuperpixels();
   }
 
   destroy() {
+    this.#superpixelsAbort.abort();
     for (const teardown of this.#teardowns.splice(0)) teardown();
     this.editor.destroy();
   }
@@ -49,6 +57,49 @@ export class EditorPage {
       this.#island.setAttribute("data-ready", "");
     } catch (error) {
       this.#status(error.message, "error");
+    }
+  }
+
+  /** Fetch the image's superpixels in the background; while the server computes them, try again later. */
+  async #loadSuperpixels(attempt = 0) {
+    const url = this.#config.urls.superpixels;
+    if (!url || !this.#config.canEdit) { this.#showSuperpixels(""); return; } // nothing to paint with them
+    const signal = this.#superpixelsAbort.signal;
+    this.#showSuperpixels(SUPERPIXELS_LOADING);
+    try {
+      const superpixels = await loadSuperpixels(url, { signal });
+      this.editor.setSuperpixels(superpixels);
+      this.superpixels = superpixels;
+      this.#showSuperpixels("");
+      this.#island.setAttribute("data-superpixels", String(superpixels.count));
+    } catch (error) {
+      if (signal.aborted) return;
+      if (error instanceof SuperpixelsNotReady) {
+        this.#showSuperpixels(error.message);
+        const delay = SUPERPIXELS_RETRY_MS[Math.min(attempt, SUPERPIXELS_RETRY_MS.length - 1)];
+        const timer = setTimeout(() => this.#loadSuperpixels(attempt + 1), delay);
+        signal.addEventListener("abort", () => clearTimeout(timer));
+      } else {
+        this.#showSuperpixels(error.message);
+      }
+    }
+  }
+
+  #cleanup(action) {
+    const editor = this.editor;
+    const name = editor.classIndex === this.#config.unpainted ? "“unpainted”"
+      : `“${this.#config.classes.find((c) => c.index === editor.classIndex)?.name ?? editor.classIndex}”`;
+    if (action === "holes") {
+      const changed = editor.fillHoles();
+      this.#status(changed ? `Filled ${changed.toLocaleString("en")} pixels of holes in ${name}.` : `${name} has no holes.`);
+    } else {
+      const input = this.#el("[data-island-size]");
+      const minSize = Math.max(1, Math.min(Number(input.max) || 1e9, Math.round(Number(input.value)) || 1));
+      input.value = String(minSize);
+      this.#el("[data-viewport]").focus({ preventScroll: true }); // the shortcuts work again
+      const changed = editor.removeIslands(minSize);
+      this.#status(changed ? `Removed ${changed.toLocaleString("en")} pixels of ${name} islands under ${minSize} px.`
+        : `${name} has no islands under ${minSize} px.`);
     }
   }
 
@@ -135,6 +186,13 @@ export class EditorPage {
     on("[data-save]", "click", () => this.save());
     on("[data-save-next]", "click", () => this.save({ andNext: true }));
     on("[data-prefill]", "click", () => this.#prefill());
+    on("[data-only-unpainted]", "change", (event) => editor.setOnlyUnpainted(event.currentTarget.checked));
+    editor.setOnlyUnpainted(this.#el("[data-only-unpainted]").checked); // a reload may keep the box ticked
+    on("[data-fill-holes]", "click", () => this.#cleanup("holes"));
+    on("[data-remove-islands]", "click", () => this.#cleanup("islands"));
+    on("[data-island-size]", "keydown", (event) => {
+      if (event.key === "Enter") { event.preventDefault(); this.#cleanup("islands"); }
+    });
     on("[data-help-open]", "click", () => this.#toggleHelp());
     editor.setOpacity(Number(this.#el("[data-opacity]").value) / 100);
     this.#el("[data-size]").value = String(editor.size);
@@ -162,6 +220,7 @@ export class EditorPage {
       eraser: () => editor.setTool("eraser"),
       polygon: () => editor.setTool("polygon"),
       fill: () => editor.setTool("fill"),
+      superpixel: () => editor.setTool("superpixel"),
       smaller: () => editor.stepSize(-1),
       larger: () => editor.stepSize(1),
       toggleMask: () => { this.#el("[data-show-mask]").checked = editor.toggleMask(); },
@@ -203,6 +262,14 @@ export class EditorPage {
   #showHistory() {
     this.#el("[data-undo]").disabled = !this.editor.canUndo;
     this.#el("[data-redo]").disabled = !this.editor.canRedo;
+  }
+
+  /** Enable the superpixel tool once they are loaded; otherwise say why not. */
+  #showSuperpixels(reason) {
+    const button = this.#el("[data-tool='superpixel']");
+    if (!button) return;
+    button.disabled = Boolean(reason) || !this.#config.canEdit;
+    button.title = reason || button.dataset.title;
   }
 
   #setBusy(busy) {

@@ -97,3 +97,45 @@ export function floodFill(map, x, y, value, dirty) {
   }
   return true;
 }
+
+/**
+ * Paint superpixel `id` with `value`, touching only its own pixels. With `onlyOver` set
+ * (a class index), only pixels holding that value change. Adds the superpixel's box to
+ * `dirty` when a pixel changed; returns the number of pixels changed.
+ */
+export function paintSuperpixel(map, superpixels, id, value, dirty, onlyOver = null) {
+  const pixels = superpixels.pixelsOf(id);
+  const data = map.data;
+  let changed = 0;
+  if (onlyOver === null) {
+    for (let k = 0; k < pixels.length; k++) {
+      const p = pixels[k];
+      if (data[p] !== value) { data[p] = value; changed++; }
+    }
+  } else if (onlyOver !== value) {
+    for (let k = 0; k < pixels.length; k++) {
+      const p = pixels[k];
+      if (data[p] === onlyOver) { data[p] = value; changed++; }
+    }
+  }
+  if (changed) {
+    const b = superpixels.boundsOf(id);
+    dirty.addSpan(b.y0, b.x0, b.x1 - 1);
+    dirty.addSpan(b.y1 - 1, b.x0, b.x1 - 1);
+  }
+  return changed;
+}
+
+/** Call visit(x, y) for every pixel of the Bresenham line from (x0, y0) to (x1, y1). */
+export function eachLinePixel(x0, y0, x1, y1, visit) {
+  const dx = Math.abs(x1 - x0), sx = x0 < x1 ? 1 : -1;
+  const dy = -Math.abs(y1 - y0), sy = y0 < y1 ? 1 : -1;
+  let err = dx + dy;
+  for (;;) {
+    visit(x0, y0);
+    if (x0 === x1 && y0 === y1) return;
+    const e2 = 2 * err;
+    if (e2 >= dy) { err += dy; x0 += sx; }
+    if (e2 <= dx) { err += dx; y0 += sy; }
+  }
+}

@@ -1,6 +1,7 @@
 """Prediction with the active model, and the student downloaded as TorchScript and ONNX."""
 import base64
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,6 +94,23 @@ def test_api_predict_without_model_is_409_with_message(api_for, member, project)
     response = api_for(member).post(predict_url(project), {"file": upload}, format="multipart")
     assert response.status_code == 409
     assert response.json() == {"detail": NO_ACTIVE_MODEL.format(project=project.name)}
+
+
+@pytest.mark.parametrize("damage, template", [
+    (lambda path: path.unlink(), prediction.MODEL_FILE_MISSING),
+    (lambda path: path.write_bytes(b"not a checkpoint"), prediction.MODEL_UNREADABLE),
+])
+def test_api_predict_409_speaks_of_the_model_not_of_server_paths(damage, template, api_for, member, project,
+                                                                  active_model, settings):
+    prediction._cache.clear()
+    damage(Path(settings.MODELS_ROOT) / active_model.student_path)
+    upload = io.BytesIO(png_of(two_region_image(WIDTH, HEIGHT)))
+    upload.name = "street.png"
+    response = api_for(member).post(predict_url(project), {"file": upload}, format="multipart")
+    assert response.status_code == 409
+    detail = response.json()["detail"]
+    assert detail == template.format(number=1, project=project.name)
+    assert "/" not in detail and str(settings.MODELS_ROOT) not in detail and ".pt" not in detail
 
 
 def test_api_predict_bad_image_is_400(api_for, member, project, active_model):

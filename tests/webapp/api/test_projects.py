@@ -3,6 +3,7 @@ import pytest
 from django.urls import reverse
 
 from webapp.projects.models import Project
+from webapp.projects.services import TOO_MANY_CLASSES
 
 pytestmark = pytest.mark.django_db
 
@@ -92,3 +93,11 @@ def test_create_refuses_out_of_range_queue_settings_and_stores_nothing(api_for, 
     assert response.status_code == 400
     assert list(response.json()) == [field]
     assert not Project.objects.filter(name="Fields").exists()
+
+
+def test_the_api_refuses_300_classes_with_the_message(api_for, outsider):
+    response = api_for(outsider).post(reverse("api:project-list"), {
+        "name": "Too many", "classes": [{"name": f"c{i}"} for i in range(300)]}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"detail": TOO_MANY_CLASSES.format(limit=256, last=255, count=300)}
+    assert not Project.objects.exists()

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from webapp.api.dataset_import import InvalidDataset, dataset_import
 from webapp.api.export import MASK_CHOICES, MASKS_HUMAN, coco_json, dataset_zip_stream
 from webapp.api.schema import BAD_REQUEST, BINARY
-from webapp.api.serializers import UploadReportSerializer
+from webapp.api.serializers import ImportReportSerializer
 from webapp.api.views.base import FileView, ProjectView
 from webapp.projects.models import Role
 
@@ -70,9 +70,12 @@ class ImportView(ProjectView):
 
     @extend_schema(
         request={"multipart/form-data": ImportInputSerializer},
-        responses={201: UploadReportSerializer, 400: BAD_REQUEST},
-        description="Import a dataset zip: its classes must match the project's. Masks become human "
-                    "masks. Each image gets its own result; 201 when at least one was stored.",
+        responses={201: ImportReportSerializer, 400: BAD_REQUEST},
+        description="Import a dataset zip, all or nothing: its classes must match the project's, and "
+                    "every image and mask is checked before any is stored. Masks become human masks. "
+                    "201 with every image when all were stored; 400 with `detail` and the refused "
+                    "images' results when any was refused (nothing is stored then), or with `detail` "
+                    "alone when the zip itself cannot be imported.",
     )
     def post(self, request, project_id: int):
         project = self.project(project_id, Role.ANNOTATOR)
@@ -84,4 +87,4 @@ class ImportView(ProjectView):
         except InvalidDataset as error:
             raise ValidationError({"detail": str(error)})
         code = status.HTTP_201_CREATED if report["created"] else status.HTTP_400_BAD_REQUEST
-        return Response(UploadReportSerializer(report, context={"request": request}).data, status=code)
+        return Response(ImportReportSerializer(report, context={"request": request}).data, status=code)

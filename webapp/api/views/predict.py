@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from webapp.api.schema import BAD_REQUEST, BINARY, ERROR
 from webapp.api.views.base import FileView
+from webapp.converters import MAX_ID
 from webapp.images.models import Image
 from webapp.images.validation import InvalidUpload, encode_mask_png
 from webapp.training.prediction import NoActiveModel, predict_image_array
@@ -23,7 +24,8 @@ BAD_FORMAT = "format must be png or json."
 
 class PredictInputSerializer(serializers.Serializer):
     file = serializers.FileField(required=False, allow_empty_file=True, help_text="An image to segment.")
-    image_id = serializers.IntegerField(required=False, min_value=1, help_text="Or a stored image of the project.")
+    image_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
+                                        help_text="Or a stored image of the project.")
 
 
 class ScoresSerializer(serializers.Serializer):
