@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 HUGE = [99999999999999999999, 2**63, 2**31, MAX_ID]  # the last is in range: no such row, still 404
 # The URL modules that use <id:...>. The others (images, annotation, review) join once switched.
-NAMESPACES = ["api", "projects", "training"]
+NAMESPACES = ["api", "projects", "training", "images", "annotation", "review"]
 SAMPLES = {"fmt": "onnx", "decision": "accept", "name": "overlay"}  # the parameters that are not ids
 
 

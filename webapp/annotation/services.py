@@ -1,6 +1,8 @@
 """Writes from the editor. The mask itself is stored by webapp.images.services.mask_save."""
+import math
 from dataclasses import dataclass
 
+from webapp.converters import MAX_ID
 from webapp.images.models import Image, Mask
 from webapp.images.services import mask_save
 from webapp.images.validation import InvalidUpload
@@ -27,13 +29,13 @@ def editor_save_parse(*, png: bytes | None, base_version: str | None, editing_se
         base = int(base_version)
     except (TypeError, ValueError):
         raise InvalidUpload(BAD_BASE_VERSION)
-    if base < 0:
+    if not 0 <= base <= MAX_ID:
         raise InvalidUpload(BAD_BASE_VERSION)
     try:
         seconds = float(editing_seconds or 0)
     except ValueError:
         raise InvalidUpload(BAD_EDITING_SECONDS)
-    if seconds != seconds:  # NaN
+    if not math.isfinite(seconds):  # NaN or inf
         raise InvalidUpload(BAD_EDITING_SECONDS)
     return EditorSave(png=png, base_version=base, editing_seconds=min(max(seconds, 0.0), MAX_EDITING_SECONDS))
 

@@ -23,6 +23,7 @@ from webapp.annotation.selectors import (
     unpainted_index,
 )
 from webapp.annotation.services import editor_mask_save, editor_save_parse
+from webapp.converters import parse_id
 from webapp.images.selectors import image_get
 from webapp.images.services import MaskConflict
 from webapp.images.validation import InvalidUpload
@@ -107,7 +108,7 @@ def prefill(request, project_id: int, image_id: int):
 def next_image(request, project_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, role=Role.ANNOTATOR)
     after = request.GET.get("after", "")
-    image = image_next_to_label(project=project, after=int(after) if after.isdigit() else None)
+    image = image_next_to_label(project=project, after=parse_id(after))
     if image is None:
         messages.info(request, ALL_LABELED)
         return redirect("projects:detail", project_id=project.id)

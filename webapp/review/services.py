@@ -5,6 +5,7 @@ conditional UPDATE (where still pending and unleased or expired), which is atomi
 database; on PostgreSQL the candidate is also picked with SELECT ... FOR UPDATE SKIP LOCKED so
 concurrent reviewers do not even queue behind each other.
 """
+import math
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied
@@ -34,6 +35,7 @@ from webapp.review.regions import (
 )
 
 LEASE = timedelta(minutes=10)
+MAX_DECISION_SECONDS = 12 * 3600  # a client timer past this is a broken clock, not work
 CLAIM_ATTEMPTS = 5
 # The project's order (webapp.review.queue ranks it when a round re-scores the queue);
 # items not ranked yet wait behind, least confident first.
@@ -150,9 +152,10 @@ def review_item_release(*, item: ReviewItem, user) -> None:
 
 
 def _seconds_spent(item: ReviewItem, user, seconds: float | None, now) -> float:
-    """Client timer if given, else from the start of the user's lease to now."""
-    if seconds is not None:
-        return max(0.0, float(seconds))
+    """Client timer if given (bounded to 0..MAX_DECISION_SECONDS; NaN and inf are ignored),
+    else from the start of the user's lease to now."""
+    if seconds is not None and math.isfinite(float(seconds)):
+        return min(max(0.0, float(seconds)), MAX_DECISION_SECONDS)
     if item.leased_by_id == user.pk and item.lease_expires_at is not None:
         started = item.lease_expires_at - LEASE
         return max(0.0, min((now - started).total_seconds(), LEASE.total_seconds()))

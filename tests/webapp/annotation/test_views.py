@@ -217,7 +217,7 @@ def test_bytes_that_are_not_a_png_get_400(client, member, image):
     _assert_refused(response, image, MASK_NOT_PNG)
 
 
-@pytest.mark.parametrize("base_version", ["", "one", "-1"])
+@pytest.mark.parametrize("base_version", ["", "one", "-1", "9999999999", "99999999999999999999"])
 def test_missing_or_bad_base_version_gets_400(client, member, image, base_version):
     client.force_login(member)
     response = post_mask(client, image, np.zeros((10, 20), dtype=np.uint8), base_version=base_version)

@@ -208,7 +208,7 @@ def test_a_real_deflate_bomb_within_the_limits_costs_bounded_work_and_stores_not
     "../../evil.png", "/etc/evil.png", "images/../../evil.png", "images\\..\\..\\evil.png", "C:/evil.png",
     "images/evil\x1b[2J.png",  # a terminal escape in a name shown in messages and logs
 ])
-def test_names_that_climb_out_of_the_archive_are_refused(name, client, project, nothing_stored, tmp_path):
+def test_names_that_climb_out_of_the_archive_are_refused(name, client, project, nothing_stored):
     members = dataset(1)
     members[name] = noise_png(32, 24, seed=7)
     manifest = [{"image": "images/street0.png", "mask": "masks/street0.png"}, {"image": name}]

@@ -87,6 +87,16 @@ def test_accept_turns_the_pseudo_label_into_the_reviewers_human_mask(queue_items
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("sent", [float("inf"), float("nan"), 1e300])
+def test_a_broken_client_timer_is_bounded(queue_items, reviewer, sent):
+    from webapp.review.services import MAX_DECISION_SECONDS
+
+    item = review_item_next(project=queue_items[0].project, user=reviewer)
+    spent = review_item_reject(item=item, user=reviewer, seconds=sent).seconds_spent
+    assert 0 <= spent <= MAX_DECISION_SECONDS
+
+
+@pytest.mark.django_db
 def test_seconds_default_to_the_time_since_the_lease_began(queue_items, reviewer):
     item = review_item_next(project=queue_items[0].project, user=reviewer)
     ReviewItem.objects.filter(pk=item.pk).update(lease_expires_at=item.lease_expires_at - timedelta(seconds=30))
