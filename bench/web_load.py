@@ -26,8 +26,10 @@ time of ``--think`` seconds (uniform 0.5x..1.5x) between a user's actions:
   ones: GET the editor page, GET the current mask (its X-Mask-Version is the base), think,
   POST a 480x360 PNG of class indices (multipart ``mask``, base_version, editing_seconds).
   A 409 (someone saved the image meanwhile) is counted as a conflict, the mask is read again
-  and the save retried once. 30 % review: GET the review queue page (leases the next item),
-  think, POST accept or reject (expects the 302 back to the queue).
+  and the save retried once. 30 % review: GET the review queue page (it only reads: it shows
+  the item the user holds); when it shows none, POST "Start reviewing" (``review_claim``, the
+  303 back) and GET the page again; think, POST accept or reject (``review_decide``, the 302
+  back; the POST also leases the user's next item, which their next GET of the page shows).
 * ``browse``: the image grid of the big project (first page, a page half-way through by its
   keyset cursor, the "in review" filter), and the review API: POST review/next/, think, POST
   accept or reject.
@@ -424,8 +426,7 @@ def explain(data: dict) -> dict:
     from webapp.projects.models import Project
     from webapp.projects.selectors import project_images_page
     from webapp.review.models import ReviewItem, ReviewStatus
-    from webapp.review.selectors import review_counts
-    from webapp.review.services import _claimable
+    from webapp.review.selectors import claimable, review_counts
 
     project = Project.objects.get(pk=data["project_id"])
     user = get_user_model().objects.get(username=data["usernames"][0])
@@ -433,7 +434,7 @@ def explain(data: dict) -> dict:
     queries = {
         "review_next_held": ReviewItem.objects.filter(project=project, status=ReviewStatus.PENDING,
                                                       leased_by=user, lease_expires_at__gt=now).order_by("score", "id")[:1],
-        "review_next_candidate": ReviewItem.objects.filter(_claimable(now), project=project)
+        "review_next_candidate": ReviewItem.objects.filter(claimable(now), project=project)
         .order_by("score", "id").values_list("pk", flat=True)[:1],
         "status_counts": Image.objects.filter(project=project).values_list("status").annotate(n=Count("id")).order_by(),
         "grid_filter": Image.objects.filter(project=project, status="in_review").only("id").order_by("id")[:61],
@@ -476,7 +477,8 @@ def query_profile(data: dict) -> dict:
         ("grid_first_page", "get", f"/projects/{pid}/", {}),
         ("grid_later_page", "get", f"/projects/{pid}/?after={data['middle_cursor']}", {}),
         ("grid_status_filter", "get", f"/projects/{pid}/?status=in_review", {}),
-        ("review_queue_page", "get", f"/projects/{pid}/review/", {}),
+        ("review_claim", "post", f"/projects/{pid}/review/next/", {}),
+        ("review_queue_page", "get", f"/projects/{pid}/review/", {}),  # shows the item just claimed
         ("review_next_api", "post", f"/api/projects/{pid}/review/next/", {}),
         ("review_decide_api", "post", f"/api/projects/{pid}/review/{item.pk}/reject/", {}),
     ]
@@ -632,10 +634,19 @@ class Scenario:
         return int(response.headers.get("X-Mask-Version", "0"))
 
     def review_page(self, client: Client, rng: random.Random, deadline: float) -> None:
-        response = client.request("review_queue_page", "GET", f"/projects/{self.pid}/review/", (200,))
+        page = f"/projects/{self.pid}/review/"
+        response = client.request("review_queue_page", "GET", page, (200,))
         if response is None or response.status_code != 200:
             return
         found = ITEM_RE.search(response.text)
+        if not found:  # holds none (a first visit, or the lease ran out): "Start reviewing"
+            claimed = client.request("review_claim", "POST", page + "next/", (303,))
+            if claimed is None or claimed.status_code != 303:
+                return
+            response = client.request("review_queue_page", "GET", page, (200,))
+            if response is None or response.status_code != 200:
+                return
+            found = ITEM_RE.search(response.text)
         if not found:
             client.recorder.count("review_queue_empty")
             return

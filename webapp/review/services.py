@@ -12,7 +12,6 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
 from webapp.images.models import Image, ImageStatus, Mask, MaskSource
@@ -33,13 +32,11 @@ from webapp.review.regions import (
     region_mask_compose,
     unknown_regions,
 )
+from webapp.review.selectors import QUEUE_ORDER, claimable, review_item_held
 
 LEASE = timedelta(minutes=10)
 MAX_DECISION_SECONDS = 12 * 3600  # a client timer past this is a broken clock, not work
 CLAIM_ATTEMPTS = 5
-# The project's order (webapp.review.queue ranks it when a round re-scores the queue);
-# items not ranked yet wait behind, least confident first.
-QUEUE_ORDER = (F("queue_rank").asc(nulls_last=True), "score", "id")
 ACCEPTED_ERROR, REJECTED_ERROR = 0.0, 1.0  # pixel error recorded for the calibration
 
 REVIEWERS_ONLY = "Only reviewers and admins can review pseudo-labels."
@@ -110,24 +107,17 @@ def review_item_supersede(*, image: Image) -> bool:
     return True
 
 
-def _claimable(now) -> Q:
-    return Q(status=ReviewStatus.PENDING) & (Q(leased_by__isnull=True) | Q(lease_expires_at__lte=now))
-
-
 def review_item_next(*, project: Project, user, exclude_ids=()) -> ReviewItem | None:
     """The reviewer's current item if they hold one, else the first free item in the
     project's queue order, leased to them. Two reviewers asking at once get different items. None: queue empty."""
     _require_reviewer(project=project, user=user)
-    now = timezone.now()
-    held = ReviewItem.objects.filter(
-        project=project, status=ReviewStatus.PENDING, leased_by=user, lease_expires_at__gt=now
-    ).exclude(pk__in=exclude_ids)
-    item = held.select_related("image", "pseudo_mask").order_by(*QUEUE_ORDER).first()
+    item = review_item_held(project=project, user=user, exclude_ids=exclude_ids)
     if item is not None:
         return item
+    now = timezone.now()
     for _ in range(CLAIM_ATTEMPTS):  # lost a race: someone claimed our candidate, try the next
         with transaction.atomic():
-            candidates = (ReviewItem.objects.filter(_claimable(now), project=project).exclude(pk__in=exclude_ids)
+            candidates = (ReviewItem.objects.filter(claimable(now), project=project).exclude(pk__in=exclude_ids)
                           .select_related("image", "pseudo_mask"))
             if connection.features.has_select_for_update_skip_locked:
                 # of=self: lock the item row only, not the joined image and mask.
@@ -136,7 +126,7 @@ def review_item_next(*, project: Project, user, exclude_ids=()) -> ReviewItem | 
             if candidate is None:
                 return None
             lease = {"leased_by": user, "lease_expires_at": now + LEASE}
-            claimed = ReviewItem.objects.filter(_claimable(now), pk=candidate.pk).update(**lease)
+            claimed = ReviewItem.objects.filter(claimable(now), pk=candidate.pk).update(**lease)
         if claimed:
             for field, value in lease.items():  # what the UPDATE wrote: no need to read it back
                 setattr(candidate, field, value)

@@ -7,6 +7,7 @@ app_name = "review"
 
 urlpatterns = [
     path("<id:project_id>/review/", views.queue, name="queue"),
+    path("<id:project_id>/review/next/", views.next_item, name="next"),
     path("<id:project_id>/review/auto-accept/", views.auto_accept, name="auto_accept"),
     path("<id:project_id>/review/settings/", views.queue_settings, name="settings"),
     path("<id:project_id>/review/<id:item_id>/regions.json", views.regions, name="regions"),

@@ -1,8 +1,11 @@
 """The review queue page: one leased item at a time, in the project's queue order, with why
 it was picked.
 
-Reviewers and admins only (annotators get 403, outsiders 404). Decisions are plain POST forms
-(the keyboard shortcuts in static/js/review.js submit them) that redirect back to the queue.
+Reviewers and admins only (annotators get 403, outsiders 404). Only POSTs lease: the page
+(GET) shows the item the reviewer already holds, or a "Start reviewing" form that POSTs to
+`next`, which leases the first free item and redirects back (PRG). Decisions are plain POST
+forms (the keyboard shortcuts in static/js/review.js submit them) that lease the next item
+before they redirect back to the queue, so a reviewer keeps flowing with one POST per item.
 Review by region (static/js/review/regions.js) loads the item's doubtful regions with a
 separate JSON request and posts its decisions as JSON; the server composes the mask.
 The auto-accept panel (learned threshold, accepted share, audited error) is a partial the page
@@ -11,7 +14,7 @@ queue settings with a POST form that redirects back.
 """
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
@@ -32,7 +35,13 @@ from webapp.review.queue import (
     unlabeled_share_accepted,
 )
 from webapp.review.regions import RegionsUnavailable, item_doubtful_regions_cached
-from webapp.review.selectors import review_counts, review_item_for_project, review_recent
+from webapp.review.selectors import (
+    review_counts,
+    review_item_for_project,
+    review_item_free_exists,
+    review_item_held,
+    review_recent,
+)
 from webapp.review.services import (
     ReviewRefused,
     review_item_accept,
@@ -85,18 +94,27 @@ def _editor_url(project, item) -> str:
         return ""
 
 
-@login_required
-@require_safe
-def queue(request, project_id: int):
-    project = project_get_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+def _lease_next(request, project) -> ReviewItem | None:
+    """Lease the reviewer's next item (the one they hold, else the first free one that they
+    did not skip); None when the queue has nothing free."""
     skipped = request.session.get(_skipped_key(project), [])
     item = review_item_next(project=project, user=request.user, exclude_ids=skipped)
     if item is None and skipped:  # only skipped items are left: offer them again
         request.session[_skipped_key(project)] = []
         item = review_item_next(project=project, user=request.user)
+    return item
+
+
+@login_required
+@require_safe
+def queue(request, project_id: int):
+    """The item the reviewer holds, or a form to start (never leases: a GET changes nothing)."""
+    project = project_get_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
+    item = review_item_held(project=project, user=request.user)
     context = {
         "project": project,
         "item": item,
+        "can_start": item is None and review_item_free_exists(project=project),
         "counts": review_counts(project=project),
         "recent": review_recent(project=project),
         "classes": [c for c in project.label_classes.all() if not c.is_ignore],
@@ -105,6 +123,15 @@ def queue(request, project_id: int):
         "settings_form": QueueSettingsForm.for_project(project) if project.membership.is_admin else None,
     }
     return TemplateResponse(request, PAGE, context)
+
+
+@login_required
+@require_POST
+def next_item(request, project_id: int):
+    """Lease the next item, then show it on the page (303: the page is a GET)."""
+    project = project_get_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER, classes=False)
+    _lease_next(request, project)
+    return HttpResponseRedirect(reverse("review:queue", args=[project.pk]), status=303)
 
 
 def _score(value: float) -> str:
@@ -193,6 +220,7 @@ def decide(request, project_id: int, item_id: int, decision: str):
         review_item_release(item=item, user=request.user)
         key = _skipped_key(project)
         request.session[key] = [*request.session.get(key, []), item.pk]
+        _lease_next(request, project)
         return redirect("review:queue", project_id=project.pk)
     action = {"accept": review_item_accept, "reject": review_item_reject}.get(decision)
     if action is None:
@@ -203,6 +231,7 @@ def decide(request, project_id: int, item_id: int, decision: str):
         messages.error(request, str(refusal))
     else:
         messages.success(request, DECIDED[decision])
+    _lease_next(request, project)  # the page shows it: no GET has to lease
     return redirect("review:queue", project_id=project.pk)
 
 
@@ -250,6 +279,7 @@ def finish_regions(request, project_id: int, item_id: int):
     else:
         message = REGIONS_CORRECTED
     messages.success(request, message)
+    _lease_next(request, project)  # the page the client goes to next shows it
     next_url = reverse("review:queue", args=[project.pk])
     return JsonResponse({"status": item.status, "message": message, "next": next_url})
 

@@ -27,6 +27,11 @@ def page(client, project) -> str:
     return client.get(reverse("review:queue", args=[project.pk])).content.decode()
 
 
+def claimed_page(client, project) -> str:
+    """The page after "Start reviewing" (a POST leases the next item, the page shows it)."""
+    return client.post(reverse("review:next", args=[project.pk]), follow=True).content.decode()
+
+
 def panel(client, project):
     return client.get(reverse("review:auto_accept", args=[project.pk]))
 
@@ -58,7 +63,7 @@ def test_page_says_why_the_item_was_picked(client, reviewer, queue_items):
     lowest = queue_items[1]
     ReviewItem.objects.filter(pk=lowest.pk).update(queue_rank=0, pick_kind=DOUBTFUL, pick_group_size=14)
     client.force_login(reviewer)
-    html = page(client, lowest.project)
+    html = claimed_page(client, lowest.project)
     assert f'data-item="{lowest.pk}"' in html
     assert "Most doubtful of a group of 14 similar images." in html
     assert 'id="audit-badge"' not in html
@@ -68,7 +73,7 @@ def test_an_audit_item_carries_the_audit_badge(client, reviewer, queue_items):
     lowest = queue_items[1]
     ReviewItem.objects.filter(pk=lowest.pk).update(queue_rank=0, is_audit=True, pick_kind=AUDIT)
     client.force_login(reviewer)
-    html = page(client, lowest.project)
+    html = claimed_page(client, lowest.project)
     assert '<span class="badge audit" id="audit-badge">Audit</span>' in html
     assert escape(PICK_REASONS[AUDIT]) in html
 

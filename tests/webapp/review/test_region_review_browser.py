@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def open_by_region(page, live_server, project):
     page.goto(live_server.url + reverse("review:queue", args=[project.pk]))
+    page.click("#start-form button")  # the page (a GET) leases nothing: starting is a POST
     page.click("#region-mode-toggle")
     page.wait_for_selector("#region-panel[data-ready]")
     return page

@@ -13,7 +13,7 @@ from webapp.images.models import Image, ImageStatus, MaskSource
 from webapp.images.services import mask_read, mask_save
 from webapp.projects.services import ClassSpec, membership_set, project_create
 from webapp.review import forms
-from webapp.review.models import ReviewStatus
+from webapp.review.models import ReviewItem, ReviewStatus
 from webapp.review.regions import (
     NO_SUPERPIXELS,
     RegionChoice,
@@ -33,7 +33,7 @@ from webapp.review.services import (
     review_item_finish_regions,
     review_item_next,
 )
-from webapp.review.views import REGIONS_CORRECTED, REGIONS_PARTIAL
+from webapp.review.views import REGIONS_ACCEPTED, REGIONS_CORRECTED, REGIONS_PARTIAL
 from tests.webapp.review.regions_setup import CAR, H, ROAD, VOID, W, block_image, region_item
 
 pytestmark = pytest.mark.django_db
@@ -258,6 +258,18 @@ def test_the_page_posts_decisions_and_gets_the_next_url(client, reviewer, made):
                                "next": reverse("review:queue", args=[made.item.project_id])}
     made.item.refresh_from_db()
     assert made.item.seconds_spent == 8.25 and made.item.region_log["regions"][str(a)]["keys"] == ["tab", "1"]
+
+
+def test_a_finish_leases_the_next_item_so_the_page_it_goes_to_only_reads(client, reviewer, made, queue_items):
+    client.force_login(reviewer)
+    response = post(client, made, {"mode": "accept", "decisions": {}})
+    assert response.status_code == 200
+    held = ReviewItem.objects.filter(leased_by=reviewer, status=ReviewStatus.PENDING)
+    assert [i.pk for i in held] == [min(queue_items, key=lambda i: i.score).pk]  # leased by the POST
+    before = list(ReviewItem.objects.order_by("pk").values())
+    page = client.get(response.json()["next"]).content.decode()
+    assert f'data-item="{held[0].pk}"' in page and REGIONS_ACCEPTED in page
+    assert list(ReviewItem.objects.order_by("pk").values()) == before
 
 
 def test_the_page_gets_the_refusal_in_words(client, reviewer, made):
