@@ -33,9 +33,10 @@ def test_suggested_seeds_round_and_table(tmp_path):
     _run(["--seed", "0"], tmp_path)
     (record,) = [json.loads(line) for line in (tmp_path / "seeds.jsonl").read_text().splitlines()]
     assert record["bench"] == "seed_suggestions" and record["seed_labels"] == 3
-    # the synthetic images alternate between two sequences; suggestions cover both
-    assert sum(record["by_sequence"].values()) == 3 and record["by_sequence"]["0001TP"] >= 1
-    assert record["by_sequence"]["0016E5"] >= 1
+    # every seed mask is counted under its sequence (the file name's prefix); which ones the
+    # suggestions pick is ml.selection's business, tested in tests/ml/test_selection.py
+    assert sum(record["by_sequence"].values()) == 3
+    assert set(record["by_sequence"]) == {"0001TP", "0006R0", "0016E5", "Seq05VD"}
     assert 0.0 <= record["val_miou"] <= 1.0 and record["run"]["num_labeled"] + record["run"]["num_validation"] == 3
 
     hitl_round0 = {"bench": "hitl", "version": 2, "strategy": "random", "seed": 0, "round": 0, "val_miou": 0.25,
