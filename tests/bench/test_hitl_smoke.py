@@ -173,8 +173,8 @@ def test_table_means_over_seeds_checks_the_targets_and_leaves_old_lines_out(tmp_
     assert "| random | 1 | 31 | 40.0 ± 2.0 | 3 |" in out
     assert "31: +3.0 (3 seeds)" in out
     assert "ahead of random by ≥ 2 points averaged over the budgets: met (+3.0)" in out
-    assert "diverse: within a quarter of the images, best at round 1 (31 touched): 43.0 ± 2.0 = 98 %" in out
-    assert "random: within a quarter of the images, best at round 1 (31 touched): 40.0 ± 2.0 = 91 %" in out
+    assert "diverse: within a quarter of the images, last at round 1 (31 touched): 43.0 ± 2.0 = 98 %" in out
+    assert "random: within a quarter of the images, last at round 1 (31 touched): 40.0 ± 2.0 = 91 %" in out
     assert "diverse, round 1: auto-accepted 40 % of the unlabeled images" in out and "3.0 ± 0.0 %: met" in out
     assert "random, round 1: auto-accepted 0 %" in out and "no audits" in out
     assert "| diverse | 1 | 0.0 ± 0.0 | 0.0 ± 0.0 | 31.0 ± 0.0 | 0.0 ± 0.0 | doubtful 30.0, audit 2.0 |" in out
