@@ -15,11 +15,13 @@ from django.shortcuts import get_object_or_404
 
 from ml.selection import seed_suggestions
 from webapp.images.models import Image, Mask
+from webapp.project_counts import counts_cached
 from webapp.projects.models import Project
 from webapp.training.selectors import human_labeled_images
 
 SUGGESTIONS_SHOWN = 8
 SUGGESTIONS_CACHE_S = 24 * 3600  # the key changes with the inputs; this only bounds memory
+EMBEDDINGS_KEY = "embedding-progress:{project}"
 SUGGESTIONS_KEY = "seed-suggestions:{project}:{encoder}:{embedded}:{last}:{labeled}:{n}"
 # Seed suggestions are for the first masks: past this many the review queue orders the work,
 # and TypiClust's k (labeled + n clusters) would make a page view slow.
@@ -56,9 +58,13 @@ class EmbeddingProgress:
 
 
 def embedding_progress(*, project: Project) -> EmbeddingProgress:
-    per_encoder = dict(
-        Image.objects.filter(project=project).order_by()
-        .values_list("embedding_encoder").annotate(images=Count("id"))
+    """Kept a few seconds per process for big projects (webapp.project_counts): the GROUP BY
+    scans every image row, on the project page that many people open each minute."""
+    per_encoder = counts_cached(
+        EMBEDDINGS_KEY.format(project=project.pk),
+        lambda: dict(Image.objects.filter(project=project).order_by()
+                     .values_list("embedding_encoder").annotate(images=Count("id"))),
+        rows=lambda counts: sum(counts.values()),
     )
     total = sum(per_encoder.values())
     made = {name: count for name, count in per_encoder.items() if name}

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from webapp.converters import parse_id
 from webapp.images.models import ImageStatus
-from webapp.images.selectors import embedding_progress, seed_suggestions_for
+from webapp.images.selectors import SEED_PHASE_LABELED_MAX, embedding_progress, seed_suggestions_for
 from webapp.projects import services
 from webapp.projects.access import project_get_for_user
 from webapp.projects.forms import (
@@ -77,9 +77,11 @@ def project_detail(request, project_id: int):
     }
     if request.htmx and not request.htmx.boosted:
         return TemplateResponse(request, "projects/detail.html#gallery", context)
-    if can_annotate:  # the strip sits outside the gallery: tab switches do not recompute it
-        context["suggestions"] = seed_suggestions_for(project=project)
-        context["embeddings"] = embedding_progress(project=project)
+    # The strip sits outside the gallery (tab switches do not recompute it), and only while
+    # the project is in its seed phase (the status counts are cached for big projects).
+    if can_annotate and counts[ImageStatus.LABELED] < SEED_PHASE_LABELED_MAX:
+        context["embeddings"] = progress = embedding_progress(project=project)
+        context["suggestions"] = seed_suggestions_for(project=project) if progress.analysed else []
     return TemplateResponse(request, "projects/detail.html", context)
 
 
