@@ -134,7 +134,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from ml.superpixels import region_majority, region_stats  # noqa: E402
+from ml.superpixels import region_majority  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "camvid"
 DEFAULT_WORK = ROOT / "bench" / "results" / "hitl_work"
@@ -151,7 +151,6 @@ REVIEWERS = (WHOLE, REGION)
 REGION_SUFFIX = "+region"  # the table's name of a queue strategy reviewed by region
 # Review by region (webapp.review.regions uses the same rule in the app).
 TAU_DEFAULT = 0.95  # ml.train.TrainConfig's tau, for a run whose config has none
-DISAGREE_SHARE = 0.5  # doubtful when the teachers disagree on more than this share of a region
 # The cost model (sources in the module docstring).
 SECONDS_PER_CLICK = 1.0
 SECONDS_PER_KEPT_REGION = 1.0
@@ -576,13 +575,16 @@ def region_fix(*, superpixels: np.ndarray, pseudo: np.ndarray, gt: np.ndarray, c
 
     superpixels: int32 ids 0..n-1; pseudo, gt: uint8 classes (gt's VOID not counted);
     confidence: uint8 0-255 (the fused teachers' confidence); disagreement: uint8 (255 where
-    the teachers disagree). A region is doubtful when its mean confidence is under tau x 255
-    or the teachers disagree on more than DISAGREE_SHARE of it. Each doubtful region whose
-    dominant ground-truth class differs from the pseudo-label's gets that class (one click);
-    then the doubtful regions' remaining wrong pixels are painted with the ground truth."""
+    the teachers disagree). The doubtful regions are the review page's
+    (webapp.review.regions.doubtful_regions). Each doubtful region whose dominant
+    ground-truth class differs from the pseudo-label's gets that class (one click); then the
+    doubtful regions' remaining wrong pixels are painted with the ground truth."""
+    from webapp.review.regions import doubtful_regions
+
     n = int(superpixels.max()) + 1
-    doubtful = ((region_stats(superpixels, confidence, n) < tau * 255.0)
-                | (region_stats(superpixels, disagreement > 127, n) > DISAGREE_SHARE))
+    doubtful = np.zeros(n, dtype=bool)
+    regions = doubtful_regions(superpixels=superpixels, confidence=confidence, disagreement=disagreement, tau=tau)
+    doubtful[[r.id for r in regions]] = True
     truth = region_majority(superpixels, gt, n, ignore_index=VOID)
     guess = region_majority(superpixels, pseudo, n, ignore_index=VOID)
     click = doubtful & (truth >= 0) & (truth != guess)

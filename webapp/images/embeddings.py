@@ -19,6 +19,7 @@ from django.db.models import Q, QuerySet
 from PIL import Image as PILImage
 
 from ml.features import encoder_embeddings
+from ml.vectors import vector_to_bytes
 from ml.models import Encoder, ModelSpec, build_segmenter
 from webapp.images.models import Image
 from webapp.projects.models import Project
@@ -30,10 +31,6 @@ log = logging.getLogger(__name__)
 EMBED_BATCH = 32  # images read and saved per step; should_stop is asked between steps
 EMBED_LONG_SIDE = 512  # images are shrunk to this longer side first (features barely change; time does)
 UNREADABLE = "Image %s of project %s could not be read for its embedding: %s"
-
-
-def embedding_to_bytes(vector: np.ndarray) -> bytes:
-    return np.asarray(vector, dtype=np.float32).tobytes()
 
 
 def embedding_encoder_for(*, project: Project) -> str:
@@ -85,7 +82,7 @@ def image_embeddings_compute(
         vectors = encoder_embeddings(encoder, pictures, device=device, amp=device.type == "cuda",
                                      long_side=EMBED_LONG_SIDE)
         for image, vector in zip(readable, vectors):
-            image.embedding = embedding_to_bytes(vector)
+            image.embedding = vector_to_bytes(vector)
             image.embedding_encoder = spec.encoder
             image.save(update_fields=["embedding", "embedding_encoder"])
         embedded += len(readable)

@@ -14,6 +14,7 @@ from django.db.models import Count, Max
 from django.shortcuts import get_object_or_404
 
 from ml.selection import seed_suggestions
+from ml.vectors import vector_from_bytes
 from webapp.images.models import Image, Mask
 from webapp.project_counts import counts_cached
 from webapp.projects.models import Project
@@ -106,6 +107,6 @@ def _suggested_ids(*, embedded, labeled: set[int], n: int) -> list[int]:
     pool = [pk for pk in sampled if pk in stored]  # not an image deleted meanwhile
     if not pool:
         return []
-    features = np.stack([np.frombuffer(bytes(stored[pk]), dtype=np.float32) for pk in pool])
+    features = np.stack([vector_from_bytes(stored[pk]) for pk in pool])
     picks = seed_suggestions(features, np.array([pk in labeled for pk in pool]), n)
     return [pool[pick.index] for pick in picks]

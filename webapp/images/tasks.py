@@ -34,14 +34,26 @@ def _redis() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
 
 
-def image_embeddings_enqueue(*, project_id: int) -> None:
-    """Queue the project's embeddings unless a run is already waiting. Call it after commit.
-    A broker that cannot be reached is logged, not raised: the import it follows succeeded."""
+def _enqueue_once(task, *, pending_key: str, project_id: int, not_enqueued: str) -> None:
+    """Queue `task` for the project unless a run is already waiting (the flag). Call it after
+    commit. A broker that cannot be reached is logged, not raised: the import it follows
+    succeeded, and the command named in the message catches up."""
     try:
-        if _redis().set(PENDING_KEY.format(project_id=project_id), 1, nx=True, ex=PENDING_TTL_S):
-            image_embeddings_task.delay(project_id)
+        if _redis().set(pending_key.format(project_id=project_id), 1, nx=True, ex=PENDING_TTL_S):
+            task.delay(project_id)
     except (redis.RedisError, OperationalError) as error:
-        log.warning(NOT_ENQUEUED, project_id, error, project_id)
+        log.warning(not_enqueued, project_id, error, project_id)
+
+
+def _claim(pending_key: str, project_id: int) -> Project | None:
+    """Clear the flag before looking for images (an image committed after the look queues the
+    next run), then the project, or None if it was deleted since it was queued."""
+    _redis().delete(pending_key.format(project_id=project_id))
+    return Project.objects.filter(pk=project_id).first()
+
+
+def image_embeddings_enqueue(*, project_id: int) -> None:
+    _enqueue_once(image_embeddings_task, pending_key=PENDING_KEY, project_id=project_id, not_enqueued=NOT_ENQUEUED)
 
 
 @shared_task(name="webapp.images.tasks.image_embeddings_task")
@@ -50,21 +62,13 @@ def image_embeddings_task(project_id: int) -> int:
     # to enqueue (webapp.images.services) and never load torch.
     from webapp.images.embeddings import image_embeddings_compute
 
-    _redis().delete(PENDING_KEY.format(project_id=project_id))
-    project = Project.objects.filter(pk=project_id).first()
-    if project is None:  # deleted since it was queued
-        return 0
-    return image_embeddings_compute(project=project)
+    project = _claim(PENDING_KEY, project_id)
+    return image_embeddings_compute(project=project) if project is not None else 0
 
 
 def image_superpixels_enqueue(*, project_id: int) -> None:
-    """Queue the project's superpixels unless a run is already waiting. Call it after commit;
-    an unreachable broker is logged, not raised (as image_embeddings_enqueue)."""
-    try:
-        if _redis().set(SUPERPIXELS_PENDING_KEY.format(project_id=project_id), 1, nx=True, ex=PENDING_TTL_S):
-            image_superpixels_task.delay(project_id)
-    except (redis.RedisError, OperationalError) as error:
-        log.warning(SUPERPIXELS_NOT_ENQUEUED, project_id, error, project_id)
+    _enqueue_once(image_superpixels_task, pending_key=SUPERPIXELS_PENDING_KEY, project_id=project_id,
+                  not_enqueued=SUPERPIXELS_NOT_ENQUEUED)
 
 
 @shared_task(name="webapp.images.tasks.image_superpixels_task")
@@ -72,8 +76,5 @@ def image_superpixels_task(project_id: int) -> int:
     # scikit-image is imported only where superpixels are computed, as torch is above.
     from webapp.images.superpixels import superpixels_compute_missing
 
-    _redis().delete(SUPERPIXELS_PENDING_KEY.format(project_id=project_id))
-    project = Project.objects.filter(pk=project_id).first()
-    if project is None:  # deleted since it was queued
-        return 0
-    return superpixels_compute_missing(project=project)
+    project = _claim(SUPERPIXELS_PENDING_KEY, project_id)
+    return superpixels_compute_missing(project=project) if project is not None else 0

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from ml.calibration import CALIBRATED, UNMET, Calibration, ErrorEstimate, calibrate_threshold, error_estimate
 from ml.selection import DOUBTFUL, LEAST_CONFIDENT, RANDOM, TYPICAL, Pick, diverse_order, least_confident_order, random_order
+from ml.vectors import vector_from_bytes
 from webapp.images.models import Image, ImageStatus, Mask
 from webapp.images.services import mask_read
 from webapp.projects.access import user_has_role
@@ -55,14 +56,6 @@ def pick_reason(item: ReviewItem) -> str:
     return template.format(n=item.pick_group_size)
 
 
-def features_to_bytes(vector: np.ndarray) -> bytes:
-    return np.asarray(vector, dtype=np.float32).tobytes()
-
-
-def features_from_bytes(data) -> np.ndarray:
-    return np.frombuffer(bytes(data), dtype=np.float32)
-
-
 def label_class_shares(*, project: Project) -> np.ndarray | None:
     """Share of each class among the project's human-labeled pixels (ignore class excluded),
     indexed like the model's outputs (channel c predicts label value c); None without human
@@ -97,7 +90,7 @@ def _order(project: Project, items: list[ReviewItem], seed: int) -> list[Pick]:
     with_features = [i for i in items if i.features is not None]
     if strategy == QueueStrategy.LEAST_CONFIDENT or len(with_features) < len(items) or not items:
         return least_confident_order(np.array([i.score for i in items]))
-    features = np.stack([features_from_bytes(i.features) for i in items])
+    features = np.stack([vector_from_bytes(i.features) for i in items])
     uncertainty = np.array([i.class_uncertainty if i.class_uncertainty is not None else 1.0 - i.score
                             for i in items])
     return diverse_order(features, uncertainty, k=project.review_batch_size,

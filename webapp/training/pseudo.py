@@ -25,6 +25,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from ml.calibration import is_audit
+from ml.vectors import vector_to_bytes
 from webapp.env import env_int
 from webapp.images.models import Image, ImageStatus, MaskSource
 from webapp.images.services import MaskConflict, MaskScores, mask_save
@@ -153,7 +154,6 @@ def pseudo_label_store(
     A review item keeps both teachers' labels (su_pred, ru_pred: H,W uint8 argmaxes) for
     review by region. Returns the mask, or None when a human got to the image first (their
     work stands)."""
-    from webapp.review.queue import features_to_bytes
     from webapp.review.services import review_item_create, review_item_supersede
 
     project = run.project
@@ -180,7 +180,7 @@ def pseudo_label_store(
                 image=locked, mask=mask, run=run, score=score, scores=scores,
                 confidence_png=_png(np.clip(confidence * 255.0, 0, 255).astype(np.uint8)),
                 disagreement_png=_png(disagreement.astype(np.uint8) * 255),
-                features=None if features is None else features_to_bytes(features),
+                features=None if features is None else vector_to_bytes(features),
                 class_uncertainty=class_uncertainty, is_audit=destination == AUDIT,
                 su_label_png=None if su_pred is None else _png(su_pred.astype(np.uint8)),
                 ru_label_png=None if ru_pred is None else _png(ru_pred.astype(np.uint8)),

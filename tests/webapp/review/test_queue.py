@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from ml.calibration import CALIBRATED, MIN_SUPPORT, TOO_FEW
+from ml.vectors import vector_to_bytes
 from webapp.images.models import ImageStatus, MaskSource
 from webapp.images.services import MaskScores, mask_save
 from webapp.projects.models import QueueStrategy
@@ -11,7 +12,6 @@ from webapp.review.queue import (
     PICK_REASONS,
     UNLIKE_ANY,
     accepted_error_estimate,
-    features_to_bytes,
     label_class_shares,
     pick_reason,
     review_queue_reorder,
@@ -34,7 +34,7 @@ def queued(make_image, *, score, features=None, uncertainty=None, is_audit=False
         image=image, mask=mask, run=None, score=score,
         scores={"mean_confidence": score, "confident_fraction": 0.5, "disagreement": 0.1},
         confidence_png=_png(np.zeros((H, W), np.uint8)), disagreement_png=_png(np.zeros((H, W), np.uint8)),
-        features=None if features is None else features_to_bytes(features),
+        features=None if features is None else vector_to_bytes(features),
         class_uncertainty=uncertainty, is_audit=is_audit,
     )
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from ml.checkpoints import load_checkpoint
+from ml.vectors import vector_from_bytes
 from tests.webapp.training.shapes import TINY_CONFIG, add_shapes_images
 from webapp.images.models import Image, ImageStatus, Mask, MaskSource
 from webapp.images.services import mask_save
 from webapp.review.models import ReviewItem, ReviewStatus
-from webapp.review.queue import features_from_bytes
 from webapp.review.services import review_item_accept, review_item_next
 from webapp.training.files import models_root
 from webapp.training.models import ModelVersion, RunStatus, RunTrigger, TrainingRun
@@ -99,7 +99,7 @@ def test_admin_retrain_trains_pseudo_labels_and_feeds_review_into_the_next_round
     assert accepted_pseudo == 6 - len(queue)
     # The pseudo-labelling pass stored each item's teacher features and uncertainty, and the
     # queue was ranked in the project's (diverse) order at the end of the round.
-    assert all(len(features_from_bytes(item.features)) > 0 and 0.0 <= item.class_uncertainty <= 1.0
+    assert all(len(vector_from_bytes(item.features)) > 0 and 0.0 <= item.class_uncertainty <= 1.0
                for item in queue)
     assert sorted(item.queue_rank for item in queue) == list(range(len(queue)))
     assert project.threshold_calibration["status"] == "too_few"
