@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "webapp.annotation",
     "webapp.training",
     "webapp.review",
+    "webapp.datasets",
     "webapp.api",
 ]
 

@@ -8,8 +8,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from webapp.api.dataset_import import InvalidDataset, dataset_import
-from webapp.api.export import MASK_CHOICES, MASKS_HUMAN, coco_json, dataset_zip_stream
+from webapp.datasets.dataset_import import InvalidDataset, dataset_import
+from webapp.datasets.export import MASK_CHOICES, MASKS_HUMAN, coco_json, dataset_zip_stream
 from webapp.api.schema import BAD_REQUEST, BINARY
 from webapp.api.serializers import ImportReportSerializer
 from webapp.api.views.base import FileView, ProjectView

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from tests.conftest import mask_png, noise_png
 from tests.webapp.hostile_files import claiming_size, encrypted, png_bomb, truncated, zip_of
 from tests.webapp.images.conftest import media_files  # noqa: F401  (a fixture)
-from webapp.api import dataset_import
-from webapp.api.dataset_import import (
+from webapp.datasets import dataset_import
+from webapp.datasets.dataset_import import (
     BAD_JSON,
     CLASS_MISMATCH,
     DIRECTORY_TOO_LARGE,

@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 from PIL import Image as PILImage
 
-from webapp.api.coco import rle_decode
-from webapp.api.dataset_import import CLASS_MISMATCH, NOT_A_ZIP
+from webapp.datasets.coco import rle_decode
+from webapp.datasets.dataset_import import CLASS_MISMATCH, NOT_A_ZIP
 from webapp.images.models import Image, ImageStatus, MaskSource
 from webapp.images.services import MaskScores, mask_read, mask_save
 

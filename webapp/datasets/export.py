@@ -19,7 +19,7 @@ from pathlib import PurePath
 import numpy as np
 from PIL import Image as PILImage
 
-from webapp.api.coco import coco_annotations
+from webapp.datasets.coco import coco_annotations
 from webapp.images.models import Image, ImageStatus, MaskSource
 from webapp.images.services import mask_read
 from webapp.projects.models import Project

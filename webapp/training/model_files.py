@@ -22,7 +22,7 @@ class ModelFileMissing(Exception):
 
 def student_export_path(*, version: ModelVersion, fmt: str) -> Path:
     """The exported file, made now if it is not cached yet."""
-    from ml.export import export_student
+    from ml.export import export_student  # imports torch: kept off web start-up
 
     checkpoint = Path(settings.MODELS_ROOT) / version.student_path
     try:
