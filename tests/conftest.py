@@ -3,9 +3,6 @@ isolated media, and the three users every view test needs: owner, member, outsid
 import io
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -13,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image as PILImage
+
+from webapp.processes import WORKER_QUEUES, ChildProcess, worker_start
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -155,46 +154,6 @@ def _worker_env(database_settings) -> dict:
     return env
 
 
-class WorkerProcess:
-    """`celery -A webapp worker` as a child process on the test database and broker."""
-
-    def __init__(self, env: dict, queues: str = "default,training"):
-        self.log = tempfile.NamedTemporaryFile(prefix="celery-", suffix=".log", delete=False)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", queues, "-P", "solo",
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
-             "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h"],
-            cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-        self._wait_ready()
-
-    def _wait_ready(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Celery worker exited:\n{self.output()}")
-            if "ready." in self.output():
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"Celery worker did not start:\n{self.output()}")
-
-    def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
-
-    def kill(self):
-        """Die as a crashed machine would: no clean shutdown."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-
 @pytest.fixture
 def start_worker(transactional_db, django_db_blocker):
     """Factory for real worker processes; they see only committed data (transactional_db)."""
@@ -202,8 +161,10 @@ def start_worker(transactional_db, django_db_blocker):
 
     workers = []
 
-    def start(queues: str = "default,training") -> WorkerProcess:
-        worker = WorkerProcess(_worker_env(connection.settings_dict), queues)
+    def start(queues: str = WORKER_QUEUES) -> ChildProcess:
+        name = f"test-{os.getpid()}-{time.monotonic_ns()}"
+        worker = worker_start(env=_worker_env(connection.settings_dict), queues=queues,
+                              log_path=_TMP / f"celery-{name}.log", node_name=f"{name}@%h")
         workers.append(worker)
         return worker
 

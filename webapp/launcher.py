@@ -2,32 +2,29 @@
 server and one Celery worker; Ctrl+C stops them all. Used by `scripts/run`."""
 import os
 import signal
-import subprocess
 import sys
 import time
 
 import django
+from django.conf import settings
+
+from webapp.embedded_redis import start_embedded_redis, stop_embedded_redis
+from webapp.processes import process_start, processes_stop, worker_start
 
 
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
     django.setup()
-    from django.conf import settings
-
-    from webapp.embedded_redis import start_embedded_redis, stop_embedded_redis
-
     address = os.environ.get("SEGLOOP_ADDRESS", "127.0.0.1:8000")
     redis_process = None
     if not os.environ.get("REDIS_URL"):
         redis_process = start_embedded_redis(settings.REDIS_SOCKET, settings.DATA_DIR / "redis")
         print(f"Embedded Redis on {settings.REDIS_SOCKET}")
-    python = sys.executable
     children = [
-        subprocess.Popen([python, "manage.py", "runserver", "--noreload", address]),
-        subprocess.Popen(
-            [python, "-m", "celery", "-A", "webapp", "worker", "-Q", "default,training",
-             "--concurrency", "1", "--loglevel", "INFO", "-n", "segloop@%h"]
-        ),
+        process_start(name="web", argv=[sys.executable, "manage.py", "runserver", "--noreload", address]),
+        # The prefork pool, unlike the tests' solo one, still answers `celery inspect` while a
+        # round trains; its output goes to this terminal, so it is not waited for.
+        worker_start(pool="prefork", node_name="segloop@%h", isolated=False, ready_timeout=None),
     ]
     print(f"segloop is running on http://{address}/  (Ctrl+C stops everything)")
     stopping = False
@@ -39,17 +36,10 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        while not stopping and all(child.poll() is None for child in children):
+        while not stopping and all(child.alive() for child in children):
             time.sleep(0.5)
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        processes_stop(children, timeout=30)
         if redis_process:
             stop_embedded_redis(redis_process)
         print("segloop stopped.")
