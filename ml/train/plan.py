@@ -1,4 +1,5 @@
 """Which networks a config trains and which loss terms it switches on."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,15 +10,17 @@ from ml.models.weights import WeightSource, resolve_weight_source
 from .config import TrainConfig
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Plan:
-    teacher_specs: dict  # role ("su" | "ru") -> ModelSpec, trained in stage 1
+    """The networks and loss terms of one config. Stage 1 runs CPS whenever it has two teachers
+    (one teacher: self-training on its own confident labels), so no switch says so."""
+
+    teacher_specs: dict[str, ModelSpec]  # role ("su" | "ru") -> spec, trained in stage 1
     student_spec: ModelSpec
-    use_cps: bool
-    use_dl: bool
     student_mode: str  # "distill" | "supervised" | "mean_teacher"
-    use_gcl: bool
-    use_lrl: bool
+    use_dl: bool = False
+    use_gcl: bool = False
+    use_lrl: bool = False
 
     @property
     def teacher_roles(self) -> tuple[str, ...]:
@@ -25,8 +28,7 @@ class Plan:
 
 
 def _spec(kind: str, encoder: str, extra: dict, cfg: TrainConfig) -> ModelSpec:
-    return ModelSpec(kind=kind, encoder=encoder, num_classes=cfg.num_classes,
-                     ignore_index=cfg.ignore_index, **extra)
+    return ModelSpec(kind=kind, encoder=encoder, num_classes=cfg.num_classes, ignore_index=cfg.ignore_index, **extra)
 
 
 def make_plan(cfg: TrainConfig) -> Plan:
@@ -40,15 +42,19 @@ def make_plan(cfg: TrainConfig) -> Plan:
     su = _spec("su", cfg.su_encoder, cfg.su_kwargs, cfg)
     ru = _spec("ru", cfg.ru_encoder, cfg.ru_kwargs, cfg)
     student = _spec("student", cfg.student_encoder, cfg.student_kwargs, cfg)
-    if cfg.method == "supervised":
-        return Plan({}, student, False, False, "supervised", False, False)
-    if cfg.method == "mean_teacher":
-        return Plan({}, student, False, False, "mean_teacher", False, False)
+    if cfg.method in ("supervised", "mean_teacher"):
+        return Plan(teacher_specs={}, student_spec=student, student_mode=cfg.method)
     if cfg.method == "cps":
-        return Plan({"su": ru, "ru": ru}, student, True, False, "distill", False, False)
+        return Plan(teacher_specs={"su": ru, "ru": ru}, student_spec=student, student_mode="distill")
     teachers = {"both": {"su": su, "ru": ru}, "su": {"su": su}, "ru": {"ru": ru}}[cfg.teachers]
-    two = len(teachers) == 2
-    return Plan(teachers, student, two, cfg.use_dl and two, "distill", cfg.use_gcl, cfg.use_lrl)
+    return Plan(
+        teacher_specs=teachers,
+        student_spec=student,
+        student_mode="distill",
+        use_dl=cfg.use_dl and len(teachers) == 2,  # discrepancy needs two teachers
+        use_gcl=cfg.use_gcl,
+        use_lrl=cfg.use_lrl,
+    )
 
 
 def weight_sources(cfg: TrainConfig) -> dict[str, WeightSource]:
@@ -60,7 +66,8 @@ def weight_sources(cfg: TrainConfig) -> dict[str, WeightSource]:
     plan = make_plan(cfg)
     specs = {**plan.teacher_specs, "student": plan.student_spec}
     return {
-        role: resolve_weight_source(role, spec.encoder, pretrained=role in cfg.pretrained,
-                                    request=cfg.weights.get(role))
+        role: resolve_weight_source(
+            role, spec.encoder, pretrained=role in cfg.pretrained, request=cfg.weights.get(role)
+        )
         for role, spec in specs.items()
     }
