@@ -19,8 +19,6 @@ Public API:
 
 from ml.models.encoder import KNOWN_CNN_ENCODERS, KNOWN_SWIN_ENCODERS, Encoder, encoder_family
 from ml.models.factory import (
-    KINDS,
-    ModelSpec,
     build_ru_teacher,
     build_segmenter,
     build_student,
@@ -29,15 +27,16 @@ from ml.models.factory import (
 )
 from ml.models.hybrid_swin import HybridSwinEncoder
 from ml.models.segmenter import Segmenter
+from ml.models.spec import KINDS, ModelSpec
 from ml.models.swin_unet import SwinUnetDecoder
 from ml.models.unet import UNetDecoder
 from ml.models.weights import (
-    WeightSource,
     WeightsMismatchError,
+    WeightSource,
     WeightsUnavailableError,
-    resolve_weight_source,
     load_efficientnet_lite0_imagenet,
     load_weights,
+    resolve_weight_source,
 )
 
 __all__ = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any
+from typing import Any, cast
 
 import timm
 import torch
@@ -109,7 +109,7 @@ class Encoder(nn.Module):
                 f"Known-good CNN encoders: {list(KNOWN_CNN_ENCODERS)}; "
                 f"known-good Swin encoders: {list(KNOWN_SWIN_ENCODERS)}."
             ) from err
-        info = self.model.feature_info
+        info: Any = self.model.feature_info  # timm's FeatureInfo (timm ships no types)
         self.channels: list[int] = list(info.channels())
         self.reductions: list[int] = list(info.reduction())
         self.required_multiple: int = max(self.reductions)
@@ -137,6 +137,6 @@ def _swin_heads(model: nn.Module, num_stages: int) -> list[int]:
     heads = []
     for module in model.modules():
         if type(module).__name__ == "SwinTransformerStage":
-            heads.append(module.blocks[0].attn.num_heads)
+            heads.append(cast(Any, module).blocks[0].attn.num_heads)  # a timm stage: untyped
     # features_only may drop stages after the last out_index; keep the ones we return.
     return heads[:num_stages]

@@ -2,90 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ml.models import weights as weights_mod
 from ml.models.encoder import KNOWN_CNN_ENCODERS, KNOWN_SWIN_ENCODERS, Encoder, encoder_family
 from ml.models.hybrid_swin import HybridSwinEncoder
 from ml.models.segmenter import Segmenter
+from ml.models.spec import ModelSpec
 from ml.models.swin_unet import SwinUnetDecoder
 from ml.models.unet import UNetDecoder
-
-KINDS = ("su", "ru", "student")
 
 # U-Net widths when the spec leaves decoder_channels empty: the student is lighter.
 DEFAULT_DECODER_CHANNELS = {
     "ru": (256, 128, 64, 32, 16),
     "student": (128, 64, 32, 16, 16),
 }
-
-
-def _freeze(value: Any) -> Any:
-    """Lists (e.g. from JSON) -> tuples, dicts -> sorted tuples of pairs, so specs stay hashable."""
-    if isinstance(value, dict):
-        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything needed to rebuild a network (stored in every checkpoint).
-
-    Args:
-        kind: "su" (Swin-Unet teacher), "ru" (ResUnet teacher) or "student" (CNN U-Net).
-        encoder: timm model name (Swin for "su", a CNN otherwise).
-        num_classes: number of output classes.
-        ignore_index: label of void pixels (carried along for losses and metrics).
-        encoder_kwargs: extra timm.create_model kwargs, as a dict or tuple of (name, value)
-            pairs; stored as sorted pairs so the spec stays hashable. For example a reduced
-            Swin for CPU runs: {"embed_dim": 48, "depths": (2, 2, 2, 2)}, or {"img_size": 256}.
-        decoder_channels: U-Net block widths ("ru"/"student"); empty = per-kind default.
-        decoder_depth: Swin blocks per Swin-Unet decoder stage ("su").
-        output_stride: U-Net kinds: stride at which the decoder stops, its logits then
-            upsampled bilinearly (1 = full-resolution decoder; 4 makes a light student about
-            twice as fast, see docs/benchmarks.md).
-    """
-
-    kind: str
-    encoder: str
-    num_classes: int
-    ignore_index: int = 255
-    encoder_kwargs: tuple = field(default=())
-    decoder_channels: tuple = field(default=())
-    decoder_depth: int = 2
-    output_stride: int = 1
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"Unknown model kind {self.kind!r}; valid kinds: {list(KINDS)}")
-        if self.num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
-        if self.kind == "su" and self.output_stride != 1:
-            raise ValueError("output_stride applies to the U-Net kinds ('ru', 'student'), not 'su'.")
-        object.__setattr__(self, "encoder_kwargs", _freeze(dict(self.encoder_kwargs)))
-        object.__setattr__(self, "decoder_channels", tuple(int(c) for c in self.decoder_channels))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (tuples become lists when serialised)."""
-        data = asdict(self)
-        data["encoder_kwargs"] = {k: _thaw(v) for k, v in self.encoder_kwargs}
-        data["decoder_channels"] = list(self.decoder_channels)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"Unknown ModelSpec fields {sorted(unknown)}; valid: {sorted(known)}")
-        return cls(**data)
-
-
-def _thaw(value: Any) -> Any:
-    return list(_thaw(v) for v in value) if isinstance(value, tuple) else value
 
 
 def build_segmenter(
@@ -112,8 +44,6 @@ def build_segmenter(
         ValueError: unknown kind/encoder, or an encoder of the wrong family for the kind.
         WeightsUnavailableError: an insisted source that cannot be had.
     """
-    from ml.models import weights as weights_mod  # avoid a cycle: weights imports Segmenter
-
     role = role or spec.kind
     family = encoder_family(spec.encoder)
     if spec.kind == "su" and family not in ("swin", "cnn"):
@@ -133,13 +63,16 @@ def build_segmenter(
     except OSError as err:  # the hub could not be reached after all: next source in the order
         if request == "hub":
             raise weights_mod.WeightsUnavailableError(
-                f"{role}: downloading hub weights of {spec.encoder!r} failed: {err}") from err
-        source = weights_mod.resolve_weight_source(role, spec.encoder, pretrained=pretrained,
-                                                   request=request, hub=False)
+                f"{role}: downloading hub weights of {spec.encoder!r} failed: {err}"
+            ) from err
+        source = weights_mod.resolve_weight_source(
+            role, spec.encoder, pretrained=pretrained, request=request, hub=False
+        )
         encoder = _build_encoder(spec, family, hub=False)
     if source.source == "package":
-        weights_mod.load_package_weights(getattr(encoder, "stem", encoder))
+        weights_mod.load_package_weights(encoder.stem if isinstance(encoder, HybridSwinEncoder) else encoder)
 
+    decoder: SwinUnetDecoder | UNetDecoder
     if spec.kind == "su":
         decoder = SwinUnetDecoder(
             encoder.channels,
@@ -147,7 +80,7 @@ def build_segmenter(
             num_heads=encoder.num_heads,
             img_size=encoder.img_size or (224, 224),
             depth=spec.decoder_depth,
-            window_size=int(dict(spec.encoder_kwargs).get("window_size", 7)),
+            window_size=int(spec.encoder_options.get("window_size", 7)),
         )
     else:
         widths = spec.decoder_channels or DEFAULT_DECODER_CHANNELS[spec.kind]
@@ -160,8 +93,8 @@ def build_segmenter(
     return model
 
 
-def _build_encoder(spec: ModelSpec, family: str, *, hub: bool):
-    kwargs = dict(spec.encoder_kwargs)
+def _build_encoder(spec: ModelSpec, family: str, *, hub: bool) -> Encoder | HybridSwinEncoder:
+    kwargs = spec.encoder_options
     if spec.kind == "su" and family == "cnn":
         return HybridSwinEncoder(spec.encoder, pretrained=hub, **kwargs)
     return Encoder(spec.encoder, pretrained=hub, **kwargs)
@@ -213,10 +146,16 @@ CPU_SWIN_KWARGS = {"embed_dim": 48, "depths": (2, 2, 2, 2), "num_heads": (3, 6, 
 def cpu_profile_specs(num_classes: int, ignore_index: int = 255) -> dict[str, ModelSpec]:
     """Small specs for CPU benchmarks/tests: {"su": ..., "ru": ..., "student": ...}."""
     return {
-        "su": ModelSpec("su", "swin_tiny_patch4_window7_224", num_classes, ignore_index,
-                        encoder_kwargs=CPU_SWIN_KWARGS, decoder_depth=1),
-        "ru": ModelSpec("ru", "resnet18", num_classes, ignore_index,
-                        decoder_channels=(128, 64, 32, 16, 16)),
-        "student": ModelSpec("student", "mobilenetv3_small_100", num_classes, ignore_index,
-                             decoder_channels=(64, 32, 24, 16, 16)),
+        "su": ModelSpec(
+            "su",
+            "swin_tiny_patch4_window7_224",
+            num_classes,
+            ignore_index,
+            encoder_kwargs=CPU_SWIN_KWARGS,
+            decoder_depth=1,
+        ),
+        "ru": ModelSpec("ru", "resnet18", num_classes, ignore_index, decoder_channels=(128, 64, 32, 16, 16)),
+        "student": ModelSpec(
+            "student", "mobilenetv3_small_100", num_classes, ignore_index, decoder_channels=(64, 32, 24, 16, 16)
+        ),
     }

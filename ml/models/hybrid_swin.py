@@ -69,7 +69,7 @@ class HybridSwinEncoder(nn.Module):
         wanted = [i for i, r in enumerate(probe.reductions) if r in OUT_STRIDES and r <= stem_stride]
         self.stem = Encoder(cnn, pretrained=pretrained, out_indices=tuple(wanted))
         self.name = f"{cnn}+swin"
-        stem_channels = dict(zip(self.stem.reductions, self.stem.channels))
+        stem_channels = dict(zip(self.stem.reductions, self.stem.channels, strict=True))
         # channels per output stride, doubling: C at stem_stride
         self.channels = [embed_dim * s // stem_stride for s in OUT_STRIDES]
         self.reductions = list(OUT_STRIDES)
@@ -78,31 +78,41 @@ class HybridSwinEncoder(nn.Module):
         # heads for every output stride (the decoder's stages use the shallow ones too)
         heads = [max(1, c // 32) for c in self.channels]
         if num_heads is not None:
-            heads[len(OUT_STRIDES) - len(swin_strides):] = list(num_heads)
+            heads[len(OUT_STRIDES) - len(swin_strides) :] = list(num_heads)
         self.num_heads = heads
         self.ignored_weight_keys: list[str] = []
         # 1x1 projections of the CNN maps below the stem stride (skips) and at it (embedding)
         self.skips = nn.ModuleList(
-            nn.Conv2d(stem_channels[s], c, 1) for s, c in zip(OUT_STRIDES, self.channels) if s < stem_stride
+            nn.Conv2d(stem_channels[s], c, 1)
+            for s, c in zip(OUT_STRIDES, self.channels, strict=True)
+            if s < stem_stride
         )
         self.embed = nn.Linear(stem_channels[stem_stride], embed_dim)
         self.embed_norm = nn.LayerNorm(embed_dim)
         self.stages = nn.ModuleList()
         dim = embed_dim
-        for i, (stride, depth) in enumerate(zip(swin_strides, depths)):
+        for i, (stride, depth) in enumerate(zip(swin_strides, depths, strict=True)):
             out_dim = self.channels[OUT_STRIDES.index(stride)]
-            self.stages.append(SwinTransformerStage(
-                dim=dim, out_dim=out_dim, input_resolution=(img_size // stride, img_size // stride),
-                depth=depth, downsample=i > 0, num_heads=heads[OUT_STRIDES.index(stride)],
-                window_size=window_size, dynamic_mask=True,
-            ))
+            self.stages.append(
+                SwinTransformerStage(
+                    dim=dim,
+                    out_dim=out_dim,
+                    input_resolution=(img_size // stride, img_size // stride),
+                    depth=depth,
+                    downsample=i > 0,
+                    num_heads=heads[OUT_STRIDES.index(stride)],
+                    window_size=window_size,
+                    dynamic_mask=True,
+                )
+            )
             dim = out_dim
         self.stem_stride = stem_stride
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = pad_to_multiple(x, self.required_multiple)
-        maps = dict(zip(self.stem.reductions, self.stem(x)))
-        out = [proj(maps[s]) for proj, s in zip(self.skips, OUT_STRIDES)]
+        maps = dict(zip(self.stem.reductions, self.stem(x), strict=True))
+        # one skip per stride below the stem stride: the first strides, the rest are Swin stages
+        out = [proj(maps[s]) for proj, s in zip(self.skips, OUT_STRIDES, strict=False)]
         h = self.embed_norm(self.embed(maps[self.stem_stride].permute(0, 2, 3, 1)))  # N,H,W,C
         for stage in self.stages:
             h = stage(h)

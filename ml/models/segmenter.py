@@ -9,9 +9,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ml.models.encoder import Encoder, pad_to_multiple
+from ml.models.hybrid_swin import HybridSwinEncoder
+from ml.models.spec import ModelSpec
+from ml.models.swin_unet import SwinUnetDecoder
+from ml.models.unet import UNetDecoder
 
-if TYPE_CHECKING:
-    from ml.models.factory import ModelSpec
+if TYPE_CHECKING:  # weights imports this module
+    from ml.models.weights import WeightSource
 
 
 class Segmenter(nn.Module):
@@ -25,12 +29,15 @@ class Segmenter(nn.Module):
         encoder, decoder, head: the three parts; ``head`` is a 1x1 conv to class logits.
     """
 
-    def __init__(self, spec: "ModelSpec", encoder: Encoder, decoder: nn.Module) -> None:
+    def __init__(
+        self, spec: ModelSpec, encoder: Encoder | HybridSwinEncoder, decoder: UNetDecoder | SwinUnetDecoder
+    ) -> None:
         super().__init__()
         self.spec = spec
         self.encoder = encoder
         self.decoder = decoder
         self.head = nn.Conv2d(decoder.out_channels, spec.num_classes, kernel_size=1)
+        self.weight_source: WeightSource | None = None  # set by build_segmenter
 
     @property
     def num_classes(self) -> int:

