@@ -146,8 +146,25 @@ class UploadReportSerializer(serializers.Serializer):
     results = UploadResultSerializer(many=True)
 
 
+class ImportClassesSerializer(serializers.Serializer):
+    matched = serializers.ListField(child=serializers.CharField(), help_text="The dataset's classes found here by name.")
+    unknown = serializers.ListField(child=serializers.CharField(), help_text="The dataset's classes this project lacks.")
+    missing = serializers.ListField(child=serializers.CharField(), help_text="This project's classes the dataset lacks.")
+    unknown_to = serializers.IntegerField(allow_null=True, help_text="The class index unknown classes' pixels go to.")
+
+
 class ImportReportSerializer(UploadReportSerializer):
     detail = serializers.CharField(required=False, help_text="Why nothing was imported, when nothing was.")
+    format = serializers.CharField(required=False)
+    classes = ImportClassesSerializer(required=False)
+    masks_added = serializers.IntegerField(required=False, help_text="New mask versions of images already here.")
+
+
+class ImportAnalysisSerializer(ImportReportSerializer):
+    confirmed = serializers.BooleanField(help_text="Always false: an analysis stores nothing.")
+    images = serializers.IntegerField()
+    with_mask = serializers.IntegerField()
+    can_import = serializers.BooleanField()
 
 
 class ImageStatusFilterSerializer(serializers.Serializer):

@@ -8,6 +8,9 @@ Layout:
     masks_color/...png     the same masks in the class colours (RGB), for people
     coco.json              COCO: images, categories (id = class index + 1, ignore class left
                            out) and one RLE annotation per class present in each mask
+
+The other formats (coco, voc, cityscapes, cvat) are laid out as their own tools expect them (see
+each module); every one holds the exported masks only, and is streamed the same way.
 """
 import io
 import json
@@ -19,7 +22,10 @@ from pathlib import PurePath
 import numpy as np
 from PIL import Image as PILImage
 
-from webapp.datasets.coco import coco_annotations
+from webapp.datasets.cityscapes import cityscapes_members
+from webapp.datasets.coco import coco_annotations, coco_members
+from webapp.datasets.labels import ExportedImage, Payload
+from webapp.datasets.voc import cvat_members, voc_members
 from webapp.images.models import Image, ImageStatus, MaskSource
 from webapp.images.services import mask_read
 from webapp.projects.models import Project
@@ -27,6 +33,10 @@ from webapp.projects.models import Project
 MASKS_HUMAN = "human"
 MASKS_HUMAN_PSEUDO = "human+pseudo"
 MASK_CHOICES = (MASKS_HUMAN, MASKS_HUMAN_PSEUDO)
+FORMAT_SEGLOOP = "segloop"
+FORMAT_WRITERS = {"coco": coco_members, "voc": voc_members, "cityscapes": cityscapes_members,
+                  "cvat": cvat_members}
+FORMAT_CHOICES = (FORMAT_SEGLOOP, *FORMAT_WRITERS)
 CHUNK = 1024 * 1024
 
 
@@ -154,3 +164,39 @@ def coco_document(*, project: Project, masks: str, images: list, annotations: li
             "images": images, "annotations": annotations,
             "categories": [{"id": c.index + 1, "name": c.name, "supercategory": ""}
                            for c in project.label_classes.all() if not c.is_ignore]}
+
+
+def exported_images(*, project: Project, masks: str) -> Iterator[ExportedImage]:
+    """The images whose mask is exported, with their label maps, one at a time."""
+    images = project.images.select_related("current_mask").exclude(current_mask=None).order_by("id")
+    for image in images.iterator(chunk_size=200):
+        if not mask_is_exported(image, masks):
+            continue
+        name = safe_name(image.original_name)
+        stem = f"{image.pk:06d}_{PurePath(name).stem}"
+        yield ExportedImage(image=image, label_map=mask_read(image.current_mask), stem=stem,
+                            file_name=stem + PurePath(name).suffix.lower(),
+                            subset="val" if image.is_validation else "train")
+
+
+def format_zip_stream(*, project: Project, fmt: str, masks: str = MASKS_HUMAN) -> Iterator[bytes]:
+    """The dataset in a peer tool's layout (FORMAT_WRITERS), streamed as it is written."""
+    classes = list(project.label_classes.order_by("index"))
+    members = FORMAT_WRITERS[fmt](classes=classes, rows=exported_images(project=project, masks=masks))
+    return members_zip_stream(members)
+
+
+def members_zip_stream(members: Iterator[tuple[str, Payload]]) -> Iterator[bytes]:
+    """A zip of (name, content) pairs; stored files are copied in chunks, never whole."""
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, payload in members:
+            if isinstance(payload, bytes):
+                archive.writestr(zipfile.ZipInfo(name), payload, compress_type=zipfile.ZIP_DEFLATED)
+            else:
+                with payload.open("rb") as source, archive.open(name, "w", force_zip64=True) as target:
+                    while chunk := source.read(CHUNK):
+                        target.write(chunk)
+                        yield sink.take()
+            yield sink.take()
+    yield sink.take()

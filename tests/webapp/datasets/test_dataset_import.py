@@ -16,21 +16,19 @@ from tests.conftest import mask_png, noise_png
 from tests.webapp.hostile_files import claiming_size, encrypted, png_bomb, truncated, zip_of
 from tests.webapp.images.conftest import media_files  # noqa: F401  (a fixture)
 from webapp.datasets import dataset_import
-from webapp.datasets.dataset_import import (
+from webapp.datasets.archive import (
     BAD_JSON,
-    CLASS_MISMATCH,
     DIRECTORY_TOO_LARGE,
-    DUPLICATE_IN_ZIP,
     ENCRYPTED_MEMBER,
     MAX_DIRECTORY_BYTES,
     MAX_MEMBERS,
     MAX_TOTAL_BYTES,
-    NOTHING_IMPORTED,
     TOO_LARGE_TOTAL,
     TOO_MANY_MEMBERS,
     UNSAFE_NAME,
     UNSUPPORTED_METHOD,
 )
+from webapp.datasets.dataset_import import CLASS_MISMATCH, DUPLICATE_IN_ZIP, NOTHING_IMPORTED
 from webapp.images.models import Image, Mask
 from webapp.images.validation import MASK_TOO_LARGE, TOO_MANY_PIXELS_UNKNOWN, TRUNCATED, pixel_limit
 
@@ -56,7 +54,8 @@ def dataset(count=3, **extra) -> dict[str, bytes]:
 def post(client, project, data: bytes):
     upload = io.BytesIO(data)
     upload.name = "dataset.zip"
-    return client.post(reverse("api:import", kwargs={"project_id": project.pk}), {"file": upload}, format="multipart")
+    return client.post(reverse("api:import", kwargs={"project_id": project.pk}), {"file": upload, "confirm": "true"},
+                       format="multipart")
 
 
 @pytest.fixture

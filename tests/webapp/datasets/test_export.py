@@ -9,7 +9,8 @@ from django.urls import reverse
 from PIL import Image as PILImage
 
 from webapp.datasets.coco import rle_decode
-from webapp.datasets.dataset_import import CLASS_MISMATCH, NOT_A_ZIP
+from webapp.datasets.archive import NOT_A_ZIP
+from webapp.datasets.dataset_import import CLASS_MISMATCH
 from webapp.images.models import Image, ImageStatus, MaskSource
 from webapp.images.services import MaskScores, mask_read, mask_save
 
@@ -110,7 +111,7 @@ def test_export_then_import_gives_back_the_same_masks(api_for, owner, project, d
     buffer = io.BytesIO(b"".join(response.streaming_content))
     buffer.name = "dataset.zip"
     copy_id = create_copy(client, project)
-    response = client.post(reverse("api:import", kwargs={"project_id": copy_id}), {"file": buffer}, format="multipart")
+    response = client.post(reverse("api:import", kwargs={"project_id": copy_id}), {"file": buffer, "confirm": "true"}, format="multipart")
     assert response.status_code == 201, response.content
     assert (response.json()["created"], response.json()["failed"]) == (5, 0)
     originals = {i.checksum: i for i in project.images.all()}
@@ -135,7 +136,7 @@ def test_import_refuses_a_zip_whose_classes_differ_and_stores_nothing(api_for, o
     other = project_create(owner=owner, name="Other", classes=[ClassSpec("background"), ClassSpec("tree")])
     upload = io.BytesIO(archive)
     upload.name = "d.zip"
-    response = client.post(reverse("api:import", kwargs={"project_id": other.pk}), {"file": upload}, format="multipart")
+    response = client.post(reverse("api:import", kwargs={"project_id": other.pk}), {"file": upload, "confirm": "true"}, format="multipart")
     assert response.status_code == 400
     assert response.json()["detail"] == CLASS_MISMATCH.format(problems="; ".join([
         "index 1 is “road” in the zip but “tree” here",
@@ -147,6 +148,6 @@ def test_import_refuses_a_zip_whose_classes_differ_and_stores_nothing(api_for, o
 def test_import_of_a_non_zip_is_400(api_for, owner, project):
     upload = io.BytesIO(b"hello")
     upload.name = "d.zip"
-    response = api_for(owner).post(reverse("api:import", kwargs={"project_id": project.pk}), {"file": upload}, format="multipart")
+    response = api_for(owner).post(reverse("api:import", kwargs={"project_id": project.pk}), {"file": upload, "confirm": "true"}, format="multipart")
     assert response.status_code == 400
     assert response.json() == {"detail": NOT_A_ZIP}
