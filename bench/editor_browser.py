@@ -26,6 +26,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from report import docs_section_replace  # bench/ is on sys.path when a script runs
+
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -281,8 +283,6 @@ def _measure_superpixels(page, args) -> dict:
 
 
 def _write_docs(figures: dict) -> None:
-    path = REPO / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
     s, f, save = figures["stroke"], figures["fill"], figures["save"]
     sp = figures["superpixels"]
     click, drag, holes, islands = sp["click"], sp["drag"], sp["fill_holes"], sp["remove_islands"]
@@ -310,14 +310,7 @@ Measured in headless Chromium with `performance.now()` inside the page, on a {fi
 | Fill holes of one class ({holes['pixels']:,} pixels changed, dirty rectangle {holes['dirty_rect']}): writes, undo step, render | {holes['apply_ms']} + {holes['commit_ms']} + {holes['render_ms']} ms |
 | Remove islands under 100 px ({islands['pixels']:,} pixels changed): writes, undo step, render | {islands['apply_ms']} + {islands['commit_ms']} + {islands['render_ms']} ms |
 """
-    start = text.find("## Editor")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + ("" if end == -1 else text[end:])
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(text)
+    docs_section_replace(section, heading="## Editor")
 
 
 def _free_port() -> int:

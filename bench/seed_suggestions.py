@@ -30,19 +30,32 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import hitl_simulation as hitl  # bench/ is on sys.path when a script runs
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # webapp/ and ml/; bench/ is on sys.path when a script runs
 
-DEFAULT_RESULTS = hitl.ROOT / "bench" / "results" / "seed_suggestions.jsonl"
-DEFAULT_WORK = hitl.ROOT / "bench" / "results" / "seed_suggestions_work"
+from harness import AppEnvironment  # noqa: E402
+from hitl.app import actors, evaluate_active, setup_project, train_and_wait  # noqa: E402
+from hitl.config import DEFAULT_DATA, PROFILE_NAMES, SEQUENCES, train_config_for  # noqa: E402
+from hitl.config import DEFAULT_RESULTS as HITL_RESULTS  # noqa: E402
+from hitl.data import ground_truth  # noqa: E402
+from hitl.measures import sequence_of  # noqa: E402
+from hitl.results import load_records  # noqa: E402
+from hitl.rounds import record_append  # noqa: E402
+from hitl.state import SimulationState  # noqa: E402
+from report import git_commit, machine_summary  # noqa: E402
+
+DEFAULT_RESULTS = ROOT / "bench" / "results" / "seed_suggestions.jsonl"
+DEFAULT_WORK = ROOT / "bench" / "results" / "seed_suggestions_work"
 
 
-def label_suggested(state: dict, n: int) -> list[int]:
+def label_suggested(state: SimulationState, n: int) -> list[int]:
     """Follow the project page's suggestions: label the first one, ask again, n times."""
     from webapp.images.embeddings import image_embeddings_compute
     from webapp.images.selectors import seed_suggestions_for
     from webapp.images.services import mask_save
 
-    project, admin, _ = hitl._actors(state)
+    project, admin, _ = actors(state)
     image_embeddings_compute(project=project)
     chosen = []
     for _ in range(n):
@@ -50,39 +63,40 @@ def label_suggested(state: dict, n: int) -> list[int]:
         if not suggestions:
             break
         image = suggestions[0]
-        gt = hitl.ground_truth(state["gt"][str(image.pk)], image.width, image.height)
+        gt = ground_truth(state.gt[str(image.pk)], image.width, image.height)
         mask_save(image=image, base_version=image.mask_version, array=gt, author=admin)
         chosen.append(image.pk)
     return chosen
 
 
 def run(args) -> dict:
-    train_config, source = hitl.train_config_for(args)
+    overrides = json.loads(args.set or "{}")
+    train_config, source = train_config_for(profile=args.profile, seed=args.seed, overrides=overrides)
     state_dir = Path(args.work_dir) / f"seed{args.seed}"
     if state_dir.exists():
         raise SystemExit(f"{state_dir} exists: remove it to measure this seed again")
-    env = hitl.Environment(state_dir, args.threads)
+    env = AppEnvironment(state_dir, args.threads)
     env.start()
     try:
-        state = hitl.setup_project(args, train_config, with_masks=False)
+        state = setup_project(args, train_config, with_masks=False)
         started = time.monotonic()
         chosen = label_suggested(state, args.seed_labels)
         picking_s = time.monotonic() - started
-        run_info = hitl.train_and_wait(env, state, args.round_timeout)
-        ev = hitl.evaluate_active(state, args, train_config)
+        run_info = train_and_wait(env, state, args.round_timeout)
+        ev = evaluate_active(state, args, train_config)
     finally:
         env.stop()
     record = {
         "bench": "seed_suggestions", "strategy": "suggested_seeds", "seed": args.seed, "round": 0,
         "seed_labels": len(chosen), "picking_s": round(picking_s, 1),
-        "by_sequence": {**dict.fromkeys(hitl.SEQUENCES, 0),
-                        **Counter(hitl.sequence_of(state["gt"][str(i)]) for i in chosen)},
+        "by_sequence": {**dict.fromkeys(SEQUENCES, 0),
+                        **Counter(sequence_of(state.gt[str(i)]) for i in chosen)},
         "val_miou": ev["val_miou"], "per_class_iou": ev["per_class_iou"], "run": run_info,
-        "profile": args.profile, "profile_source": source, "overrides": json.loads(args.set or "{}"),
-        "train_config": train_config, "threads": args.threads, "machine": hitl._machine(),
-        "git_commit": hitl._git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "profile": args.profile, "profile_source": source, "overrides": overrides,
+        "train_config": train_config, "threads": args.threads, "machine": machine_summary(),
+        "git_commit": git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    hitl._append(Path(args.results), record)
+    record_append(Path(args.results), record)
     return record
 
 
@@ -94,15 +108,15 @@ def _pm(values: list[float]) -> str:
 
 
 def _sequences(counts: dict) -> str:
-    return " / ".join(str(counts.get(s, 0)) for s in hitl.SEQUENCES)
+    return " / ".join(str(counts.get(s, 0)) for s in SEQUENCES)
 
 
 def table(args) -> str:
     overrides = json.loads(args.set or "{}")
-    suggested = hitl.load_records(Path(args.results), args.profile, overrides, bench="seed_suggestions",
+    suggested = load_records(Path(args.results), args.profile, overrides, bench="seed_suggestions",
                                   version=None) if Path(args.results).exists() else []
     random_round0: dict[int, dict] = {}
-    for r in hitl.load_records(Path(args.hitl_results), args.profile, overrides):
+    for r in load_records(Path(args.hitl_results), args.profile, overrides):
         if r.get("round") == 0 and r.get("strategy") != "full_supervision":
             random_round0.setdefault(r["seed"], r)  # the strategies of a seed share one round 0
     return "\n".join([
@@ -119,16 +133,16 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=0, help="training seed (the suggestions do not depend on it)")
     p.add_argument("--seed-labels", type=int, default=12)
-    p.add_argument("--profile", choices=hitl.PROFILE_NAMES, default="hitl")
+    p.add_argument("--profile", choices=PROFILE_NAMES, default="hitl")
     p.add_argument("--set", help="JSON of TrainConfig overrides")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--data", type=Path, default=hitl.DEFAULT_DATA)
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--train-limit", type=int)
     p.add_argument("--val-limit", type=int)
     p.add_argument("--review-threshold", type=float, default=0.9)
     p.add_argument("--work-dir", type=Path, default=DEFAULT_WORK)
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
-    p.add_argument("--hitl-results", type=Path, default=hitl.DEFAULT_RESULTS)
+    p.add_argument("--hitl-results", type=Path, default=HITL_RESULTS)
     p.add_argument("--round-timeout", type=float, default=3 * 3600)
     p.add_argument("--table", action="store_true")
     return p.parse_args(argv)

@@ -32,10 +32,10 @@ import sys
 import time
 from pathlib import Path
 
-from cpu_info import cpu_model  # bench/ is on sys.path when a script runs
-
 import numpy as np
+from cpu_info import cpu_model  # bench/ is on sys.path when a script runs
 from PIL import Image as PILImage
+from report import jsonl_append
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -45,7 +45,12 @@ from skimage.segmentation import slic  # noqa: E402
 
 from ml import superpixels as sp  # noqa: E402
 from ml.superpixels import (  # noqa: E402
-    REGION_PX, SLIC_COMPACTNESS, SLIC_ITERATIONS, SLIC_LONG_SIDE, decode_labels_rgb, encode_labels_rgb,
+    REGION_PX,
+    SLIC_COMPACTNESS,
+    SLIC_ITERATIONS,
+    SLIC_LONG_SIDE,
+    decode_labels_rgb,
+    encode_labels_rgb,
     superpixel_labels,
 )
 
@@ -159,9 +164,7 @@ def main(argv=None) -> int:
     }
     print(json.dumps(record, indent=2))
     if not args.no_save:
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        with args.results.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        jsonl_append(args.results, record)
     return 0
 
 

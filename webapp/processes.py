@@ -5,6 +5,7 @@ suite's worker fixture (tests/conftest.py) and the benchmarks' harness (bench/ha
 Redis has its own module (webapp.embedded_redis). Nothing here imports Django, so the
 launcher can use it before settings are set up.
 """
+
 from __future__ import annotations
 
 import os
@@ -78,8 +79,15 @@ class ChildProcess:
             self.kill()
 
 
-def process_start(*, name: str, argv: list[str], env: Mapping[str, str] | None = None,
-                  log_path: Path | None = None, own_group: bool = False, cwd: Path = REPO) -> ChildProcess:
+def process_start(
+    *,
+    name: str,
+    argv: list[str],
+    env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+    own_group: bool = False,
+    cwd: Path = REPO,
+) -> ChildProcess:
     """Start `argv` in the repository; stdout and stderr appended to `log_path` (None: this
     terminal's)."""
     log: IO[bytes] | None = None
@@ -89,21 +97,48 @@ def process_start(*, name: str, argv: list[str], env: Mapping[str, str] | None =
         start = log_path.stat().st_size if log_path.exists() else 0
         log = log_path.open("ab")
     try:
-        popen = subprocess.Popen(argv, cwd=cwd, env=None if env is None else dict(env), stdout=log,
-                                 stderr=None if log is None else subprocess.STDOUT, start_new_session=own_group)
+        popen = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            stdout=log,
+            stderr=None if log is None else subprocess.STDOUT,
+            start_new_session=own_group,
+        )
     finally:
         if log is not None:
             log.close()  # the child holds its own copy of the descriptor
     return ChildProcess(name=name, popen=popen, log_path=log_path, log_start=start, own_group=own_group)
 
 
-def worker_argv(*, queues: str = WORKER_QUEUES, pool: str = "solo", concurrency: int = 1,
-                node_name: str | None = None, loglevel: str = "INFO", isolated: bool = True) -> list[str]:
+def worker_argv(
+    *,
+    queues: str = WORKER_QUEUES,
+    pool: str = "solo",
+    concurrency: int = 1,
+    node_name: str | None = None,
+    loglevel: str = "INFO",
+    isolated: bool = True,
+) -> list[str]:
     """`celery -A webapp worker` with this interpreter. isolated: no gossip, mingle or
     heartbeat with other workers (tests and benchmarks: the worker is alone on its broker and
     starts faster)."""
-    argv = [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", queues, "-P", pool,
-            "--concurrency", str(concurrency), "-l", loglevel]
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "webapp",
+        "worker",
+        "-Q",
+        queues,
+        "-P",
+        pool,
+        "--concurrency",
+        str(concurrency),
+        "-l",
+        loglevel,
+    ]
     if isolated:
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     if node_name:
@@ -111,17 +146,29 @@ def worker_argv(*, queues: str = WORKER_QUEUES, pool: str = "solo", concurrency:
     return argv
 
 
-def worker_start(*, env: Mapping[str, str] | None = None, log_path: Path | None = None,
-                 queues: str = WORKER_QUEUES, pool: str = "solo", concurrency: int = 1,
-                 node_name: str | None = None, loglevel: str = "INFO", isolated: bool = True,
-                 own_group: bool = False, ready_timeout: float | None = 60.0) -> ChildProcess:
+def worker_start(
+    *,
+    env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+    queues: str = WORKER_QUEUES,
+    pool: str = "solo",
+    concurrency: int = 1,
+    node_name: str | None = None,
+    loglevel: str = "INFO",
+    isolated: bool = True,
+    own_group: bool = False,
+    ready_timeout: float | None = 60.0,
+) -> ChildProcess:
     """Start a Celery worker; with a `log_path` and `ready_timeout`, return once it logs that it
     is ready (raise RuntimeError with its log if it exits or takes longer)."""
     worker = process_start(
         name="celery",
-        argv=worker_argv(queues=queues, pool=pool, concurrency=concurrency, node_name=node_name,
-                         loglevel=loglevel, isolated=isolated),
-        env=env, log_path=log_path, own_group=own_group,
+        argv=worker_argv(
+            queues=queues, pool=pool, concurrency=concurrency, node_name=node_name, loglevel=loglevel, isolated=isolated
+        ),
+        env=env,
+        log_path=log_path,
+        own_group=own_group,
     )
     if log_path is not None and ready_timeout is not None:
         try:
