@@ -71,6 +71,9 @@ NOTHING_IMPORTED = (
 DUPLICATE_IN_ZIP = "{name}: the same image is also in this zip (as {other})."
 ALREADY_THERE = "{name}: already in this project (as {existing}) and imported without a mask; skipped."
 SAME_MASK = "{name}: already in this project (as {existing}) with this very mask; left as it is."
+WOULD_REFUSE = (
+    "{failed} of {total} images would be refused (see results); nothing can be imported until they are fixed."
+)
 READY = "Ready to import {images} images ({masks} with a mask). Nothing is stored until you confirm."
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
@@ -119,7 +122,7 @@ def dataset_analyse(*, project: Project, archive_file: IO[bytes], fmt: str | Non
     if plan.blocker:
         report["detail"] = plan.blocker
     elif refused:
-        report["detail"] = NOTHING_IMPORTED.format(failed=len(refused), total=images)
+        report["detail"] = WOULD_REFUSE.format(failed=len(refused), total=images)
     else:
         report["detail"] = READY.format(images=images, masks=report["with_mask"])
     return report

@@ -2,6 +2,7 @@
 our exports with masks equal to ours, and our import reads what Datumaro wrote, mapping classes by name."""
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -11,14 +12,16 @@ import pytest
 from datumaro.components.annotation import AnnotationType, LabelCategories, Mask, MaskCategories
 from datumaro.components.dataset_base import DatasetItem
 from datumaro.components.media import Image as DmImage
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from PIL import Image as PILImage
 from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 
 from tests.conftest import noise_png
-from webapp.datasets.dataset_import import dataset_analyse
+from webapp.datasets.dataset_import import WOULD_REFUSE, dataset_analyse
 from webapp.datasets.labels import UNKNOWN_CLASSES_NO_IGNORE
+from webapp.images.management.commands.import_dataset import NOT_CONFIRMED
 from webapp.images.models import Image
 from webapp.images.models import Mask as MaskRow
 from webapp.images.services import mask_read
@@ -358,4 +361,30 @@ def test_outsider_gets_404_and_a_reviewer_may_not_import(api_for, outsider, revi
     data = voc_zip(["road"], np.zeros((24, 32), np.uint8))
     assert post_import(api_for(outsider), project, data).status_code == 404
     assert post_import(api_for(reviewer), project, data, confirm="true").status_code == 403
+    assert not Image.objects.filter(project=project).exists()
+
+
+# ------------------------------------------------------------------ the management command
+
+
+def test_import_dataset_command_stores_only_with_yes(project, tmp_path):
+    labels = np.zeros((24, 32), dtype=np.uint8)
+    labels[5:, :] = 2
+    path = tmp_path / "voc.zip"
+    path.write_bytes(voc_zip(["background", "road", "car"], labels))
+    out = io.StringIO()
+    call_command("import_dataset", str(project.pk), str(path), stdout=out)
+    assert NOT_CONFIRMED in out.getvalue() and "Format: voc; 1 images, 1 with a mask." in out.getvalue()
+    assert not Image.objects.filter(project=project).exists()
+    call_command("import_dataset", project.name, str(path), "--yes", stdout=io.StringIO())
+    assert np.array_equal(mask_read(Image.objects.get(project=project).current_mask), labels)
+
+
+def test_import_dataset_command_refuses_what_cannot_be_imported(project, tmp_path):
+    path = tmp_path / "bad.zip"
+    path.write_bytes(voc_zip(["road"], np.zeros((20, 20), dtype=np.uint8)))
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=re.escape(WOULD_REFUSE.format(failed=1, total=1))):
+        call_command("import_dataset", str(project.pk), str(path), "--yes", stdout=out)
+    assert "refused: a.png: the mask is 20x20 pixels" in out.getvalue()
     assert not Image.objects.filter(project=project).exists()

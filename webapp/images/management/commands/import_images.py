@@ -46,8 +46,8 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="username recorded as uploader and mask author (default: none)")
 
     def handle(self, *args, **options):
-        project = _project(options["project"])
-        user = _user(options["user"])
+        project = project_from_arg(options["project"])
+        user = user_from_arg(options["user"])
         images, others = _image_files(options["dir"])
         masks = options["masks"]
         if masks is not None and not masks.is_dir():
@@ -95,7 +95,8 @@ def _import_pair(*, project, path: Path, mask_dir: Path | None, user, summary: I
         summary.without_mask.append(path.name)
 
 
-def _project(value: str) -> Project:
+def project_from_arg(value: str) -> Project:
+    """A project by id or by name (shared with import_dataset)."""
     if value.isdigit():
         project = Project.objects.filter(pk=int(value)).first()
         if project:
@@ -108,7 +109,7 @@ def _project(value: str) -> Project:
     return Project.objects.get(pk=matches[0])
 
 
-def _user(username: str | None):
+def user_from_arg(username: str | None):
     if username is None:
         return None
     user = get_user_model().objects.filter(username=username).first()
