@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ml.imagenet import IMAGENET_MEAN as IMAGENET_MEAN  # re-exported for existing callers
+from ml.imagenet import IMAGENET_STD as IMAGENET_STD
+from ml.imagenet import normalize
 from ml.runtime import autocast
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def image_to_tensor(image) -> torch.Tensor:
@@ -31,9 +31,7 @@ def image_to_tensor(image) -> torch.Tensor:
     array = array[..., :3]
     scale = 255.0 if array.dtype == np.uint8 else 1.0
     x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32) / scale).permute(2, 0, 1)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (x - mean) / std
+    return normalize(x)
 
 
 @contextlib.contextmanager

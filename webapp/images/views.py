@@ -1,17 +1,17 @@
 """Image upload and the file views. Media is never public: every file is served here, after
 the membership check (outsiders 404), with a content type and private cache headers."""
 import mimetypes
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpResponseNotFound
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotFound
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_safe
 
+from webapp.datasets.archive import InvalidDataset
+from webapp.datasets.dataset_import import dataset_analyse, dataset_import
+from webapp.datasets.folder import clean_path, folder_import
 from webapp.images.selectors import image_get, mask_get
-from webapp.images.services import image_import
-from webapp.images.validation import InvalidUpload
 from webapp.projects.access import project_get_for_user
 from webapp.projects.models import Role
 
@@ -29,36 +29,45 @@ SUPERPIXELS_CACHE = "private, max-age=86400"
 IMMUTABLE = "private, max-age=31536000, immutable"
 
 
-@dataclass(frozen=True)
-class UploadResult:
-    name: str
-    image: object = None  # the created Image
-    error: str = ""
-
-
 @login_required
-def upload(request, project_id: int):
+def upload(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Images (a folder, with masks paired by name: webapp/datasets/folder.py) or one dataset zip
+    (analysed first; stored when the user confirms)."""
     project = project_get_for_user(user=request.user, project_id=project_id, role=Role.ANNOTATOR)
-    results, error = [], ""
+    results, error, dataset = [], "", None
     if request.method == "POST":
         files = request.FILES.getlist("files")
         error = "" if files else NO_FILES
-        results = [_import_one(project=project, upload=f, user=request.user) for f in files]
+        if len(files) == 1 and files[0].name.lower().endswith(".zip"):
+            dataset = _dataset_step(project=project, upload=files[0], user=request.user,
+                                    confirm=request.POST.get("confirm") == "1")
+        elif files:
+            results = folder_import(project=project, files=_with_paths(request, files), user=request.user)
     context = {
-        "project": project, "results": results, "error": error,
-        "created": sum(1 for r in results if r.image), "refused": sum(1 for r in results if r.error),
+        "project": project, "results": results, "error": error, "dataset": dataset,
+        "created": sum(1 for r in results if r.image),
+        "refused": sum(1 for r in results if r.error and not r.ignored),
         "max_mb": round(settings.SEGLOOP_MAX_UPLOAD_BYTES / 2**20),
     }
     template = "images/upload.html#results" if request.htmx else "images/upload.html"
     return TemplateResponse(request, template, context)
 
 
-def _import_one(*, project, upload, user) -> UploadResult:
+def _with_paths(request: HttpRequest, files: list) -> list[tuple[str, object]]:
+    """Each file with the relative path the page sent for it (a folder upload), else its name."""
+    paths = request.POST.getlist("paths")
+    if len(paths) != len(files):
+        paths = [f.name for f in files]
+    return [(clean_path(path, f.name), f) for path, f in zip(paths, files, strict=True)]
+
+
+def _dataset_step(*, project, upload, user, confirm: bool) -> dict:
     try:
-        image = image_import(project=project, name=upload.name, data=upload.read(), uploaded_by=user)
-    except InvalidUpload as refused:
-        return UploadResult(name=upload.name, error=str(refused))
-    return UploadResult(name=upload.name, image=image)
+        if confirm:
+            return dataset_import(project=project, archive_file=upload, user=user)
+        return dataset_analyse(project=project, archive_file=upload)
+    except InvalidDataset as refused:
+        return {"detail": str(refused), "can_import": False, "results": [], "invalid": True}
 
 
 @login_required

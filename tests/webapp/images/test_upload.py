@@ -1,5 +1,6 @@
 """Upload through the page: every bad file is refused with its exact message and leaves nothing."""
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -31,8 +32,10 @@ def upload(client, project, *files, htmx=True):
 def test_upload_page_shows_multiple_file_input_and_progress_bar(client, project, member):
     client.force_login(member)
     page = client.get(reverse("images:upload", args=[project.id])).content.decode()
-    assert 'type="file" name="files" multiple' in page
-    assert "<progress" in page and "htmx:xhr:progress" in page
+    assert 'type="file" name="files" multiple' in page and "webkitdirectory" in page
+    # Progress is reported by the page's ES module (no inline script: the CSP forbids them).
+    assert "<progress" in page and '<script type="module" src="/static/js/upload.js">' in page
+    assert "htmx:xhr:progress" in (settings.BASE_DIR / "static/js/upload.js").read_text()
 
 
 def test_member_uploads_several_files_and_the_broken_one_is_reported(client, project, member, media_files):

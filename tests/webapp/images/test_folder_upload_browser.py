@@ -1,0 +1,43 @@
+"""A whole folder through the upload page in Chromium: the folder picker (webkitdirectory) sends
+every file with its path, the report shows the one refused file and why, and the rest is stored
+(the image with its mask from masks/)."""
+import numpy as np
+import pytest
+from django.urls import reverse
+
+from tests.conftest import mask_png, noise_png
+from tests.webapp.annotation.conftest import browser, page_for  # noqa: F401  (fixtures)
+from webapp.images.models import Image
+from webapp.images.services import mask_read
+from webapp.images.validation import NOT_AN_IMAGE
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_folder_upload_reports_the_refused_file_and_stores_the_rest(page_for, live_server, project, member,
+                                                                     tmp_path):
+    folder = tmp_path / "shoot"
+    (folder / "masks").mkdir(parents=True)
+    labels = np.zeros((48, 64), dtype=np.uint8)
+    labels[:, 32:] = 2
+    (folder / "street.png").write_bytes(noise_png(64, 48, seed=1))
+    (folder / "masks/street.png").write_bytes(mask_png(labels))
+    (folder / "square.png").write_bytes(noise_png(40, 40, seed=2))
+    (folder / "broken.png").write_bytes(b"no image here")
+
+    page = page_for(member)
+    page.goto(live_server.url + reverse("images:upload", args=[project.id]))
+    page.set_input_files("[data-upload-folder]", str(folder))
+    assert page.inner_text("[data-upload-chosen]") == "4 files chosen."
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_selector("#upload-results h2")
+
+    assert page.inner_text("#upload-results h2") == "2 created, 1 refused"
+    assert page.locator("[data-result=refused]").inner_text().endswith(NOT_AN_IMAGE.format(name="broken.png"))
+    assert "with mask shoot/masks/street.png" in page.locator("[data-result=created]").first.inner_text()
+    assert page.eval_on_selector("#upload-progress progress", "bar => bar.value") == 100
+    assert page.js_errors == []
+    stored = {i.original_name: i for i in Image.objects.filter(project=project).select_related("current_mask")}
+    assert set(stored) == {"street.png", "square.png"}
+    assert np.array_equal(mask_read(stored["street.png"].current_mask), labels)
+    assert stored["square.png"].current_mask is None
