@@ -19,8 +19,11 @@ from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 
 from tests.conftest import noise_png
+from tests.webapp.hostile_files import png_bomb
+from webapp.datasets.coco import COCO_BAD_SEGMENTATION, COCO_SIZE, COCO_TOO_MANY, MAX_ANNOTATIONS
 from webapp.datasets.dataset_import import WOULD_REFUSE, dataset_analyse
-from webapp.datasets.labels import UNKNOWN_CLASSES_NO_IGNORE
+from webapp.datasets.labels import UNKNOWN_CLASSES_NO_IGNORE, UNKNOWN_COLOURS
+from webapp.datasets.voc import BAD_LABELMAP
 from webapp.images.management.commands.import_dataset import NOT_CONFIRMED
 from webapp.images.models import Image
 from webapp.images.models import Mask as MaskRow
@@ -387,4 +390,73 @@ def test_import_dataset_command_refuses_what_cannot_be_imported(project, tmp_pat
     with pytest.raises(CommandError, match=re.escape(WOULD_REFUSE.format(failed=1, total=1))):
         call_command("import_dataset", str(project.pk), str(path), "--yes", stdout=out)
     assert "refused: a.png: the mask is 20x20 pixels" in out.getvalue()
+    assert not Image.objects.filter(project=project).exists()
+
+
+# ------------------------------------------------------------------ hostile and broken peer files
+
+
+def coco_zip(annotations: list[dict], *, width: int = 32, height: int = 24) -> bytes:
+    document = {"images": [{"id": 1, "file_name": "a.png", "width": width, "height": height}],
+                "categories": [{"id": 1, "name": "road"}], "annotations": annotations}
+    return zipped_members({"annotations/instances_default.json": json.dumps(document).encode(),
+                           "images/default/a.png": noise_png(32, 24, seed=901)})
+
+
+@pytest.mark.parametrize("segmentation", [
+    {"size": [24, 32], "counts": [10, 5]},  # runs that do not cover the image
+    {"size": [24, 32], "counts": [-5, 773]},  # a negative run
+    {"size": [12, 32], "counts": [384]},  # another size than the image's
+    {"size": [24, 32], "counts": "\x7f\x7f"},  # not COCO's run-length alphabet
+    [[1, 2, 3]],  # a polygon of fewer than three points
+    [[1, 2, 3, "x", 5, 6]],
+    "nothing",
+])
+def test_a_coco_segmentation_that_is_not_one_is_refused_and_names_the_annotation(client, project, segmentation):
+    data = coco_zip([{"id": 4, "image_id": 1, "category_id": 1, "segmentation": segmentation}])
+    report = post_import(client, project, data).json()
+    assert not report["can_import"]
+    assert report["results"][0]["error"] == COCO_BAD_SEGMENTATION.format(name="a.png", id=4)
+    assert not Image.objects.filter(project=project).exists()
+
+
+def test_coco_size_mismatch_and_annotation_floods_are_refused(client, project, settings):
+    report = post_import(client, project, coco_zip([], width=64)).json()
+    assert report["can_import"]  # no annotation: the image alone, size unchecked
+    flood = [{"id": i, "image_id": 1, "category_id": 1, "segmentation": [[0, 0, 5, 0, 5, 5]]}
+             for i in range(MAX_ANNOTATIONS + 1)]
+    report = post_import(client, project, coco_zip(flood)).json()
+    assert report["results"][0]["error"] == COCO_TOO_MANY.format(name="a.png", count=MAX_ANNOTATIONS + 1,
+                                                                 limit=MAX_ANNOTATIONS)
+    wrong = coco_zip([{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[0, 0, 5, 0, 5, 5]]}], width=64)
+    report = post_import(client, project, wrong).json()
+    assert report["results"][0]["error"] == COCO_SIZE.format(name="a.png", json="annotations/instances_default.json",
+                                                             cw=64, ch=24, iw=32, ih=24)
+
+
+@pytest.mark.parametrize("labelmap, message", [
+    ("road:1,2::\n", BAD_LABELMAP.format(line=1, problem="the colour must be r,g,b from 0 to 255")),
+    ("road:0,0,0:\n", BAD_LABELMAP.format(line=1, problem="four ':'-separated fields are needed")),
+])
+def test_a_broken_labelmap_is_refused_whole(client, project, labelmap, message):
+    data = zipped_members({"labelmap.txt": labelmap.encode(), "SegmentationClass/a.png": b"",
+                           "JPEGImages/a.png": noise_png(seed=3)})
+    response = post_import(client, project, data)
+    assert response.status_code == 400 and response.json()["detail"] == message
+
+
+def test_a_colour_mask_with_colours_the_labelmap_lacks_is_refused(client, project):
+    rgb = io.BytesIO()
+    PILImage.fromarray(np.full((24, 32, 3), 77, dtype=np.uint8)).save(rgb, format="PNG")
+    data = zipped_members({"labelmap.txt": b"road:0,0,0::\n", "JPEGImages/a.png": noise_png(seed=3),
+                           "SegmentationClass/a.png": rgb.getvalue()})
+    report = post_import(client, project, data).json()
+    assert report["results"][0]["error"] == UNKNOWN_COLOURS.format(name="a.png", colours="#4d4d4d")
+
+
+def test_a_mask_bomb_in_a_peer_format_is_refused_by_the_guarded_decoder(client, project):
+    data = zipped_members({"labelmap.txt": b"road:0,0,0::\n", "JPEGImages/a.png": noise_png(seed=3),
+                           "SegmentationClass/a.png": png_bomb()})
+    report = post_import(client, project, data).json()
+    assert not report["can_import"] and "pixels" in report["results"][0]["error"]
     assert not Image.objects.filter(project=project).exists()
