@@ -29,7 +29,7 @@ import torch  # noqa: E402
 from cpu_info import cpu_model  # noqa: E402  (bench/ is on sys.path when a script runs)
 
 from ml import losses as L  # noqa: E402
-from ml.runtime import autocast, cpu_has_native_bf16  # noqa: E402
+from ml.runtime import autocast, cpu_has_native_bf16, resolve_device  # noqa: E402
 from ml.train import APP_DEFAULT_CONFIG, TrainConfig, make_plan, student_step, teacher_step  # noqa: E402
 from ml.models import build_segmenter  # noqa: E402
 
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device("auto")
     cfg = TrainConfig.from_dict({**APP_DEFAULT_CONFIG, "num_classes": 11, "batch_size": args.batch,
                                  "unlabeled_batch_size": args.batch})
     out = Path(args.results)

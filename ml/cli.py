@@ -1,4 +1,8 @@
-"""Command line of the ml library: ``python -m ml train|eval|predict|export``."""
+"""Command line of the ml library: ``python -m ml train|eval|predict|export``.
+
+Each command imports what it needs inside it, so ``--help`` stays quick and torch loads
+only for a command that needs it.
+"""
 from __future__ import annotations
 
 import argparse
@@ -109,14 +113,13 @@ def cmd_weights(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    import torch
 
     from ml.checkpoints import load_model
     from ml.data import SegmentationDataset, pairs_from_folders, read_pair_list, val_loader
     from ml.metrics import evaluate
+    from ml.runtime import resolve_device
 
-    device = torch.device("cuda" if torch.cuda.is_available() and args.device == "auto" else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = resolve_device(args.device)
     model, _ = load_model(args.checkpoint, map_location=device)
     spec = model.spec
     pairs = read_pair_list(args.list) if args.list else pairs_from_folders(args.images, args.masks)
@@ -133,15 +136,15 @@ def cmd_eval(args) -> int:
 
 def cmd_predict(args) -> int:
     import numpy as np
-    import torch
     from PIL import Image
 
     from ml.checkpoints import load_model
     from ml.data import EvalTransform, list_images, load_image
     from ml.infer import student_predict
+    from ml.png import gray_png
+    from ml.runtime import resolve_device
 
-    device = torch.device("cuda" if torch.cuda.is_available() and args.device == "auto" else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = resolve_device(args.device)
     model, _ = load_model(args.checkpoint, map_location=device)
     files = []
     for item in args.inputs:
@@ -155,11 +158,14 @@ def cmd_predict(args) -> int:
     for f in files:
         x = tf(load_image(f), None)["image"][None].to(device)
         pred, conf = student_predict(model, x, window=args.window, overlap=args.overlap)
-        mask = pred[0].cpu().numpy().astype(np.uint8 if model.spec.num_classes <= 256 else np.uint16)
-        Image.fromarray(mask).save(out / f"{f.stem}.png")
+        mask = pred[0].cpu().numpy()
+        if model.spec.num_classes <= 256:
+            (out / f"{f.stem}.png").write_bytes(gray_png(mask.astype(np.uint8)))
+        else:  # more classes than 8 bits hold: a 16-bit PNG
+            Image.fromarray(mask.astype(np.uint16)).save(out / f"{f.stem}.png")
         if args.confidence:
             c = (conf[0].cpu().numpy() * 255).round().astype(np.uint8)
-            Image.fromarray(c).save(out / f"{f.stem}_confidence.png")
+            (out / f"{f.stem}_confidence.png").write_bytes(gray_png(c))
         print(out / f"{f.stem}.png")
     return 0
 

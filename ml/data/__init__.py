@@ -1,4 +1,6 @@
 """Data pipeline: datasets from path pairs, joint augmentations, CutMix, loaders."""
+from ml.imagenet import IMAGENET_MEAN, IMAGENET_STD
+
 from .dataset import (
     IMAGE_EXTENSIONS,
     SegmentationDataset,
@@ -11,8 +13,6 @@ from .dataset import (
 )
 from .loaders import InfiniteSampler, infinite_loader, val_loader
 from .transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     EvalTransform,
     LabeledTransform,
     StrongAugment,

@@ -140,13 +140,13 @@ class SegmentationDataset(Dataset):
             self._cache[index] = (image, mask)
         return image, mask
 
-    def preload(self) -> "SegmentationDataset":
+    def preload(self) -> SegmentationDataset:
         """Decode (and check) every image and mask now; errors surface before training."""
         for i in range(len(self)):
             self.load(i)
         return self
 
-    def with_transform(self, transform) -> "SegmentationDataset":
+    def with_transform(self, transform) -> SegmentationDataset:
         """A view of the same files (sharing the decode cache) with another transform."""
         other = object.__new__(SegmentationDataset)
         other.__dict__.update(self.__dict__)

@@ -17,15 +17,7 @@ from torch import Tensor
 from torchvision.transforms import v2 as T
 from torchvision.transforms.v2 import functional as TF
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def normalize(image: Tensor) -> Tensor:
-    """(3, H, W) float in [0, 1] -> ImageNet-normalised float."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=image.dtype).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=image.dtype).view(3, 1, 1)
-    return (image - mean) / std
+from ml.imagenet import normalize
 
 
 def _rand(lo: float, hi: float) -> float:

@@ -13,14 +13,13 @@ import logging
 from collections.abc import Callable
 from functools import lru_cache
 
-import numpy as np
-import torch
 from django.db.models import Q, QuerySet
 from PIL import Image as PILImage
 
 from ml.features import encoder_embeddings
-from ml.vectors import vector_to_bytes
 from ml.models import Encoder, ModelSpec, build_segmenter
+from ml.runtime import resolve_device
+from ml.vectors import vector_to_bytes
 from webapp.images.models import Image
 from webapp.projects.models import Project
 from webapp.training.config import training_config_for_project
@@ -59,7 +58,7 @@ def image_embeddings_compute(
     config = training_config_for_project(project=project)
     spec = ModelSpec(kind="student", encoder=config["student_encoder"], num_classes=config["num_classes"],
                      **(config.get("student_kwargs") or {}))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(config.get("device", "auto"))
     encoder = pretrained_encoder(spec=spec, weights=(config.get("weights") or {}).get("student")).to(device)
     embedded, after = 0, 0
     while not (should_stop and should_stop()):
@@ -81,7 +80,7 @@ def image_embeddings_compute(
                 readable.append(image)
         vectors = encoder_embeddings(encoder, pictures, device=device, amp=device.type == "cuda",
                                      long_side=EMBED_LONG_SIDE)
-        for image, vector in zip(readable, vectors):
+        for image, vector in zip(readable, vectors, strict=True):
             image.embedding = vector_to_bytes(vector)
             image.embedding_encoder = spec.encoder
             image.save(update_fields=["embedding", "embedding_encoder"])

@@ -15,6 +15,11 @@ from django.conf import settings
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
+from ml.png import gray_png
+
+# Masks are encoded by the one 2-D map encoder (ml.png); this is the name the web side calls it by.
+encode_mask_png = gray_png
+
 NOT_AN_IMAGE = "{name}: not an image that segloop can read (PNG, JPEG, TIFF, BMP or WebP)."
 TRUNCATED = "{name}: the image file is truncated or damaged."
 TOO_LARGE_BYTES = "{name}: the file is {size_mb:.1f} MB; the limit is {limit_mb:.0f} MB."
@@ -187,12 +192,6 @@ def check_mask_classes(*, array: np.ndarray, valid_indices: set[int]) -> None:
         raise InvalidUpload(
             MASK_UNKNOWN_CLASSES.format(values=unknown, valid=_ranges(sorted(valid_indices)))
         )
-
-
-def encode_mask_png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    PILImage.fromarray(array.astype(np.uint8), mode="L").save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()
 
 
 def _ranges(values: list[int]) -> str:

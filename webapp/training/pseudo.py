@@ -14,7 +14,6 @@ go to the queue as audits. The same pass yields each image's pooled teacher feat
 class-balanced uncertainty, stored with the item, and both teachers' labels (for review by
 region: webapp.review.regions); the queue is re-ordered at the end.
 """
-import io
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from ml.calibration import is_audit
+from ml.png import gray_png
 from ml.vectors import vector_to_bytes
 from webapp.env import env_int
 from webapp.images.models import Image, ImageStatus, MaskSource
@@ -63,13 +63,6 @@ def _batches(images: list[Image], size: int):
             yield group[start : start + size]
 
 
-def _device(config: dict):
-    import torch
-
-    name = config.get("device", "auto")
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else torch.device(name)
-
-
 def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop: Callable[[], bool]) -> bool:
     """Label every image in images_to_pseudo_label. Returns False if stopped before the end."""
     import torch
@@ -77,9 +70,10 @@ def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop
     from ml.checkpoints import load_model
     from ml.features import combine, pooled_encoder_features
     from ml.infer import class_balanced_uncertainty, fuse_teachers, image_scores, image_to_tensor
+    from ml.runtime import resolve_device
     from webapp.review.queue import label_class_shares, review_queue_reorder, review_threshold_calibrate
 
-    device = _device(run.config)
+    device = resolve_device(run.config.get("device", "auto"))
     su, _ = load_model(models_root() / version.su_teacher_path, map_location=device)
     ru, _ = load_model(models_root() / version.ru_teacher_path, map_location=device)
     tau = float(run.config.get("tau", 0.95))
@@ -178,22 +172,16 @@ def pseudo_label_store(
         if to_review:
             review_item_create(
                 image=locked, mask=mask, run=run, score=score, scores=scores,
-                confidence_png=_png(np.clip(confidence * 255.0, 0, 255).astype(np.uint8)),
-                disagreement_png=_png(disagreement.astype(np.uint8) * 255),
+                confidence_png=gray_png(np.clip(confidence * 255.0, 0, 255).astype(np.uint8)),
+                disagreement_png=gray_png(disagreement.astype(np.uint8) * 255),
                 features=None if features is None else vector_to_bytes(features),
                 class_uncertainty=class_uncertainty, is_audit=destination == AUDIT,
-                su_label_png=None if su_pred is None else _png(su_pred.astype(np.uint8)),
-                ru_label_png=None if ru_pred is None else _png(ru_pred.astype(np.uint8)),
+                su_label_png=None if su_pred is None else gray_png(su_pred.astype(np.uint8)),
+                ru_label_png=None if ru_pred is None else gray_png(ru_pred.astype(np.uint8)),
             )
         else:
             _write_training_copy(project.pk, locked.pk, mask.version, pred, confidence, tau, project_ignore_index(project))
     return mask
-
-
-def _png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    PILImage.fromarray(array).save(buffer, format="PNG")  # 2-D uint8: mode L
-    return buffer.getvalue()
 
 
 def _write_training_copy(project_id, image_id, version, pred, confidence, tau, ignore_index) -> None:
@@ -202,5 +190,5 @@ def _write_training_copy(project_id, image_id, version, pred, confidence, tau, i
     target.parent.mkdir(parents=True, exist_ok=True)
     label = np.where(confidence >= tau, pred, ignore_index).astype(np.uint8)
     partial = target.with_suffix(".part")
-    partial.write_bytes(_png(label))
+    partial.write_bytes(gray_png(label))
     partial.replace(target)

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
+from ml.png import gray_png
 from webapp.images.models import ImageStatus, MaskSource
 from webapp.images.services import MaskScores, mask_save
 from webapp.review.services import review_item_create
-from webapp.training.pseudo import _png
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def queue_items(project, make_image):
         items.append(review_item_create(
             image=image, mask=mask, run=None, score=score,
             scores={"mean_confidence": score, "confident_fraction": 0.5, "disagreement": 0.1},
-            confidence_png=_png(np.full((12, 16), int(score * 255), np.uint8)),
-            disagreement_png=_png(np.zeros((12, 16), np.uint8)),
+            confidence_png=gray_png(np.full((12, 16), int(score * 255), np.uint8)),
+            disagreement_png=gray_png(np.zeros((12, 16), np.uint8)),
         ))
     return items

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from ml.calibration import CALIBRATED, MIN_SUPPORT, TOO_FEW
+from ml.png import gray_png
 from ml.vectors import vector_to_bytes
 from webapp.images.models import ImageStatus, MaskSource
 from webapp.images.services import MaskScores, mask_save
@@ -19,7 +20,7 @@ from webapp.review.queue import (
     review_threshold_effective,
 )
 from webapp.review.services import review_item_accept, review_item_create, review_item_next, review_item_reject
-from webapp.training.pseudo import ACCEPT, AUDIT, REVIEW, Routing, _png
+from webapp.training.pseudo import ACCEPT, AUDIT, REVIEW, Routing
 
 H, W = 12, 16
 
@@ -33,7 +34,7 @@ def queued(make_image, *, score, features=None, uncertainty=None, is_audit=False
     return review_item_create(
         image=image, mask=mask, run=None, score=score,
         scores={"mean_confidence": score, "confident_fraction": 0.5, "disagreement": 0.1},
-        confidence_png=_png(np.zeros((H, W), np.uint8)), disagreement_png=_png(np.zeros((H, W), np.uint8)),
+        confidence_png=gray_png(np.zeros((H, W), np.uint8)), disagreement_png=gray_png(np.zeros((H, W), np.uint8)),
         features=None if features is None else vector_to_bytes(features),
         class_uncertainty=uncertainty, is_audit=is_audit,
     )
