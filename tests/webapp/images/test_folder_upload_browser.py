@@ -1,6 +1,8 @@
 """A whole folder through the upload page in Chromium: the folder picker (webkitdirectory) sends
 every file with its path, the report shows the one refused file and why, and the rest is stored
 (the image with its mask from masks/)."""
+import zipfile
+
 import numpy as np
 import pytest
 from django.urls import reverse
@@ -41,3 +43,29 @@ def test_a_folder_upload_reports_the_refused_file_and_stores_the_rest(page_for, 
     assert set(stored) == {"street.png", "square.png"}
     assert np.array_equal(mask_read(stored["street.png"].current_mask), labels)
     assert stored["square.png"].current_mask is None
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_dataset_zip_is_analysed_and_stored_only_after_confirm(page_for, live_server, project, member, tmp_path):
+    path = tmp_path / "cvat.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("labelmap.txt", "background:0,0,0::\nroad:128,64,128::\n")
+        archive.writestr("JPEGImages/a.png", noise_png(32, 24, seed=7))
+        archive.writestr("SegmentationClass/a.png", mask_png(np.ones((24, 32), dtype=np.uint8)))
+        archive.writestr("ImageSets/Segmentation/default.txt", "a\n")
+
+    page = page_for(member)
+    page.goto(live_server.url + reverse("images:upload", args=[project.id]))
+    page.set_input_files("input[name=files]", str(path))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_selector("[data-dataset-report] h2")
+    assert page.inner_text("[data-dataset-report] h2") == "voc dataset: 1 images, 1 with a mask"
+    assert "car" in page.inner_text("[data-dataset-report]")  # the project's class the zip lacks
+    assert not Image.objects.filter(project=project).exists()
+
+    page.click("[data-upload-confirm]")
+    page.wait_for_function("document.querySelector('[data-dataset-report] h2').textContent.includes('created')")
+    assert page.inner_text("[data-dataset-report] h2") == "1 created, 0 refused"
+    assert page.js_errors == []
+    assert (mask_read(Image.objects.get(project=project).current_mask) == 1).all()
