@@ -61,12 +61,12 @@ def parse_label_colours(text: str) -> list[tuple[str, tuple[int, int, int] | Non
             entries.append((fields[0], None))
             continue
         try:
-            colour = tuple(int(c) for c in fields[:3])
+            r, g, b = (int(c) for c in fields[:3])
         except ValueError:
             raise InvalidDataset(BAD_COLOURS.format(line=number)) from None
-        if len(fields) < 4 or not all(0 <= c <= 255 for c in colour):
+        if len(fields) < 4 or not all(0 <= c <= 255 for c in (r, g, b)):
             raise InvalidDataset(BAD_COLOURS.format(line=number))
-        entries.append((" ".join(fields[3:]), colour))
+        entries.append((" ".join(fields[3:]), (r, g, b)))
     # As Datumaro: the black class is id 0; without one, "background" is.
     black = next((e for e in entries if e[1] == BLACK), None)
     if black is None and any(e[1] for e in entries):
@@ -88,7 +88,7 @@ def cityscapes_read(archive: zipfile.ZipFile) -> ForeignDataset:
     else:
         entries = [(name, None) for name in CITYSCAPES_CLASSES]
     classes = {value: name for value, (name, _) in enumerate(entries)}
-    images = {}
+    images: dict[str, str] = {}
     for name in names:
         stem = PurePosixPath(name).stem
         if name.startswith(root + IMAGE_DIR + "/") and stem.endswith(IMAGE_SUFFIX):

@@ -95,9 +95,11 @@ def bbox(binary: np.ndarray) -> list[int]:
     return [int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)]
 
 
-def coco_annotations(*, label_map: np.ndarray, image_id: int, category_ids: dict[int, int], first_id: int) -> list[dict]:
+def coco_annotations(
+    *, label_map: np.ndarray, image_id: int, category_ids: dict[int, int], first_id: int
+) -> list[dict]:
     """One annotation per class present in the label map (classes not in category_ids are skipped)."""
-    annotations = []
+    annotations: list[dict] = []
     for index in np.unique(label_map).tolist():
         if index not in category_ids:
             continue
@@ -171,6 +173,17 @@ def _image_member(file_name: str, subset: str, names: set[str], by_base: dict[st
     return found[0] if len(found) == 1 else None
 
 
+def _coco_lists(document, json_name: str) -> tuple[list[dict], list[dict], list[dict]]:
+    lists = [document.get(k) if isinstance(document, dict) else None for k in ("images", "annotations", "categories")]
+    checked: list[list[dict]] = []
+    for value in lists:
+        if not isinstance(value, list) or not all(isinstance(i, dict) for i in value):
+            problem = "it needs lists of images, annotations and categories"
+            raise InvalidDataset(COCO_BAD.format(name=json_name, problem=problem))
+        checked.append(value)
+    return checked[0], checked[1], checked[2]
+
+
 def coco_read(archive: zipfile.ZipFile) -> ForeignDataset:
     names = archive.namelist()
     files = _coco_files(names)
@@ -183,12 +196,7 @@ def coco_read(archive: zipfile.ZipFile) -> ForeignDataset:
     dataset = ForeignDataset(format="coco", classes={})
     for json_name in files:
         document = json_member(archive, json_name)
-        images, annotations, categories = (document.get(k) if isinstance(document, dict) else None
-                                           for k in ("images", "annotations", "categories"))
-        if not all(isinstance(x, list) and all(isinstance(i, dict) for i in x)
-                   for x in (images, annotations, categories)):
-            problem = "it needs lists of images, annotations and categories"
-            raise InvalidDataset(COCO_BAD.format(name=json_name, problem=problem))
+        images, annotations, categories = _coco_lists(document, json_name)
         classes = {}
         for category in categories:
             if not isinstance(category.get("id"), int) or not isinstance(category.get("name"), str):
@@ -248,7 +256,8 @@ def _coco_values(width: int, height: int, *, name: str, entry: dict, annotations
 def coco_members(*, classes: list[LabelClass], rows: Iterable[ExportedImage]) -> Iterator[tuple[str, Payload]]:
     """images/default/<file> and annotations/instances_default.json, as pycocotools and Datumaro read them."""
     category_ids = {c.index: c.index + 1 for c in classes if not c.is_ignore}
-    images, annotations = [], []
+    images: list[dict] = []
+    annotations: list[dict] = []
     for row in rows:
         file_name = row.file_name
         yield f"images/default/{file_name}", row.image.file

@@ -295,7 +295,7 @@ def _store_one(project: Project, archive: zipfile.ZipFile, entry: _Entry, user, 
             checked = check_image_bytes(name=entry.name, data=data)
             mask = encode_mask_png(entry.decode_mask(checked.width, checked.height))
         image = image_import(project=project, name=entry.name, data=data, uploaded_by=user, mask_data=mask)
-        written += [image.file.name, image.thumbnail.name]
+        written += [name for name in (image.file.name, image.thumbnail.name) if name]
         written += list(Mask.objects.filter(image=image).values_list("file", flat=True))
         return {"name": entry.name, "image": image, "error": None}
     # A peer format's image that is already here (segloop's own zip was refused in _refusals).
@@ -308,7 +308,7 @@ def _store_one(project: Project, archive: zipfile.ZipFile, entry: _Entry, user, 
         return {"name": entry.name, "image": None, "skipped": True,
                 "error": SAME_MASK.format(name=entry.name, existing=existing.original_name)}
     saved = mask_save(image=existing, array=array, author=user, base_version=existing.mask_version)
-    written.append(saved.file.name)
+    written.append(saved.file.name or "")
     return {"name": entry.name, "image": existing, "error": None, "mask_version": saved.version}
 
 

@@ -95,7 +95,9 @@ class _Sink:
         return data
 
 
-def dataset_zip_stream(*, project: Project, masks: str = MASKS_HUMAN, include_unlabeled: bool = False) -> Iterator[bytes]:
+def dataset_zip_stream(
+    *, project: Project, masks: str = MASKS_HUMAN, include_unlabeled: bool = False
+) -> Iterator[bytes]:
     """Yield the zip in pieces while it is written; memory stays at about one image."""
     classes = list(project.label_classes.all())
     palette = {c.index: hex_to_rgb(c.color) for c in classes}
@@ -149,7 +151,8 @@ def coco_json(*, project: Project, masks: str = MASKS_HUMAN) -> dict:
     classes = list(project.label_classes.all())
     category_ids = {c.index: c.index + 1 for c in classes if not c.is_ignore}
     coco_images, annotations = [], []
-    for image in project.images.select_related("current_mask").exclude(current_mask=None).order_by("id").iterator(chunk_size=200):
+    labelled = project.images.select_related("current_mask").exclude(current_mask=None).order_by("id")
+    for image in labelled.iterator(chunk_size=200):
         if not mask_is_exported(image, masks):
             continue
         coco_images.append({"id": image.pk, "file_name": image.original_name, "width": image.width,

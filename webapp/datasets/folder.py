@@ -8,9 +8,9 @@ of the path starting with ".", such as .DS_Store) are ignored and listed as such
 """
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Protocol
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 
 from webapp.images.models import Image
 from webapp.images.services import image_import
@@ -26,13 +26,6 @@ MASK_AMBIGUOUS = "{path}: a mask, but the upload holds several images called {st
 MASK_TWICE = "{path}: a second mask for {image} (the first is {other})"
 MASK_REFUSED = "{image}: not stored, its mask {path} was refused: {reason}"
 HIDDEN = "{path}: a hidden file; ignored."
-
-
-class UploadedFile(Protocol):
-    name: str
-    size: int
-
-    def read(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -103,14 +96,16 @@ def _import_one(*, project: Project, path: str, upload: UploadedFile, mask: tupl
     limit = settings.SEGLOOP_MAX_UPLOAD_BYTES
     try:
         # Refused before it is read into memory; image_import checks the bytes again.
-        if upload.size > limit:
-            raise InvalidUpload(TOO_LARGE_BYTES.format(name=name, size_mb=upload.size / 2**20, limit_mb=limit / 2**20))
+        if (upload.size or 0) > limit:
+            raise InvalidUpload(TOO_LARGE_BYTES.format(name=name, size_mb=(upload.size or 0) / 2**20,
+                                                       limit_mb=limit / 2**20))
         data = upload.read()
         mask_data = None
         if mask:
-            if mask[1].size > limit:
-                raise InvalidUpload(MASK_REFUSED.format(image=name, path=mask_path, reason=TOO_LARGE_BYTES.format(
-                    name=mask_path, size_mb=mask[1].size / 2**20, limit_mb=limit / 2**20)))
+            if (mask[1].size or 0) > limit:
+                reason = TOO_LARGE_BYTES.format(name=mask_path, size_mb=(mask[1].size or 0) / 2**20,
+                                                limit_mb=limit / 2**20)
+                raise InvalidUpload(MASK_REFUSED.format(image=name, path=mask_path, reason=reason))
             mask_data = mask[1].read()
         image = image_import(project=project, name=name, data=data, uploaded_by=user, mask_data=mask_data)
     except InvalidUpload as refused:

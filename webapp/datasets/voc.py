@@ -75,14 +75,15 @@ def parse_labelmap(text: str) -> list[tuple[str, tuple[int, int, int] | None]]:
         fields = line.split(":")
         if len(fields) != 4 or not fields[0]:
             raise InvalidDataset(BAD_LABELMAP.format(line=number, problem="four ':'-separated fields are needed"))
-        colour = None
+        colour: tuple[int, int, int] | None = None
         if fields[1].strip():
             try:
-                colour = tuple(int(c) for c in fields[1].split(","))
+                channels = [int(c) for c in fields[1].split(",")]
             except ValueError:
-                colour = ()
-            if len(colour) != 3 or not all(0 <= c <= 255 for c in colour):
+                channels = []
+            if len(channels) != 3 or not all(0 <= c <= 255 for c in channels):
                 raise InvalidDataset(BAD_LABELMAP.format(line=number, problem="the colour must be r,g,b from 0 to 255"))
+            colour = (channels[0], channels[1], channels[2])
         entries.append((fields[0], colour))
     return entries
 
@@ -102,7 +103,7 @@ def voc_read(archive: zipfile.ZipFile, *, format_name: str = "voc") -> ForeignDa
     classes = {value: name for value, (name, _) in enumerate(entries)}
     colours = {colour: value for value, (_, colour) in enumerate(entries) if colour}
     colours.setdefault(VOC_VOID_COLOUR, UNLABELLED)
-    images = {}
+    images: dict[str, str] = {}
     for name in names:
         path = PurePosixPath(name)
         if name.startswith(root + IMAGES_DIR + "/") and path.suffix.lower() in IMAGE_SUFFIXES:

@@ -4,6 +4,7 @@ import mimetypes
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotFound
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_safe
@@ -38,7 +39,7 @@ def upload(request: HttpRequest, project_id: int) -> HttpResponse:
     if request.method == "POST":
         files = request.FILES.getlist("files")
         error = "" if files else NO_FILES
-        if len(files) == 1 and files[0].name.lower().endswith(".zip"):
+        if len(files) == 1 and (files[0].name or "").lower().endswith(".zip"):
             dataset = _dataset_step(project=project, upload=files[0], user=request.user,
                                     confirm=request.POST.get("confirm") == "1")
         elif files:
@@ -53,12 +54,12 @@ def upload(request: HttpRequest, project_id: int) -> HttpResponse:
     return TemplateResponse(request, template, context)
 
 
-def _with_paths(request: HttpRequest, files: list) -> list[tuple[str, object]]:
+def _with_paths(request: HttpRequest, files: list[UploadedFile]) -> list[tuple[str, UploadedFile]]:
     """Each file with the relative path the page sent for it (a folder upload), else its name."""
     paths = request.POST.getlist("paths")
     if len(paths) != len(files):
         paths = [f.name for f in files]
-    return [(clean_path(path, f.name), f) for path, f in zip(paths, files, strict=True)]
+    return [(clean_path(path, f.name or "file"), f) for path, f in zip(paths, files, strict=True)]
 
 
 def _dataset_step(*, project, upload, user, confirm: bool) -> dict:

@@ -2,7 +2,15 @@
 import numpy as np
 import pytest
 
-from webapp.datasets.coco import bbox, coco_annotations, counts_to_string, rle_counts, rle_decode, rle_encode, string_to_counts
+from webapp.datasets.coco import (
+    bbox,
+    coco_annotations,
+    counts_to_string,
+    rle_counts,
+    rle_decode,
+    rle_encode,
+    string_to_counts,
+)
 
 # 0 1 0      column-major: 0 0 0 | 1 1 0 | 0 1 0
 # 0 1 1      runs: 3 zeros, 2 ones, 2 zeros, 1 one, 1 zero  -> [3, 2, 2, 1, 1]

@@ -1,4 +1,5 @@
 """Dataset export (zip, COCO) and import: a round trip gives back the same label arrays."""
+
 import io
 import json
 import zipfile
@@ -8,8 +9,8 @@ import pytest
 from django.urls import reverse
 from PIL import Image as PILImage
 
-from webapp.datasets.coco import rle_decode
 from webapp.datasets.archive import NOT_A_ZIP
+from webapp.datasets.coco import rle_decode
 from webapp.datasets.dataset_import import CLASS_MISMATCH
 from webapp.images.models import Image, ImageStatus, MaskSource
 from webapp.images.services import MaskScores, mask_read, mask_save
@@ -36,8 +37,14 @@ def dataset(project, make_image):
     human = [make_image(mask=random_labels(i), name=f"street {i}.png") for i in range(2)]
     accepted, in_review = make_image(), make_image()
     for image, status, seed in ((accepted, ImageStatus.PSEUDO_LABELED, 10), (in_review, ImageStatus.IN_REVIEW, 11)):
-        mask_save(image=image, base_version=0, array=random_labels(seed), source=MaskSource.PSEUDO, status=status,
-                  scores=MaskScores(0.9, 0.8, 0.1))
+        mask_save(
+            image=image,
+            base_version=0,
+            array=random_labels(seed),
+            source=MaskSource.PSEUDO,
+            status=status,
+            scores=MaskScores(0.9, 0.8, 0.1),
+        )
     make_image()
     return {"human": human, "accepted": accepted, "in_review": in_review}
 
@@ -55,7 +62,7 @@ def test_zip_holds_images_index_masks_colour_masks_classes_and_coco(api_for, mem
     colours = np.array(PILImage.open(io.BytesIO(archive.read(first["mask_color"]))).convert("RGB"))
     palette = {c.index: c.color for c in project.label_classes.all()}
     y, x = 5, 7
-    assert "#%02x%02x%02x" % tuple(colours[y, x]) == palette[int(labels[y, x])]
+    assert "#{:02x}{:02x}{:02x}".format(*colours[y, x]) == palette[int(labels[y, x])]
     classes = json.loads(archive.read("classes.json"))
     assert classes["ignore_index"] == 3 and classes["masks"] == "human"
     assert [c["name"] for c in classes["classes"]] == ["background", "road", "car", "void"]
@@ -106,12 +113,15 @@ def create_copy(client, project) -> int:
 
 def test_export_then_import_gives_back_the_same_masks(api_for, owner, project, dataset):
     client = api_for(owner)
-    response = client.get(reverse("api:export", kwargs={"project_id": project.pk}),
-                          {"masks": "human+pseudo", "include_unlabeled": "true"})
+    response = client.get(
+        reverse("api:export", kwargs={"project_id": project.pk}), {"masks": "human+pseudo", "include_unlabeled": "true"}
+    )
     buffer = io.BytesIO(b"".join(response.streaming_content))
     buffer.name = "dataset.zip"
     copy_id = create_copy(client, project)
-    response = client.post(reverse("api:import", kwargs={"project_id": copy_id}), {"file": buffer, "confirm": "true"}, format="multipart")
+    response = client.post(
+        reverse("api:import", kwargs={"project_id": copy_id}), {"file": buffer, "confirm": "true"}, format="multipart"
+    )
     assert response.status_code == 201, response.content
     assert (response.json()["created"], response.json()["failed"]) == (5, 0)
     originals = {i.checksum: i for i in project.images.all()}
@@ -136,18 +146,29 @@ def test_import_refuses_a_zip_whose_classes_differ_and_stores_nothing(api_for, o
     other = project_create(owner=owner, name="Other", classes=[ClassSpec("background"), ClassSpec("tree")])
     upload = io.BytesIO(archive)
     upload.name = "d.zip"
-    response = client.post(reverse("api:import", kwargs={"project_id": other.pk}), {"file": upload, "confirm": "true"}, format="multipart")
+    response = client.post(
+        reverse("api:import", kwargs={"project_id": other.pk}), {"file": upload, "confirm": "true"}, format="multipart"
+    )
     assert response.status_code == 400
-    assert response.json()["detail"] == CLASS_MISMATCH.format(problems="; ".join([
-        "index 1 is “road” in the zip but “tree” here",
-        "index 2 is “car” in the zip but no class here",
-        "index 3 is “void” in the zip but no class here"]))
+    assert response.json()["detail"] == CLASS_MISMATCH.format(
+        problems="; ".join(
+            [
+                "index 1 is “road” in the zip but “tree” here",
+                "index 2 is “car” in the zip but no class here",
+                "index 3 is “void” in the zip but no class here",
+            ]
+        )
+    )
     assert not other.images.exists()
 
 
 def test_import_of_a_non_zip_is_400(api_for, owner, project):
     upload = io.BytesIO(b"hello")
     upload.name = "d.zip"
-    response = api_for(owner).post(reverse("api:import", kwargs={"project_id": project.pk}), {"file": upload, "confirm": "true"}, format="multipart")
+    response = api_for(owner).post(
+        reverse("api:import", kwargs={"project_id": project.pk}),
+        {"file": upload, "confirm": "true"},
+        format="multipart",
+    )
     assert response.status_code == 400
     assert response.json() == {"detail": NOT_A_ZIP}

@@ -46,7 +46,7 @@ FORMAT_PARAMETER = OpenApiParameter(
 )
 
 
-def format_choice(value: str | None, *, choices: tuple[str, ...], default: str | None) -> str | None:
+def format_choice(value: str | None, *, choices: tuple[str, ...], default: str) -> str:
     if value in (None, ""):
         return default
     if value not in choices:
@@ -130,7 +130,7 @@ class ImportView(ProjectView):
                 return Response(ImportAnalysisSerializer(report).data)
             report = dataset_import(project=project, archive_file=upload, user=request.user, fmt=fmt)
         except InvalidDataset as error:
-            raise ValidationError({"detail": str(error)})
+            raise ValidationError({"detail": str(error)}) from None
         stored = report["created"] or report.get("masks_added")
         code = status.HTTP_201_CREATED if stored else status.HTTP_400_BAD_REQUEST
         return Response(ImportReportSerializer(report, context={"request": request}).data, status=code)
