@@ -39,11 +39,18 @@ function setUp(form) {
   const box = document.getElementById("upload-progress");
   const bar = box.querySelector("progress");
   const text = document.getElementById("upload-progress-text");
+  const maxFiles = Number(form.dataset.maxFiles);
   let chosen = [];
 
   const choose = (list) => {
     chosen = list;
-    chosenText.textContent = describe(chosen);
+    // Django refuses a request with more files than DATA_UPLOAD_MAX_NUMBER_FILES: say so first.
+    const tooMany = chosen.length > maxFiles;
+    chosenText.textContent = tooMany
+      ? `${chosen.length} files chosen; at most ${maxFiles} go in one upload: zip the folder, or upload it in parts.`
+      : describe(chosen);
+    chosenText.classList.toggle("error", tooMany);
+    form.querySelector("button[type=submit]").disabled = tooMany;
   };
   filesInput.addEventListener("change", () => {
     folderInput.value = "";

@@ -49,6 +49,7 @@ def upload(request: HttpRequest, project_id: int) -> HttpResponse:
         "created": sum(1 for r in results if r.image),
         "refused": sum(1 for r in results if r.error and not r.ignored),
         "max_mb": round(settings.SEGLOOP_MAX_UPLOAD_BYTES / 2**20),
+        "max_files": settings.DATA_UPLOAD_MAX_NUMBER_FILES,
     }
     template = "images/upload.html#results" if request.htmx else "images/upload.html"
     return TemplateResponse(request, template, context)

@@ -69,3 +69,17 @@ def test_a_dataset_zip_is_analysed_and_stored_only_after_confirm(page_for, live_
     assert page.inner_text("[data-dataset-report] h2") == "1 created, 0 refused"
     assert page.js_errors == []
     assert (mask_read(Image.objects.get(project=project).current_mask) == 1).all()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_folder_over_the_file_limit_is_stopped_in_the_page(page_for, live_server, project, member, tmp_path,
+                                                             settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2  # Django would refuse the request whole
+    for i in range(3):
+        (tmp_path / f"{i}.png").write_bytes(noise_png(16, 16, seed=i))
+    page = page_for(member)
+    page.goto(live_server.url + reverse("images:upload", args=[project.id]))
+    page.set_input_files("[data-upload-folder]", str(tmp_path))
+    assert page.inner_text("[data-upload-chosen]").startswith("3 files chosen; at most 2 go in one upload")
+    assert page.is_disabled("#upload-form button[type=submit]")
