@@ -207,7 +207,7 @@ def coco_read(archive: zipfile.ZipFile) -> ForeignDataset:
                 problem = f"category {value} has another name in another file"
                 raise InvalidDataset(COCO_BAD.format(name=json_name, problem=problem))
         dataset.classes.update(classes)
-        by_image: dict[int, list[dict]] = {}
+        by_image: dict[object, list[dict]] = {}
         for annotation in annotations:
             by_image.setdefault(annotation.get("image_id"), []).append(annotation)
         subset = PurePosixPath(json_name).stem.removeprefix("instances_")

@@ -18,6 +18,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import PurePath
+from typing import IO, Any, cast
 
 import numpy as np
 from PIL import Image as PILImage
@@ -26,7 +27,7 @@ from webapp.datasets.cityscapes import cityscapes_members
 from webapp.datasets.coco import coco_annotations, coco_members
 from webapp.datasets.labels import ExportedImage, Payload
 from webapp.datasets.voc import cvat_members, voc_members
-from webapp.images.models import Image, ImageStatus, MaskSource
+from webapp.images.models import Image, ImageStatus, Mask, MaskSource
 from webapp.images.services import mask_read
 from webapp.projects.models import Project
 
@@ -53,6 +54,11 @@ def mask_is_exported(image: Image, masks: str) -> bool:
             and image.status in (ImageStatus.PSEUDO_LABELED, ImageStatus.LABELED))
 
 
+def exported_mask(image: Image, masks: str) -> Mask | None:
+    """The image's current mask when mask_is_exported says it is exported, else None."""
+    return image.current_mask if mask_is_exported(image, masks) else None
+
+
 def safe_name(name: str) -> str:
     """A file name that is safe inside a zip: no folders, only plain characters."""
     base = PurePath(name.replace("\\", "/")).name
@@ -69,11 +75,12 @@ def colour_png(label_map: np.ndarray, palette: dict[int, tuple[int, int, int]]) 
 
 
 def hex_to_rgb(colour: str) -> tuple[int, int, int]:
-    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
 
 class _Sink:
-    """A write-only, non-seekable file for ZipFile that hands back what was written so far."""
+    """A write-only, non-seekable file for ZipFile that hands back what was written so far
+    (ZipFile needs only write, tell and flush: hence the cast to IO[bytes] where it is opened)."""
 
     def __init__(self):
         self._parts: list[bytes] = []
@@ -106,27 +113,30 @@ def dataset_zip_stream(
     if not include_unlabeled:
         images = images.exclude(current_mask=None)
     sink = _Sink()
-    manifest, coco_images, annotations = [], [], []
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
+    manifest: list[dict] = []
+    coco_images: list[dict] = []
+    annotations: list[dict] = []
+    with zipfile.ZipFile(cast(IO[bytes], sink), "w", compression=zipfile.ZIP_STORED) as archive:
         for image in images.iterator(chunk_size=200):
-            exported = mask_is_exported(image, masks)
-            if not exported and not include_unlabeled:
+            mask = exported_mask(image, masks)
+            if mask is None and not include_unlabeled:
                 continue
             stem = f"{image.pk:06d}_{safe_name(image.original_name)}"
-            entry = {"image": f"images/{stem}", "original_name": image.original_name, "width": image.width,
+            entry: dict[str, Any] = {
+                     "image": f"images/{stem}", "original_name": image.original_name, "width": image.width,
                      "height": image.height, "status": image.status, "is_validation": image.is_validation,
                      "mask": None, "mask_color": None, "mask_version": None, "mask_source": None}
             with image.file.open("rb") as source, archive.open(entry["image"], "w", force_zip64=True) as target:
                 while chunk := source.read(CHUNK):
                     target.write(chunk)
                     yield sink.take()
-            if exported:
+            if mask is not None:
                 mask_stem = PurePath(stem).stem
                 entry.update(mask=f"masks/{mask_stem}.png", mask_color=f"masks_color/{mask_stem}.png",
-                             mask_version=image.current_mask.version, mask_source=image.current_mask.source)
-                with image.current_mask.file.open("rb") as handle:
+                             mask_version=mask.version, mask_source=mask.source)
+                with mask.file.open("rb") as handle:
                     archive.writestr(entry["mask"], handle.read())
-                label_map = mask_read(image.current_mask)
+                label_map = mask_read(mask)
                 archive.writestr(entry["mask_color"], colour_png(label_map, palette))
                 annotations += coco_annotations(label_map=label_map, image_id=image.pk,
                                                 category_ids=category_ids, first_id=len(annotations) + 1)
@@ -150,14 +160,16 @@ def coco_json(*, project: Project, masks: str = MASKS_HUMAN) -> dict:
     """The COCO document alone (no files), for tools that fetch images through the API."""
     classes = list(project.label_classes.all())
     category_ids = {c.index: c.index + 1 for c in classes if not c.is_ignore}
-    coco_images, annotations = [], []
+    coco_images: list[dict] = []
+    annotations: list[dict] = []
     labelled = project.images.select_related("current_mask").exclude(current_mask=None).order_by("id")
     for image in labelled.iterator(chunk_size=200):
-        if not mask_is_exported(image, masks):
+        mask = exported_mask(image, masks)
+        if mask is None:
             continue
         coco_images.append({"id": image.pk, "file_name": image.original_name, "width": image.width,
                             "height": image.height})
-        annotations += coco_annotations(label_map=mask_read(image.current_mask), image_id=image.pk,
+        annotations += coco_annotations(label_map=mask_read(mask), image_id=image.pk,
                                         category_ids=category_ids, first_id=len(annotations) + 1)
     return coco_document(project=project, masks=masks, images=coco_images, annotations=annotations)
 
@@ -173,11 +185,12 @@ def exported_images(*, project: Project, masks: str) -> Iterator[ExportedImage]:
     """The images whose mask is exported, with their label maps, one at a time."""
     images = project.images.select_related("current_mask").exclude(current_mask=None).order_by("id")
     for image in images.iterator(chunk_size=200):
-        if not mask_is_exported(image, masks):
+        mask = exported_mask(image, masks)
+        if mask is None:
             continue
         name = safe_name(image.original_name)
         stem = f"{image.pk:06d}_{PurePath(name).stem}"
-        yield ExportedImage(image=image, label_map=mask_read(image.current_mask), stem=stem,
+        yield ExportedImage(image=image, label_map=mask_read(mask), stem=stem,
                             file_name=stem + PurePath(name).suffix.lower(),
                             subset="val" if image.is_validation else "train")
 
@@ -192,7 +205,7 @@ def format_zip_stream(*, project: Project, fmt: str, masks: str = MASKS_HUMAN) -
 def members_zip_stream(members: Iterator[tuple[str, Payload]]) -> Iterator[bytes]:
     """A zip of (name, content) pairs; stored files are copied in chunks, never whole."""
     sink = _Sink()
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
+    with zipfile.ZipFile(cast(IO[bytes], sink), "w", compression=zipfile.ZIP_STORED) as archive:
         for name, payload in members:
             if isinstance(payload, bytes):
                 archive.writestr(zipfile.ZipInfo(name), payload, compress_type=zipfile.ZIP_DEFLATED)

@@ -59,7 +59,7 @@ def _with_paths(request: HttpRequest, files: list[UploadedFile]) -> list[tuple[s
     """Each file with the relative path the page sent for it (a folder upload), else its name."""
     paths = request.POST.getlist("paths")
     if len(paths) != len(files):
-        paths = [f.name for f in files]
+        paths = [f.name or "file" for f in files]
     return [(clean_path(path, f.name or "file"), f) for path, f in zip(paths, files, strict=True)]
 
 
