@@ -460,3 +460,14 @@ def test_a_mask_bomb_in_a_peer_format_is_refused_by_the_guarded_decoder(client, 
     report = post_import(client, project, data).json()
     assert not report["can_import"] and "pixels" in report["results"][0]["error"]
     assert not Image.objects.filter(project=project).exists()
+
+
+@pytest.mark.parametrize("fmt", ["coco", "voc", "cityscapes", "cvat"])
+def test_our_export_imports_into_another_project_with_the_classes_elsewhere(client, project, labelled, shuffled, fmt):
+    response = client.get(reverse("api:export", kwargs={"project_id": project.pk}), {"format": fmt})
+    data = b"".join(response.streaming_content)
+    assert post_import(client, shuffled, data, confirm="true").status_code == 201
+    masks = {name.split("_", 1)[1].replace("_", " ") + ".png": mask for name, mask in stored_masks(shuffled).items()}
+    assert masks.keys() == labelled.keys()
+    for name, truth in labelled.items():
+        assert np.array_equal(masks[name], truth), name
