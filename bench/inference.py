@@ -496,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "bench": "inference",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python", "bench/inference.py", *(argv if argv is not None else sys.argv[1:])]),
         "machine": {
             "cpu": cpu_model(),

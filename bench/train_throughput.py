@@ -29,9 +29,9 @@ import torch  # noqa: E402
 from cpu_info import cpu_model  # noqa: E402  (bench/ is on sys.path when a script runs)
 
 from ml import losses as L  # noqa: E402
+from ml.models import build_segmenter  # noqa: E402
 from ml.runtime import autocast, cpu_has_native_bf16, resolve_device  # noqa: E402
 from ml.train import APP_DEFAULT_CONFIG, TrainConfig, make_plan, student_step, teacher_step  # noqa: E402
-from ml.models import build_segmenter  # noqa: E402
 
 MODES = ("fp32", "bf16", "bf16_channels_last", "bf16_compiled")
 DEFAULT_RESULTS = ROOT / "bench" / "results" / "train_throughput.jsonl"

@@ -20,8 +20,8 @@ def _unwrap(model: nn.Module) -> nn.Module:
     while True:
         if hasattr(model, "module") and isinstance(model.module, nn.Module):
             model = model.module
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod  # type: ignore[assignment]  # checked just above
         else:
             return model
 

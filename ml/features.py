@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import cast
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ def pooled_encoder_features(model: nn.Module) -> Iterator[PooledFeatures]:
     """While active, every forward of ``model`` (a ml.models Segmenter) adds its encoder's
     pooled deepest features to the yielded collector."""
     collector = PooledFeatures()
-    handle = model.encoder.register_forward_hook(collector.hook)
+    handle = cast(nn.Module, model.encoder).register_forward_hook(collector.hook)
     try:
         yield collector
     finally:

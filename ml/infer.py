@@ -127,6 +127,7 @@ def _predict_logits(
                 total = torch.zeros(n, tile.shape[1], ph, pw, device=device)
             total[..., top : top + window, left : left + window] += tile * weights
             weight_sum[top : top + window, left : left + window] += weights
+    assert total is not None  # _starts yields at least one tile per axis
     return (total / weight_sum)[..., :h, :w]
 
 

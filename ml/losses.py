@@ -199,8 +199,10 @@ def local_regional_loss(
     ps = student_logits.float().softmax(1)
     pt = teacher_probs.detach().float()
     v = _valid_float(valid, ps).unsqueeze(1)
-    pool = dict(kernel_size=r, stride=r, ceil_mode=True, count_include_pad=False)
-    return (F.avg_pool2d(ps * v, **pool) - F.avg_pool2d(pt * v, **pool)).abs().mean()
+    def pool(x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, kernel_size=r, stride=r, ceil_mode=True, count_include_pad=False)
+
+    return (pool(ps * v) - pool(pt * v)).abs().mean()
 
 
 def sigmoid_rampup(step: float, length: float) -> float:

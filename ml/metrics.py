@@ -78,7 +78,7 @@ class ConfusionMatrix:
         return {
             "miou": _none_if_nan(self.miou()),
             "pixel_accuracy": _none_if_nan(self.pixel_accuracy()),
-            "per_class_iou": {n: _none_if_nan(float(v)) for n, v in zip(names, self.per_class_iou())},
+            "per_class_iou": {n: _none_if_nan(float(v)) for n, v in zip(names, self.per_class_iou(), strict=True)},
             "num_pixels": int(self.matrix.sum()),
         }
 

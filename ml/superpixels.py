@@ -55,7 +55,7 @@ def superpixel_labels(rgb: np.ndarray, *, region_px: int = REGION_PX) -> np.ndar
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         # BOX = the mean of the pixels each shrunk pixel covers: no aliasing, and fast.
-        small = np.asarray(PILImage.fromarray(rgb).resize(size, PILImage.BOX))
+        small = np.asarray(PILImage.fromarray(rgb).resize(size, PILImage.Resampling.BOX))
     small_px = small.shape[0] * small.shape[1]
     n_segments = max(1, min(height * width // region_px, small_px // MIN_SHRUNK_REGION_PX, MAX_REGIONS))
     labels = slic(

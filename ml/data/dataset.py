@@ -32,11 +32,11 @@ def _resize_long_side(size: tuple[int, int], long_side: int | None) -> tuple[int
 
 def load_image(path: PathLike, long_side: int | None = None) -> Tensor:
     """RGB image -> uint8 (3, H, W); resized (bilinear) so its longer side is long_side."""
-    with Image.open(path) as im:
-        im = im.convert("RGB")
+    with Image.open(path) as opened:
+        im = opened.convert("RGB")
         new = _resize_long_side(im.size, long_side)
         if new:
-            im = im.resize(new, Image.BILINEAR)
+            im = im.resize(new, Image.Resampling.BILINEAR)
         arr = np.asarray(im, dtype=np.uint8)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
 
@@ -61,9 +61,8 @@ def load_mask(
                 f"mask {path}: expected a single-channel PNG of class indices, got mode {im.mode!r}"
             )
         new = _resize_long_side(im.size, long_side)
-        if new:
-            im = im.resize(new, Image.NEAREST)
-        arr = np.asarray(im).astype(np.int64)
+        resized = im.resize(new, Image.Resampling.NEAREST) if new else im
+        arr = np.asarray(resized).astype(np.int64)
     if remap:
         out = arr.copy()
         for src, dst in remap.items():

@@ -1,7 +1,8 @@
 """Data loaders: infinite shuffled iterators for training, a full-image val loader."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
+from typing import cast
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -29,12 +30,12 @@ def infinite_loader(
     Raises ValueError if the dataset is empty. Batches always hold batch_size samples
     (a dataset smaller than a batch is repeated).
     """
-    if len(dataset) == 0:
+    if len(cast(Sized, dataset)) == 0:
         raise ValueError(f"the {name} set is empty: nothing to train on")
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
-        sampler=InfiniteSampler(len(dataset), seed),
+        sampler=InfiniteSampler(len(cast(Sized, dataset)), seed),
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
         pin_memory=torch.cuda.is_available(),

@@ -137,13 +137,14 @@ class UnlabeledTransform:
             self.strong = StrongAugment()
 
     def __call__(self, image: Tensor, mask: Tensor | None = None) -> dict:
+        strong = self.strong or StrongAugment()  # set by __post_init__; this tells the type checker
         img, m, v = weak_augment(
             image, mask, crop_size=self.crop_size, scale_range=self.scale_range, hflip=self.hflip,
             ignore_index=self.ignore_index,
         )
         if mask is not None:
             v = v & (m == self.ignore_index)
-        return {"image_w": normalize(img), "image_s": normalize(self.strong(img)), "valid": v}
+        return {"image_w": normalize(img), "image_s": normalize(strong(img)), "valid": v}
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """IGL-DT training: config, per-stage step functions and the resumable round loop."""
 from .config import METHODS, TrainConfig
-from .loop import EMPTY_LABELED, ProgressEvent, RoundResult, train_round
 from .defaults import APP_DEFAULT_CONFIG
+from .loop import EMPTY_LABELED, ProgressEvent, RoundResult, train_round
 from .plan import Plan, make_plan, weight_sources
 from .steps import ema_update, student_step, teacher_step
 

@@ -156,7 +156,7 @@ def student_step(
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     """ema <- decay * ema + (1 - decay) * model for parameters; buffers are copied."""
-    for pe, pm in zip(ema.parameters(), model.parameters()):
+    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):  # same architecture
         pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
-    for be, bm in zip(ema.buffers(), model.buffers()):
+    for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
         be.copy_(bm)

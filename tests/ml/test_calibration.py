@@ -3,7 +3,13 @@ import numpy as np
 import pytest
 
 from ml.calibration import (
-    CALIBRATED, TOO_FEW, UNMET, calibrate_threshold, error_estimate, is_audit, pixel_error,
+    CALIBRATED,
+    TOO_FEW,
+    UNMET,
+    calibrate_threshold,
+    error_estimate,
+    is_audit,
+    pixel_error,
 )
 
 

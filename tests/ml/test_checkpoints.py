@@ -78,4 +78,4 @@ def test_checkpoint_from_before_a_spec_field_existed_still_loads_and_resumes(tmp
     assert rebuilt.spec == spec
     fresh = build_segmenter(spec)
     _load_weights(fresh, path, torch.device("cpu"))
-    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), model.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), model.state_dict().values(), strict=True))

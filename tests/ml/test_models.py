@@ -83,7 +83,7 @@ def test_swin_encoder_returns_nchw_maps_with_exposed_channels():
     assert encoder.channels == [96, 192, 384, 768]
     assert encoder.reductions == [4, 8, 16, 32]
     assert encoder.required_multiple == 32
-    for feature, channels, stride in zip(features, encoder.channels, encoder.reductions):
+    for feature, channels, stride in zip(features, encoder.channels, encoder.reductions, strict=True):
         assert feature.shape == (1, channels, 64 // stride, 96 // stride)
 
 

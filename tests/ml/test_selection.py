@@ -3,7 +3,14 @@ import numpy as np
 import pytest
 
 from ml.selection import (
-    DOUBTFUL, RANDOM, TYPICAL, diverse_order, least_confident_order, random_order, seed_suggestions, typicality,
+    DOUBTFUL,
+    RANDOM,
+    TYPICAL,
+    diverse_order,
+    least_confident_order,
+    random_order,
+    seed_suggestions,
+    typicality,
 )
 
 
@@ -26,7 +33,7 @@ def test_first_picks_come_from_different_clusters():
     assert {group(p.index) for p in picks[:3]} == {"a", "b", "outlier"}
     # consecutive picks alternate while both clusters have rows left
     groups = [group(p.index) for p in picks[3:]]
-    assert all(x != y for x, y in zip(groups, groups[1:]))
+    assert all(x != y for x, y in zip(groups, groups[1:], strict=False))
 
 
 def test_most_uncertain_first_within_a_cluster():

@@ -7,8 +7,15 @@ from scipy import ndimage
 from skimage.measure import label as connected_components
 
 from ml.superpixels import (
-    MAX_REGIONS, SLIC_LONG_SIDE, decode_labels_rgb, encode_labels_rgb, region_majority, region_sizes, region_stats,
-    relabel_contiguous, superpixel_labels,
+    MAX_REGIONS,
+    SLIC_LONG_SIDE,
+    decode_labels_rgb,
+    encode_labels_rgb,
+    region_majority,
+    region_sizes,
+    region_stats,
+    relabel_contiguous,
+    superpixel_labels,
 )
 
 DARK, LIGHT = (40, 60, 150), (220, 200, 60)

@@ -37,7 +37,7 @@ def test_every_package_tensor_loads_into_timm_and_equals_the_package(encoder):
     # each package tensor, under its timm name (renaming keeps the order), equals the loaded one
     loaded = model.state_dict()
     assert len(set(renamed)) == len(package)
-    for (package_key, value), timm_key in zip(package.items(), renamed):
+    for (package_key, value), timm_key in zip(package.items(), renamed, strict=True):
         assert torch.equal(loaded[timm_key], value), (package_key, timm_key)
     assert torch.equal(loaded["conv_stem.weight"], package["_conv_stem.weight"])
     last_block = max(int(k.split(".")[1]) for k in package if k.startswith("_blocks."))
@@ -87,7 +87,7 @@ def test_built_network_records_its_source_and_loads_the_file(tmp_path):
     torch.save(source.state_dict(), tmp_path / "w.pth")
     model = build_student(3, encoder="resnet18", pretrained=True, weights=tmp_path / "w.pth")
     assert model.weight_source.source == "file"
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values(), strict=True))
     assert build_student(3, encoder="resnet18", pretrained=True).weight_source.source == "random"
 
 

@@ -3,10 +3,10 @@ from django.urls import path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 import webapp.converters  # noqa: F401  registers <id:...>
-from webapp.training.model_files import FORMATS
 from webapp.api.views import datasets, images, masks, models, predict, projects, review, training
 from webapp.api.views.not_found import api_not_found
 from webapp.api.views.token import TokenView
+from webapp.training.model_files import FORMATS
 
 app_name = "api"
 

@@ -14,8 +14,8 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
-from webapp.images.models import Image, ImageStatus, Mask, MaskSource
 from ml.calibration import pixel_error
+from webapp.images.models import Image, ImageStatus, Mask, MaskSource
 from webapp.images.services import mask_read, mask_save
 from webapp.projects.access import user_has_role
 from webapp.projects.models import Project, Role

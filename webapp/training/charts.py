@@ -52,7 +52,7 @@ def miou_chart(val_history: list[dict], *, teacher_steps: int, width: int = 520,
         coords = [xy(p) for p in stage_points]
         series.append(Series(
             stage=stage, colour=STAGE_COLOURS[stage], points=" ".join(f"{x},{y}" for x, y in coords),
-            dots=[(x, y, f"{stage} step {p['step']}: mIoU {p['miou']:.3f}") for (x, y), p in zip(coords, stage_points)],
+            dots=[(x, y, f"{stage} step {p['step']}: mIoU {p['miou']:.3f}") for (x, y), p in zip(coords, stage_points, strict=True)],
         ))
     ticks = [(round(height - pad - (height - 2 * pad) * f, 1), f"{y_max * f:.2f}") for f in (0, 0.5, 1)]
     best = max(points, key=lambda p: p["miou"])

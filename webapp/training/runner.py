@@ -154,7 +154,6 @@ def training_run_execute(*, run_id: int) -> None:
 
 def _execute(run: TrainingRun) -> None:
     from ml.train import TrainConfig, train_round, weight_sources
-
     from webapp.training.pseudo import images_to_pseudo_label, pseudo_label_project
 
     # Where each network's weights come from, as this worker sees it (shown while it trains).

@@ -7,9 +7,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.conftest import mask_png, noise_png
+from webapp.images.management.commands.import_images import AMBIGUOUS_PROJECT, NO_SUCH_PROJECT, NO_SUCH_USER
 from webapp.images.models import Image, ImageStatus, Mask, MaskSource
 from webapp.images.validation import MASK_UNKNOWN_CLASSES, MASK_WRONG_SIZE, NOT_AN_IMAGE
-from webapp.images.management.commands.import_images import AMBIGUOUS_PROJECT, NO_SUCH_PROJECT, NO_SUCH_USER
 
 pytestmark = pytest.mark.django_db
 CAMVID = Path("/work/shared/data/camvid")

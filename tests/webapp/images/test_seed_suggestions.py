@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 import pytest
-from django.core.management import call_command
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext

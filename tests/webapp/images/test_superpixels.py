@@ -21,7 +21,10 @@ from webapp.images import tasks
 from webapp.images.models import Image
 from webapp.images.services import image_import
 from webapp.images.superpixels import (
-    images_without_superpixels, superpixels_compute, superpixels_compute_missing, superpixels_read,
+    images_without_superpixels,
+    superpixels_compute,
+    superpixels_compute_missing,
+    superpixels_read,
 )
 from webapp.images.views import SUPERPIXELS_CACHE, SUPERPIXELS_NOT_READY
 

@@ -73,7 +73,7 @@ ROLE_MATRIX = [
 @pytest.mark.parametrize("name, expected", ROLE_MATRIX)
 def test_page_access_by_role(name, expected, client, project, owner, member, reviewer, outsider):
     url = reverse(name, args=[project.id])
-    for user, status in zip([owner, member, reviewer, outsider], expected):
+    for user, status in zip([owner, member, reviewer, outsider], expected, strict=True):
         client.force_login(user)
         assert client.get(url).status_code == status, (user.username, url)
 

@@ -13,7 +13,7 @@ from webapp.images.services import MaskScores, mask_save
 from webapp.projects.models import Project, QueueStrategy
 from webapp.review import forms, views
 from webapp.review.models import ReviewItem, ReviewStatus
-from webapp.review.queue import ADMINS_ONLY, PICK_REASONS, AUDIT, review_settings_update
+from webapp.review.queue import ADMINS_ONLY, AUDIT, PICK_REASONS, review_settings_update
 from webapp.review.services import review_item_next
 
 pytestmark = pytest.mark.django_db
@@ -129,7 +129,7 @@ def test_panel_counts_accepted_pseudo_labels_and_estimates_their_error_from_audi
     assert views.NO_AUDITS in html
 
     errors = [0.02, 0.05, 0.08]
-    for item, error in zip(queue_items, errors):
+    for item, error in zip(queue_items, errors, strict=True):
         ReviewItem.objects.filter(pk=item.pk).update(is_audit=True, status=ReviewStatus.CORRECTED, pixel_error=error)
     estimate = error_estimate(errors)
     expected = (f"{round(estimate.mean * 100, 1):g} % (90 % CI {round(estimate.low * 100, 1):g}–"
@@ -268,7 +268,7 @@ def test_service_refuses_out_of_range_values_and_saves_nothing(owner, project, v
 
 def test_service_relearns_the_threshold_for_a_new_target(owner, queue_items):
     project = queue_items[0].project
-    for item, error in zip(queue_items, (0.0, 0.2, 0.0)):
+    for item, error in zip(queue_items, (0.0, 0.2, 0.0), strict=True):
         ReviewItem.objects.filter(pk=item.pk).update(status=ReviewStatus.ACCEPTED, pixel_error=error)
     Project.objects.filter(pk=project.pk).update(threshold_calibration={"threshold": 0.9, "status": TOO_FEW})
     project.refresh_from_db()

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
+from tests.webapp.annotation.conftest import browser, page_for  # noqa: F401 (fixtures)
+from tests.webapp.review.regions_setup import CAR, VOID, H, W, block_image, region_item
 from webapp.images.models import Image
 from webapp.images.services import mask_read
 from webapp.projects.services import ClassSpec, membership_set, project_create
 from webapp.review.models import ReviewItem, ReviewStatus
 from webapp.review.services import PARTIAL_NEEDS_IGNORE
 from webapp.review.views import REGIONS_CORRECTED, REGIONS_PARTIAL
-from tests.webapp.annotation.conftest import browser, page_for  # noqa: F401 (fixtures)
-from tests.webapp.review.regions_setup import CAR, VOID, H, W, block_image, region_item
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

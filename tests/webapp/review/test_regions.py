@@ -9,6 +9,7 @@ from django.urls import reverse
 from PIL import Image as PILImage
 
 from ml.calibration import pixel_error
+from tests.webapp.review.regions_setup import CAR, ROAD, VOID, H, W, block_image, region_item
 from webapp.images.models import Image, ImageStatus, MaskSource
 from webapp.images.services import mask_read, mask_save
 from webapp.projects.services import ClassSpec, membership_set, project_create
@@ -34,7 +35,6 @@ from webapp.review.services import (
     review_item_next,
 )
 from webapp.review.views import REGIONS_ACCEPTED, REGIONS_CORRECTED, REGIONS_PARTIAL
-from tests.webapp.review.regions_setup import CAR, H, ROAD, VOID, W, block_image, region_item
 
 pytestmark = pytest.mark.django_db
 
@@ -186,7 +186,7 @@ def test_unknown_regions_and_classes_are_refused(made, reviewer):
     assert_refused(made, UNKNOWN_REGIONS.format(ids=str(beyond)), lambda: review_item_finish_regions(
         item=made.item, user=reviewer, mode="accept", decisions={}, activity={beyond: {"seconds": 1.0, "keys": []}}))
     for label in (VOID, 9):  # the ignore class is not a class to paint with
-        assert_refused(made, UNKNOWN_CLASS.format(label=label), lambda: finish(made, reviewer, A=RegionChoice("paint", label)))
+        assert_refused(made, UNKNOWN_CLASS.format(label=label), lambda label=label: finish(made, reviewer, A=RegionChoice("paint", label)))
 
 
 def test_partial_finish_is_refused_without_an_ignore_class(owner, reviewer):

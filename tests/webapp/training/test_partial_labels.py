@@ -7,17 +7,17 @@ import torch
 from ml import losses as L
 from ml.train import TrainConfig
 from ml.train.loop import _datasets
+from tests.webapp.review.regions_setup import ROAD, VOID, H, W, block_image
 from webapp.images.models import Image
 from webapp.images.services import mask_read, mask_save
+from webapp.images.superpixels import superpixels_compute, superpixels_read
+from webapp.review.models import ReviewItem
 from webapp.review.regions import RegionChoice
 from webapp.review.services import review_item_finish_regions
-from webapp.review.models import ReviewItem
 from webapp.training.files import local_path
+from webapp.training.models import ModelVersion, RunTrigger, TrainingRun
 from webapp.training.pseudo import Routing, pseudo_label_store
 from webapp.training.selectors import PARTIAL_LABEL_SHARE, training_set_counts, training_set_for_project
-from webapp.training.models import ModelVersion, RunTrigger, TrainingRun
-from webapp.images.superpixels import superpixels_compute, superpixels_read
-from tests.webapp.review.regions_setup import H, ROAD, VOID, W, block_image
 
 pytestmark = pytest.mark.django_db
 

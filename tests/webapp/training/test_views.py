@@ -3,8 +3,8 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.webapp.training.shapes import TINY_CONFIG, add_shapes_images
 from webapp.training.models import ModelVersion, RunStatus, RunTrigger, TrainingRun

@@ -6,10 +6,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from webapp.training.model_files import FORMATS, ModelFileMissing, student_export_path
 from webapp.api.schema import BINARY, ERROR
 from webapp.api.serializers import ModelVersionSerializer
 from webapp.api.views.base import FileView, ProjectView
+from webapp.training.model_files import FORMATS, ModelFileMissing, student_export_path
 from webapp.training.models import ModelVersion
 
 
