@@ -120,9 +120,11 @@ def table(args) -> str:
         if r.get("round") == 0 and r.get("strategy") != "full_supervision":
             random_round0.setdefault(r["seed"], r)  # the strategies of a seed share one round 0
     return "\n".join([
-        "| round-0 seed masks | seeds | val mIoU, mean ± std | images per sequence (0001TP / 0006R0 / 0016E5 / Seq05VD), per seed |",
+        "| round-0 seed masks | seeds | val mIoU, mean ± std | "
+        "images per sequence (0001TP / 0006R0 / 0016E5 / Seq05VD), per seed |",
         "|---|---|---|---|",
-        f"| {args.seed_labels} random | {sorted(random_round0)} | {_pm([r['val_miou'] for r in random_round0.values()])} | "
+        f"| {args.seed_labels} random | {sorted(random_round0)} | "
+        f"{_pm([r['val_miou'] for r in random_round0.values()])} | "
         f"{'; '.join(_sequences(r['touched_by_sequence']) for r in random_round0.values())} |",
         f"| {args.seed_labels} suggested | {sorted(r['seed'] for r in suggested)} | "
         f"{_pm([r['val_miou'] for r in suggested])} | {'; '.join(_sequences(r['by_sequence']) for r in suggested)} |",
