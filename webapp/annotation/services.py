@@ -27,14 +27,14 @@ def editor_save_parse(*, png: bytes | None, base_version: str | None, editing_se
         raise InvalidUpload(NO_MASK_SENT)
     try:
         base = int(base_version)
-    except (TypeError, ValueError):
-        raise InvalidUpload(BAD_BASE_VERSION)
+    except (TypeError, ValueError) as err:
+        raise InvalidUpload(BAD_BASE_VERSION) from err
     if not 0 <= base <= MAX_ID:
         raise InvalidUpload(BAD_BASE_VERSION)
     try:
         seconds = float(editing_seconds or 0)
-    except ValueError:
-        raise InvalidUpload(BAD_EDITING_SECONDS)
+    except ValueError as err:
+        raise InvalidUpload(BAD_EDITING_SECONDS) from err
     if not math.isfinite(seconds):  # NaN or inf
         raise InvalidUpload(BAD_EDITING_SECONDS)
     return EditorSave(png=png, base_version=base, editing_seconds=min(max(seconds, 0.0), MAX_EDITING_SECONDS))

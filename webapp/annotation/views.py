@@ -77,8 +77,8 @@ def mask(request, project_id: int, image_id: int):
 def save(request, project_id: int, image_id: int):
     try:
         project = project_get_for_user(user=request.user, project_id=project_id, role=Role.ANNOTATOR)
-    except PermissionDenied:
-        raise PermissionDenied(SAVE_NEEDS_ANNOTATOR)
+    except PermissionDenied as err:
+        raise PermissionDenied(SAVE_NEEDS_ANNOTATOR) from err
     image = image_get(project=project, image_id=image_id)
     try:
         parsed = editor_save_parse(**_save_fields(request))

@@ -100,9 +100,9 @@ def image_import(
                 image.save()
                 if mask_array is not None:
                     mask_save(image=image, array=mask_array, author=uploaded_by, base_version=0)
-        except IntegrityError:
+        except IntegrityError as err:
             # A concurrent upload of the same file won the race.
-            raise InvalidUpload(DUPLICATE.format(name=name, existing="a concurrent upload"))
+            raise InvalidUpload(DUPLICATE.format(name=name, existing="a concurrent upload")) from err
     # Seed suggestions need its embedding; a burst of imports queues one task (webapp.images.tasks).
     transaction.on_commit(partial(image_embeddings_enqueue, project_id=project.pk))
     # The editor's superpixel tool and region review need its superpixels; queued the same way.

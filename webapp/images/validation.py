@@ -94,17 +94,17 @@ def untrusted_image(data: bytes, *, refusals: Refusals) -> Iterator[PILImage.Ima
             yield image
     except InvalidUpload:
         raise
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as err:
         # The warning arrives as an exception where a warnings filter turns it into one.
-        raise InvalidUpload(refusals.too_many_pixels_unknown(limit))
-    except UnidentifiedImageError:
-        raise InvalidUpload(refusals.unreadable)
+        raise InvalidUpload(refusals.too_many_pixels_unknown(limit)) from err
+    except UnidentifiedImageError as err:
+        raise InvalidUpload(refusals.unreadable) from err
     except MemoryError:
         raise  # the server's trouble, not the file's: within the pixel limit, decoding fits
-    except Exception:  # noqa: BLE001
+    except Exception as err:  # noqa: BLE001
         # Pillow's plugins raise OSError, SyntaxError, ValueError, EOFError, struct.error,
         # zlib.error, IndexError... on hostile input: all of them mean a damaged file.
-        raise InvalidUpload(refusals.damaged)
+        raise InvalidUpload(refusals.damaged) from err
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ def project_get_for_user(*, user, project_id: int, role: str | None = None, clas
     try:
         # One query for both: every page and endpoint runs this first.
         membership = Membership.objects.select_related("project").filter(project_id=project_id, user=user).first()
-    except (ValueError, TypeError):
-        raise Http404(NOT_FOUND)
+    except (ValueError, TypeError) as err:
+        raise Http404(NOT_FOUND) from err
     if membership is None:
         raise Http404(NOT_FOUND)
     if role is not None and not membership.has_role(role):

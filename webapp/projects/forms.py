@@ -1,15 +1,13 @@
-"""Forms for creating projects and managing their members."""
+"""Forms for creating projects, their settings page and their members."""
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db import transaction
 
-from webapp.projects.models import HEX_COLOUR, Membership, Project
-from webapp.projects.services import DEFAULT_COLOURS, MAX_CLASSES, ClassSpec, membership_set
+from webapp.projects.models import HEX_COLOUR, LabelClass, Membership, Project
+from webapp.projects.services import DEFAULT_COLOURS, MAX_CLASSES, ClassSpec
+from webapp.review.forms import QueueSettingsForm
 
 CLASS_ROWS = 6  # rows the create page starts with; "Add a class" adds more
 UNKNOWN_USER = "There is no user called {username}."
-ALREADY_MEMBER = "{username} is already a member; change their roles in the table."
-OWNER_STAYS_ADMIN = "The project's owner ({username}) stays an admin and cannot be removed."
 
 
 class ProjectForm(forms.Form):
@@ -57,36 +55,29 @@ class RolesForm(forms.Form):
     reviewer = forms.BooleanField(required=False)
     admin = forms.BooleanField(required=False)
 
+    def roles(self) -> dict[str, bool]:
+        """The cleaned roles as membership_add / membership_update take them."""
+        return {name: self.cleaned_data[name] for name in ("annotator", "reviewer", "admin")}
+
 
 class MemberAddForm(RolesForm):
+    """A username and roles. Whether the user may be added is membership_add's rule."""
+
     username = forms.CharField(max_length=150)
 
     field_order = ["username", "annotator", "reviewer", "admin"]
-
-    def __init__(self, *args, project: Project, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.project = project
 
     def clean_username(self):
         username = self.cleaned_data["username"].strip()
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise forms.ValidationError(UNKNOWN_USER.format(username=username))
-        if Membership.objects.filter(project=self.project, user=user).exists():
-            raise forms.ValidationError(ALREADY_MEMBER.format(username=username))
         self.user = user
         return username
 
-    def save(self) -> Membership:
-        data = self.cleaned_data
-        return membership_set(
-            project=self.project, user=self.user,
-            annotator=data["annotator"], reviewer=data["reviewer"], admin=data["admin"],
-        )
-
 
 class MemberRolesForm(RolesForm):
-    """Change one member's roles; the owner keeps the admin role."""
+    """One member's roles (shape only: the owner-stays-admin rule is membership_update's)."""
 
     def __init__(self, *args, membership: Membership, **kwargs):
         kwargs.setdefault("initial", {
@@ -96,36 +87,103 @@ class MemberRolesForm(RolesForm):
         super().__init__(*args, **kwargs)
         self.membership = membership
 
-    def clean(self):
-        data = super().clean()
-        if _is_owner(self.membership) and not data.get("admin"):
-            raise forms.ValidationError(OWNER_STAYS_ADMIN.format(username=self.membership.user.get_username()))
-        return data
 
-    def save(self) -> Membership:
-        data = self.cleaned_data
-        return membership_set(
-            project=self.membership.project, user=self.membership.user,
-            annotator=data["annotator"], reviewer=data["reviewer"], admin=data["admin"],
-        )
+# ------------------------------------------------------------------ the settings page
+# Shape only: the rules (in use, owner stays admin, valid config) are the services'.
+
+CLASS_NAME_INVALID = "Give the class a name of at most 100 characters."
+COLOUR_INVALID = HEX_COLOUR.message
+MASKS_SEEN_INVALID = "Reload the page: the form is missing what it was shown."
+THRESHOLD_INVALID = "The review threshold is a number from 0 to 1."
+AUTO_RETRAIN_FIELD_INVALID = "Retrain after a whole number of new masks from 1 to 1000000, or leave it empty."
+MAX_MINUTES_FIELD_INVALID = "The round's time budget is a number of minutes above 0 and at most 10080."
+CONFIG_JSON_INVALID = "The training config must be JSON: an object such as {\"batch_size\": 4}."
 
 
-class MemberRemoveForm(forms.Form):
-    """Remove a member. Their masks stay: Mask.author is kept, only the membership goes."""
+def _all(message: str) -> dict:
+    """The same message for every way a field can be wrong."""
+    keys = ("required", "invalid", "invalid_choice", "min_value", "max_value", "max_length", "step_size")
+    return {key: message for key in keys}
 
-    def __init__(self, *args, membership: Membership, **kwargs):
+
+class ClassForm(forms.Form):
+    """A class's name and colour (add, rename, recolour)."""
+
+    name = forms.CharField(max_length=100, error_messages=_all(CLASS_NAME_INVALID))
+    color = forms.CharField(max_length=7, validators=[HEX_COLOUR], error_messages=_all(COLOUR_INVALID),
+                            widget=forms.TextInput(attrs={"type": "color"}))
+
+
+class _Remap(forms.Form):
+    rewrite_masks = forms.BooleanField(required=False, label="Rewrite the masks that use moved classes")
+    masks_seen = forms.IntegerField(min_value=0, max_value=2**63 - 1, widget=forms.HiddenInput,
+                                    error_messages=_all(MASKS_SEEN_INVALID))
+
+
+class ClassRemoveForm(_Remap):
+    into = forms.ModelChoiceField(queryset=LabelClass.objects.none(), required=False,
+                                  label="Its pixels become", empty_label="(not in use)")
+
+    def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
-        self.membership = membership
-
-    def clean(self):
-        if _is_owner(self.membership):
-            raise forms.ValidationError(OWNER_STAYS_ADMIN.format(username=self.membership.user.get_username()))
-        return super().clean()
-
-    @transaction.atomic
-    def save(self) -> None:
-        Membership.objects.filter(pk=self.membership.pk).delete()
+        self.fields["into"].queryset = project.label_classes.all()
 
 
-def _is_owner(membership: Membership) -> bool:
-    return membership.user_id == membership.project.owner_id
+class IgnoreClassForm(_Remap):
+    ignore = forms.ModelChoiceField(queryset=LabelClass.objects.none(), required=False,
+                                    label="Ignore class", empty_label="(none)")
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["ignore"].queryset = project.label_classes.all()
+
+
+class ReviewSettingsForm(QueueSettingsForm):
+    """The review page's queue settings plus the threshold used until a round calibrates."""
+
+    review_threshold = forms.FloatField(
+        label="Review threshold", min_value=0.0, max_value=1.0, error_messages=_all(THRESHOLD_INVALID),
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+        help_text="Pseudo-labels scoring below this go to the review queue (0 to 1), until a round has "
+                  "learned the threshold from the target pixel error.",
+    )
+    field_order = ["review_threshold", "strategy", "batch_size", "target_pixel_error", "audit_share"]
+
+    @classmethod
+    def for_project(cls, project: Project) -> "ReviewSettingsForm":
+        form = cls(initial={**QueueSettingsForm.for_project(project).initial,
+                            "review_threshold": project.review_threshold})
+        return form
+
+    def settings(self) -> dict:
+        return {**super().settings(), "review_threshold": self.cleaned_data["review_threshold"]}
+
+
+class TrainingSettingsForm(forms.Form):
+    auto_retrain_after = forms.IntegerField(
+        required=False, min_value=1, max_value=1_000_000, error_messages=_all(AUTO_RETRAIN_FIELD_INVALID),
+        label="Retrain after this many new masks", help_text="Empty: rounds start only by hand.",
+    )
+    max_minutes = forms.FloatField(
+        required=False, min_value=0.01, max_value=10080, error_messages=_all(MAX_MINUTES_FIELD_INVALID),
+        label="Round time budget (minutes)", widget=forms.NumberInput(attrs={"step": "any"}),
+        help_text="The round plans its steps to end in time, pseudo-labelling included. Empty: the default.",
+    )
+    training_config = forms.JSONField(
+        required=False, error_messages=_all(CONFIG_JSON_INVALID), label="Training config (JSON)",
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+        help_text="ml.train.TrainConfig fields for this project, e.g. {\"batch_size\": 4, \"crop_size\": 256}.",
+    )
+
+    @classmethod
+    def for_project(cls, project: Project) -> "TrainingSettingsForm":
+        config = dict(project.training_config or {})
+        max_minutes = config.pop("max_minutes", None)
+        return cls(initial={"auto_retrain_after": project.auto_retrain_after, "max_minutes": max_minutes,
+                            "training_config": config})
+
+    def settings(self) -> dict:
+        data = self.cleaned_data
+        config = data["training_config"]
+        return {"auto_retrain_after": data["auto_retrain_after"], "max_minutes": data["max_minutes"],
+                "training_config": {} if config in (None, "") else config}

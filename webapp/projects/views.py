@@ -1,4 +1,5 @@
-"""Project pages: list, create, detail (the image gallery) and members.
+"""Project pages: list, create and detail (the image gallery); settings and members are in
+settings_views.
 
 Any logged-in user may create a project and becomes its owner and first admin. Everything
 inside a project goes through project_get_for_user: outsiders get 404, members without the
@@ -6,7 +7,7 @@ role get 403.
 """
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST, require_safe
 
@@ -15,22 +16,11 @@ from webapp.images.models import ImageStatus
 from webapp.images.selectors import SEED_PHASE_LABELED_MAX, embedding_progress, seed_suggestions_for
 from webapp.projects import services
 from webapp.projects.access import project_get_for_user
-from webapp.projects.forms import (
-    LabelClassFormSet,
-    MemberAddForm,
-    MemberRemoveForm,
-    MemberRolesForm,
-    ProjectForm,
-    class_specs,
-    label_class_initial,
-)
-from webapp.projects.models import Membership, Role
+from webapp.projects.forms import LabelClassFormSet, ProjectForm, class_specs, label_class_initial
+from webapp.projects.models import Role
 from webapp.projects.selectors import ALL, project_images_page, project_list_for_user, project_status_counts
 
 CREATED = "Project “{name}” created. Upload images to start."
-MEMBER_ADDED = "{username} was added to the project."
-ROLES_SAVED = "Roles of {username} saved."
-MEMBER_REMOVED = "{username} was removed from the project; their masks stay."
 STATUS_TABS = [(ALL, "All"), *ImageStatus.choices]
 
 
@@ -83,51 +73,3 @@ def project_detail(request, project_id: int):
         context["embeddings"] = progress = embedding_progress(project=project)
         context["suggestions"] = seed_suggestions_for(project=project) if progress.analysed else []
     return TemplateResponse(request, "projects/detail.html", context)
-
-
-@login_required
-def project_members(request, project_id: int):
-    project = project_get_for_user(user=request.user, project_id=project_id, role=Role.ADMIN)
-    form = MemberAddForm(request.POST or None, project=project)
-    if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, MEMBER_ADDED.format(username=form.cleaned_data["username"]))
-        return redirect("projects:members", project_id=project.id)
-    memberships = project.memberships.select_related("user", "project").order_by("user__username")
-    rows = [(m, MemberRolesForm(membership=m)) for m in memberships]
-    return TemplateResponse(request, "projects/members.html", {"project": project, "form": form, "rows": rows})
-
-
-@login_required
-@require_POST
-def member_update(request, project_id: int, membership_id: int):
-    project = project_get_for_user(user=request.user, project_id=project_id, role=Role.ADMIN)
-    membership = get_object_or_404(Membership.objects.select_related("user", "project"), project=project, pk=membership_id)
-    form = MemberRolesForm(request.POST, membership=membership)
-    saved = form.is_valid()
-    if saved:
-        membership = form.save()
-        form = MemberRolesForm(membership=membership)
-    if not request.htmx:  # a plain form post: back to the page, with the outcome as a message
-        if saved:
-            messages.success(request, ROLES_SAVED.format(username=membership.user.get_username()))
-        else:
-            messages.error(request, " ".join(form.non_field_errors()))
-        return redirect("projects:members", project_id=project.id)
-    # The row is swapped in place either way (htmx does not swap 4xx answers), errors inside it.
-    context = {"project": project, "membership": membership, "roles_form": form, "saved": saved}
-    return TemplateResponse(request, "projects/members.html#member-row", context)
-
-
-@login_required
-@require_POST
-def member_remove(request, project_id: int, membership_id: int):
-    project = project_get_for_user(user=request.user, project_id=project_id, role=Role.ADMIN)
-    membership = get_object_or_404(Membership.objects.select_related("user", "project"), project=project, pk=membership_id)
-    form = MemberRemoveForm(request.POST, membership=membership)
-    if form.is_valid():
-        form.save()
-        messages.success(request, MEMBER_REMOVED.format(username=membership.user.get_username()))
-    else:
-        messages.error(request, " ".join(form.non_field_errors()))
-    return redirect("projects:members", project_id=project.id)

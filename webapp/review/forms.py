@@ -103,8 +103,8 @@ def region_review_parse(body: bytes) -> RegionReviewInput:
     Raises InvalidRegionReview."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRegionReview(REGION_REVIEW_UNREADABLE)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InvalidRegionReview(REGION_REVIEW_UNREADABLE) from err
     if not isinstance(data, dict) or not isinstance(data.get("decisions", {}), dict):
         raise InvalidRegionReview(REGION_REVIEW_UNREADABLE)
     if data.get("mode") not in MODES:

@@ -189,10 +189,13 @@ REORDERING_FIELDS = ("queue_strategy", "review_batch_size")  # what the order de
 
 
 def review_settings_update(
-    *, project: Project, user, strategy: str, batch_size: int, target_pixel_error: float, audit_share: float
+    *, project: Project, user, strategy: str, batch_size: int, target_pixel_error: float, audit_share: float,
+    review_threshold: float | None = None,
 ) -> list[str]:
     """Change how the project's queue is ordered and audited; returns the fields that changed.
 
+    The review page and the project settings page both save through here. review_threshold
+    (the fallback until a round has calibrated): None leaves it as it is.
     target_pixel_error and audit_share are fractions (0.05 = 5 %). The values are checked
     against the model's bounds (ValueError, nothing saved); a new strategy or batch size
     re-ranks the pending items, a new target re-learns the threshold when one was learned
@@ -201,6 +204,8 @@ def review_settings_update(
         raise PermissionDenied(ADMINS_ONLY)
     values = {"queue_strategy": strategy, "review_batch_size": batch_size,
               "target_pixel_error": target_pixel_error, "audit_share": audit_share}
+    if review_threshold is not None:
+        values["review_threshold"] = review_threshold
     for name, value in values.items():
         field = Project._meta.get_field(name)
         try:

@@ -284,7 +284,7 @@ def review_item_finish_regions(
             layers = item_region_layers(item=locked, image=image,
                                         teachers={c.source for c in decisions.values()} & {SU, RU})
         except RegionsUnavailable as missing:
-            raise ReviewRefused(str(missing))
+            raise ReviewRefused(str(missing)) from missing
         unknown = unknown_regions(layers.superpixels, [*decisions, *activity])
         if unknown:
             shown = ", ".join(map(str, unknown[:SHOWN_IDS])) + (" …" if len(unknown) > SHOWN_IDS else "")

@@ -83,8 +83,8 @@ def _skipped_key(project) -> str:
 def _item_or_404(project, item_id) -> ReviewItem:
     try:
         return review_item_for_project(project=project, item_id=item_id)
-    except ReviewItem.DoesNotExist:
-        raise Http404(NO_SUCH_ITEM)
+    except ReviewItem.DoesNotExist as err:
+        raise Http404(NO_SUCH_ITEM) from err
 
 
 def _editor_url(project, item) -> str:

@@ -27,8 +27,8 @@ def student_export_path(*, version: ModelVersion, fmt: str) -> Path:
     checkpoint = Path(settings.MODELS_ROOT) / version.student_path
     try:
         mtime = int(checkpoint.stat().st_mtime_ns)
-    except OSError:
-        raise ModelFileMissing(CHECKPOINT_MISSING.format(number=version.number))
+    except OSError as err:
+        raise ModelFileMissing(CHECKPOINT_MISSING.format(number=version.number)) from err
     folder = Path(settings.MODELS_ROOT) / "exports" / f"{version.pk}-{mtime}"
     target = folder / f"student{FORMATS[fmt]}"
     if target.is_file():

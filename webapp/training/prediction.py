@@ -83,18 +83,18 @@ def served_model(*, project: Project) -> LoadedModel:
     path = Path(settings.MODELS_ROOT) / version.student_path
     try:
         key = (version.pk, path.stat().st_mtime)
-    except OSError:
+    except OSError as err:
         logger.warning("Model v%s of project %s: no checkpoint at %s", version.number, project.pk, path)
-        raise NoActiveModel(MODEL_FILE_MISSING.format(number=version.number, project=project.name))
+        raise NoActiveModel(MODEL_FILE_MISSING.format(number=version.number, project=project.name)) from err
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
         try:
             loaded = _load(version, path)
-        except Exception:  # noqa: BLE001  a damaged or foreign file: torch and pickle raise many kinds
+        except Exception as err:  # noqa: BLE001  a damaged or foreign file: torch and pickle raise many kinds
             logger.exception("Model v%s of project %s: cannot load %s", version.number, project.pk, path)
-            raise NoActiveModel(MODEL_UNREADABLE.format(number=version.number, project=project.name))
+            raise NoActiveModel(MODEL_UNREADABLE.format(number=version.number, project=project.name)) from err
         for stale in [k for k in _cache if k[0] == version.pk]:
             del _cache[stale]
         _cache[key] = loaded

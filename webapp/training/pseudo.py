@@ -14,6 +14,7 @@ go to the queue as audits. The same pass yields each image's pooled teacher feat
 class-balanced uncertainty, stored with the item, and both teachers' labels (for review by
 region: webapp.review.regions); the queue is re-ordered at the end.
 """
+import contextlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,19 +64,44 @@ def _batches(images: list[Image], size: int):
             yield group[start : start + size]
 
 
+TEACHERS, STUDENT = "teachers", "student"
+
+
+def pseudo_labeller(*, run: TrainingRun, version: ModelVersion) -> str:
+    """Who labels: the fused teachers, unless the round's teacher gate found the student
+    better (then the student, the better network, which is also one forward instead of two)."""
+    gate = (run.timings or {}).get("gate") or {}
+    if version.su_teacher_path and version.ru_teacher_path and gate.get("used", True):
+        return TEACHERS
+    return STUDENT
+
+
 def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop: Callable[[], bool]) -> bool:
     """Label every image in images_to_pseudo_label. Returns False if stopped before the end."""
     import torch
 
     from ml.checkpoints import load_model
     from ml.features import combine, pooled_encoder_features
-    from ml.infer import class_balanced_uncertainty, fuse_teachers, image_scores, image_to_tensor
+    from ml.infer import (
+        class_balanced_uncertainty,
+        fuse_teachers,
+        image_scores,
+        image_to_tensor,
+        single_model_prediction,
+    )
     from ml.runtime import resolve_device
     from webapp.review.queue import label_class_shares, review_queue_reorder, review_threshold_calibrate
 
     device = resolve_device(run.config.get("device", "auto"))
-    su, _ = load_model(models_root() / version.su_teacher_path, map_location=device)
-    ru, _ = load_model(models_root() / version.ru_teacher_path, map_location=device)
+    labeller = pseudo_labeller(run=run, version=version)
+    if labeller == TEACHERS:
+        su, _ = load_model(models_root() / version.su_teacher_path, map_location=device)
+        ru, _ = load_model(models_root() / version.ru_teacher_path, map_location=device)
+        networks = [su, ru]
+    else:
+        student, _ = load_model(models_root() / version.student_path, map_location=device)
+        networks = [student]
+    _record_labeller(run, labeller)
     tau = float(run.config.get("tau", 0.95))
     # The way the teachers were validated (and the gate compared them): whole images unless
     # the config sets a sliding window; bf16 on CPUs that have it, as in training.
@@ -98,10 +124,15 @@ def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop
                 with PILImage.open(local_path(image.file)) as pil:
                     tensors.append(image_to_tensor(pil.convert("RGB")))
             x = torch.stack(tensors)
-            with pooled_encoder_features(su) as su_features, pooled_encoder_features(ru) as ru_features:
-                fused = fuse_teachers(su, ru, x, window=window, amp=amp)
-            features = combine(su_features.vectors(), ru_features.vectors())
+            with contextlib.ExitStack() as stack:
+                collectors = [stack.enter_context(pooled_encoder_features(net)) for net in networks]
+                if labeller == TEACHERS:
+                    fused = fuse_teachers(su, ru, x, window=window, amp=amp)
+                else:
+                    fused = single_model_prediction(student, x, window=window, amp=amp)
+            features = combine(*(collector.vectors() for collector in collectors))
             uncertainty = class_balanced_uncertainty(fused.probs, class_share).tolist()
+            teacher_labels = labeller == TEACHERS  # review by region offers them only when they won
             for i, image in enumerate(batch):
                 scores = image_scores(fused.confidence[i], fused.su_pred[i], fused.ru_pred[i], tau)
                 pseudo_label_store(
@@ -109,8 +140,8 @@ def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop
                     pred=fused.pred[i].cpu().numpy().astype(np.uint8),
                     confidence=fused.confidence[i].float().cpu().numpy(),
                     disagreement=fused.disagreement_map[i].cpu().numpy(),
-                    su_pred=fused.su_pred[i].cpu().numpy().astype(np.uint8),
-                    ru_pred=fused.ru_pred[i].cpu().numpy().astype(np.uint8),
+                    su_pred=fused.su_pred[i].cpu().numpy().astype(np.uint8) if teacher_labels else None,
+                    ru_pred=fused.ru_pred[i].cpu().numpy().astype(np.uint8) if teacher_labels else None,
                     routing=routing, features=features[i], class_uncertainty=uncertainty[i],
                 )
             done += len(batch)
@@ -118,6 +149,12 @@ def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop
     finally:
         review_queue_reorder(project=project)  # even when stopped: what was re-scored is ordered
     return True
+
+
+def _record_labeller(run: TrainingRun, labeller: str) -> None:
+    timings = dict(TrainingRun.objects.only("timings").get(pk=run.pk).timings or {})
+    timings["pseudo_labeller"] = labeller
+    TrainingRun.objects.filter(pk=run.pk).update(timings=timings)
 
 
 @dataclass(frozen=True)

@@ -244,6 +244,7 @@ PLAN_TEACHERS = "{steps} teacher steps at {step_s} s"
 PLAN_STUDENT = "{steps} student steps at {step_s} s"
 PLAN_PSEUDO = "{minutes:.1f} min reserved for pseudo-labelling {images} images"
 GATE_USED = "Teachers beat the supervised student ({teachers} vs {student}): pseudo-labels guide stage 2."
+PSEUDO_BY_STUDENT = "The unlabeled images are pseudo-labelled by the student as well, for the same reason."
 RANDOM_WEIGHTS = "{role} ({encoder}) starts from random weights: expect much weaker results from few labels."
 
 
@@ -306,6 +307,8 @@ def gate_summary(gate: dict) -> str:
         ranked = sorted(teachers.items(), key=lambda item: item[1], reverse=True)
         words = ", ".join(f"{role.upper()} {miou * 100:.1f}" for role, miou in ranked)
         return GATE_USED.format(teachers=words, student=f"{student * 100:.1f}")
+    if gate.get("used") is False:  # webapp.training.pseudo labels with the student then
+        return f"{gate.get('reason') or ''} {PSEUDO_BY_STUDENT}".strip()
     return gate.get("reason") or ""  # ml's words: why stage 2 trained supervised, or why unchecked
 
 

@@ -67,11 +67,11 @@ def _validated_config(project: Project) -> tuple[dict, list[dict]]:
         config = training_config_for_project(project=project)
         train_config = TrainConfig.from_dict(config)
     except (TypeError, ValueError) as error:
-        raise TrainingRefused(BAD_CONFIG.format(error=error))
+        raise TrainingRefused(BAD_CONFIG.format(error=error)) from error
     try:
         sources = weight_sources(train_config)
     except (WeightsUnavailableError, FileNotFoundError) as error:
-        raise TrainingRefused(WEIGHTS_UNAVAILABLE.format(error=error))
+        raise TrainingRefused(WEIGHTS_UNAVAILABLE.format(error=error)) from error
     return config, [source.to_dict() for source in sources.values()]
 
 
@@ -111,11 +111,11 @@ def training_run_start(*, project: Project, user, trigger: str) -> TrainingRun:
             )
             run.checkpoint_dir = run_dir_relative(project_id=project.pk, run_id=run.pk)
             run.save(update_fields=["checkpoint_dir"])
-    except IntegrityError:  # one_active_run_per_project: a concurrent start won
+    except IntegrityError as err:  # one_active_run_per_project: a concurrent start won
         active = training_run_active(project=project)
         raise TrainingRefused(
             RUN_ALREADY_ACTIVE.format(run_id=active.pk if active else "?", status="queued or running")
-        )
+        ) from err
     from webapp.training.tasks import training_run_execute
 
     transaction.on_commit(lambda: training_run_execute.apply_async(args=[run.pk], task_id=task_id))

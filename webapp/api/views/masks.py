@@ -120,7 +120,7 @@ class MaskView(FileView):
             mask = mask_save(image=image, base_version=base_version, png=png, author=request.user,
                              editing_seconds=seconds)
         except InvalidUpload as error:
-            raise ValidationError({"detail": str(error)})
+            raise ValidationError({"detail": str(error)}) from error
         except MaskConflict as conflict:
             return Response({"detail": str(conflict), "current_version": conflict.current_version,
                              "saved_version": conflict.saved.version}, status=status.HTTP_409_CONFLICT)

@@ -80,7 +80,7 @@ class PredictView(FileView):
             mask, scores = predict_image_array(project=project, image=image,
                                                data=None if upload is None else upload.read())
         except InvalidUpload as error:
-            raise ValidationError({"detail": str(error)})
+            raise ValidationError({"detail": str(error)}) from error
         except NoActiveModel as error:
             return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
         png = encode_mask_png(mask)

@@ -51,7 +51,7 @@ class Command(BaseCommand):
                 description=options["description"], review_threshold=options["review_threshold"],
             )
         except ValueError as error:
-            raise CommandError(str(error))
+            raise CommandError(str(error)) from error
         self.stdout.write(self.style.SUCCESS(
             f"Created project {project.id} {project.name!r} with {len(classes)} classes."
         ))

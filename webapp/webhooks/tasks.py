@@ -1,0 +1,18 @@
+"""Celery interface of webhook deliveries: a delivery id in, delivery_attempt does the work.
+
+On the default queue. A failed attempt is retried with Celery's retry and a countdown that
+doubles per attempt (services.backoff_seconds, capped); the attempt count and the cap live in
+the Delivery row, not in the worker, so a redelivered task (acks_late) does not send twice a
+delivery already logged as done.
+"""
+from celery import shared_task
+
+from webapp.webhooks.services import delivery_attempt
+
+
+@shared_task(bind=True, queue="default", max_retries=None, acks_late=True)
+def webhook_deliver(self, delivery_id: int) -> bool:
+    attempt = delivery_attempt(delivery_id=delivery_id)
+    if attempt.retry_in is not None:
+        raise self.retry(countdown=attempt.retry_in)
+    return attempt.delivered
