@@ -19,6 +19,7 @@ fine-tuning of the same pretrained student for the same time.
 
 One JSON line per round goes to bench/results/app_round.jsonl.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,9 @@ DEFAULT_WORK = ROOT / "runs" / "app_round"
 
 
 def _args_for_harness(args) -> argparse.Namespace:
-    return argparse.Namespace(data=args.data, train_limit=args.train_limit, val_limit=args.val_limit,
-                              review_threshold=0.9, profile="cpu")
+    return argparse.Namespace(
+        data=args.data, train_limit=args.train_limit, val_limit=args.val_limit, review_threshold=0.9, profile="cpu"
+    )
 
 
 def run_round(name: str, config: dict, args) -> dict:
@@ -68,9 +70,18 @@ def run_round(name: str, config: dict, args) -> dict:
         env.stop()
     share = _default_validation_share() if args.validation_share is None else args.validation_share
     record = {
-        "round": name, "seed": args.seed, "labels": args.labels, **run, **evaluation,
-        "config": config, "validation_share": share, "cpu": cpu_model(), "threads": args.threads, "other_load": args.other_load,
-        "git_commit": hitl._git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "round": name,
+        "seed": args.seed,
+        "labels": args.labels,
+        **run,
+        **evaluation,
+        "config": config,
+        "validation_share": share,
+        "cpu": cpu_model(),
+        "threads": args.threads,
+        "other_load": args.other_load,
+        "git_commit": hitl._git_commit(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     results = Path(args.results)
     results.parent.mkdir(parents=True, exist_ok=True)
@@ -97,13 +108,23 @@ def train_and_sample_estimates(env, state: dict, timeout_s: float) -> dict:
     def sample(row, elapsed: float) -> None:
         left = run_seconds_left(row) if row.status == RunStatus.RUNNING else None
         if left is not None:
-            estimates.append({"elapsed_s": round(elapsed, 1), "predicted_total_s": round(elapsed + left, 1),
-                              "phase": row.phase, "stage": row.stage, "step": row.step})
+            estimates.append(
+                {
+                    "elapsed_s": round(elapsed, 1),
+                    "predicted_total_s": round(elapsed + left, 1),
+                    "phase": row.phase,
+                    "stage": row.stage,
+                    "step": row.step,
+                }
+            )
 
     run = hitl.train_and_wait(env, state, timeout_s, on_poll=sample)
     total = run["run_wall_s"]
-    return {**run, "estimate_error": estimate_error(estimates, total),
-            "estimates": estimates[:: max(1, len(estimates) // 60)]}
+    return {
+        **run,
+        "estimate_error": estimate_error(estimates, total),
+        "estimates": estimates[:: max(1, len(estimates) // 60)],
+    }
 
 
 def estimate_error(estimates: list[dict], total: float) -> dict:
@@ -133,8 +154,11 @@ def table(results: Path) -> str:
             overrides = {k: v for k, v in r["config"].items() if k != "max_minutes"}
             name = r["round"] + (f" {json.dumps(overrides)}" if r["round"] == "default" and overrides else "")
             rows.setdefault(name, []).append(r)
-    lines = ["| round | seeds | val mIoU (student) | teachers' val mIoU (in-run) | wall (min) | "
-             "page estimate, worst error after 10 % | gate |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| round | seeds | val mIoU (student) | teachers' val mIoU (in-run) | wall (min) | "
+        "page estimate, worst error after 10 % | gate |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, rs in rows.items():
         mious = [r["val_miou"] * 100 for r in rs]
         spread = f" ± {statistics.stdev(mious):.1f}" if len(mious) > 1 else ""
@@ -142,14 +166,17 @@ def table(results: Path) -> str:
         teacher = []
         for r in rs:
             g = r["timings"].get("gate") or {}
-            teacher.append(", ".join(f"{k.upper()} {v * 100:.1f}" for k, v in (g.get("teachers") or {}).items()
-                                     if v is not None))
+            teacher.append(
+                ", ".join(f"{k.upper()} {v * 100:.1f}" for k, v in (g.get("teachers") or {}).items() if v is not None)
+            )
         err = [r["estimate_error"].get("max_rel_after_10pct") for r in rs if r.get("estimate_error")]
         lines.append(
-            f"| {name} | {len(rs)} | {statistics.mean(mious):.1f}{spread} | {'; '.join(t for t in teacher if t) or '-'} | "
+            f"| {name} | {len(rs)} | {statistics.mean(mious):.1f}{spread} | "
+            f"{'; '.join(t for t in teacher if t) or '-'} | "
             f"{statistics.mean(r['run_wall_s'] for r in rs) / 60:.1f} | "
             f"{', '.join(f'{e * 100:.0f} %' for e in err if e is not None) or '-'} | "
-            f"{', '.join(str(g) for g in gates if g is not None) or '-'} |")
+            f"{', '.join(str(g) for g in gates if g is not None) or '-'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -158,11 +185,17 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--labels", type=int, default=45, help="human masks before the round")
     p.add_argument("--only", choices=("default", "supervised"), help="run one of the two rounds")
-    p.add_argument("--baseline-minutes", type=float, help="the supervised round's budget (default: the "
-                                                          "default round's measured wall time)")
+    p.add_argument(
+        "--baseline-minutes",
+        type=float,
+        help="the supervised round's budget (default: the default round's measured wall time)",
+    )
     p.add_argument("--set", help="JSON of TrainConfig overrides for the default round")
-    p.add_argument("--validation-share", type=float,
-                   help="share of images flagged for validation (default: the project default, 0.2)")
+    p.add_argument(
+        "--validation-share",
+        type=float,
+        help="share of images flagged for validation (default: the project default, 0.2)",
+    )
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     p.add_argument("--data", type=Path, default=hitl.DEFAULT_DATA)
     p.add_argument("--train-limit", type=int)

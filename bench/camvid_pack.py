@@ -7,6 +7,7 @@ turns the JPEGs back into PNGs under the same names, laid out as bench/camvid_ss
 
 JPEG changes pixel values by a few levels; the labels are untouched.
 """
+
 import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -36,8 +37,9 @@ def _convert_split_images(source: Path, target: Path, from_suffix: str, to_suffi
     for split in SPLITS:
         (target / split).mkdir(parents=True, exist_ok=True)
         shutil.copytree(source / f"{split}annot", target / f"{split}annot", dirs_exist_ok=True)
-        jobs += [(p, target / split / f"{p.stem}{to_suffix}", fmt)
-                 for p in sorted((source / split).glob(f"*{from_suffix}"))]
+        jobs += [
+            (p, target / split / f"{p.stem}{to_suffix}", fmt) for p in sorted((source / split).glob(f"*{from_suffix}"))
+        ]
     _run(jobs)
 
 

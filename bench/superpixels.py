@@ -20,6 +20,7 @@ there when something else was running).
 
     python bench/superpixels.py --note "idle machine"
 """
+
 from __future__ import annotations
 
 import argparse
@@ -90,14 +91,21 @@ def one_run(jpeg: bytes, region_px: int) -> dict:
     labels = superpixel_labels(rgb, region_px=region_px)
     labelled = time.perf_counter()
     buffer = io.BytesIO()
-    PILImage.fromarray(encode_labels_rgb(labels), mode="RGB").save(buffer, format="PNG",
-                                                                   compress_level=PNG_COMPRESS_LEVEL)
+    PILImage.fromarray(encode_labels_rgb(labels), mode="RGB").save(
+        buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL
+    )
     encoded = time.perf_counter()
     with PILImage.open(io.BytesIO(buffer.getvalue())) as png:
         exact = bool(np.array_equal(decode_labels_rgb(np.asarray(png.convert("RGB"))), labels))
-    return {"decode_s": decoded - started, "labels_s": labelled - decoded, "encode_s": encoded - labelled,
-            "total_s": encoded - started, "regions": int(labels.max()) + 1, "png_bytes": len(buffer.getvalue()),
-            "round_trip_exact": exact}
+    return {
+        "decode_s": decoded - started,
+        "labels_s": labelled - decoded,
+        "encode_s": encoded - labelled,
+        "total_s": encoded - started,
+        "regions": int(labels.max()) + 1,
+        "png_bytes": len(buffer.getvalue()),
+        "round_trip_exact": exact,
+    }
 
 
 def stages(rgb_shape: tuple[int, int], jpeg: bytes, region_px: int) -> dict:
@@ -110,18 +118,33 @@ def stages(rgb_shape: tuple[int, int], jpeg: bytes, region_px: int) -> dict:
     small = np.asarray(PILImage.fromarray(rgb).resize((round(width * scale), round(height * scale)), PILImage.BOX))
     t1 = time.perf_counter()
     n = max(1, min(height * width // region_px, small.shape[0] * small.shape[1] // sp.MIN_SHRUNK_REGION_PX))
-    labels = slic(small, n_segments=n, compactness=SLIC_COMPACTNESS, max_num_iter=SLIC_ITERATIONS, start_label=0,
-                  enforce_connectivity=True, channel_axis=-1).astype(np.int32)
+    labels = slic(
+        small,
+        n_segments=n,
+        compactness=SLIC_COMPACTNESS,
+        max_num_iter=SLIC_ITERATIONS,
+        start_label=0,
+        enforce_connectivity=True,
+        channel_axis=-1,
+    ).astype(np.int32)
     t2 = time.perf_counter()
     sp._upscale_nearest(sp.relabel_contiguous(labels), height, width)
     t3 = time.perf_counter()
-    return {"shrink_s": round(t1 - t0, 3), "slic_s": round(t2 - t1, 3), "relabel_grow_s": round(t3 - t2, 3),
-            "shrunk_size_wh": [small.shape[1], small.shape[0]]}
+    return {
+        "shrink_s": round(t1 - t0, 3),
+        "slic_s": round(t2 - t1, 3),
+        "relabel_grow_s": round(t3 - t2, 3),
+        "shrunk_size_wh": [small.shape[1], small.shape[0]],
+    }
 
 
 def summary(values: list[float]) -> dict:
-    return {"p50": round(statistics.median(values), 3), "min": round(min(values), 3), "max": round(max(values), 3),
-            "mean": round(statistics.mean(values), 3)}
+    return {
+        "p50": round(statistics.median(values), 3),
+        "min": round(min(values), 3),
+        "max": round(max(values), 3),
+        "mean": round(statistics.mean(values), 3),
+    }
 
 
 def main(argv=None) -> int:
@@ -142,22 +165,36 @@ def main(argv=None) -> int:
     runs = [one_run(jpeg, args.region_px) for _ in range(max(1, args.runs))]
     split = stages((height, width), jpeg, args.region_px)
     record = {
-        "bench": "superpixels", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "bench": "superpixels",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": "python bench/superpixels.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {"cpu": cpu_model(), "cpu_count": os.cpu_count(),
-                    "loadavg_before": [round(v, 2) for v in load_before],
-                    "loadavg_after": [round(v, 2) for v in os.getloadavg()], "python": platform.python_version(),
-                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
+        "machine": {
+            "cpu": cpu_model(),
+            "cpu_count": os.cpu_count(),
+            "loadavg_before": [round(v, 2) for v in load_before],
+            "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+            "python": platform.python_version(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        },
         "note": args.note,
-        "picture": what, "size_wh": [width, height], "jpeg_bytes": len(jpeg),
-        "config": {"region_px": args.region_px, "slic_long_side": SLIC_LONG_SIDE, "compactness": SLIC_COMPACTNESS,
-                   "iterations": SLIC_ITERATIONS, "png_compress_level": PNG_COMPRESS_LEVEL, "runs": len(runs)},
+        "picture": what,
+        "size_wh": [width, height],
+        "jpeg_bytes": len(jpeg),
+        "config": {
+            "region_px": args.region_px,
+            "slic_long_side": SLIC_LONG_SIDE,
+            "compactness": SLIC_COMPACTNESS,
+            "iterations": SLIC_ITERATIONS,
+            "png_compress_level": PNG_COMPRESS_LEVEL,
+            "runs": len(runs),
+        },
         "labels_s": summary([r["labels_s"] for r in runs]),
         "decode_s": summary([r["decode_s"] for r in runs]),
         "encode_s": summary([r["encode_s"] for r in runs]),
         "total_s": summary([r["total_s"] for r in runs]),
         "labels_stages": split,
-        "regions": runs[0]["regions"], "png_bytes": runs[0]["png_bytes"],
+        "regions": runs[0]["regions"],
+        "png_bytes": runs[0]["png_bytes"],
         "round_trip_exact": all(r["round_trip_exact"] for r in runs),
         "target_labels_s": TARGET_S,
         "meets_target": statistics.median(r["labels_s"] for r in runs) <= TARGET_S,

@@ -11,6 +11,7 @@ stage 2: the student on labeled + unlabeled views with the frozen teachers' targ
 Each figure is the median of --repeat timed steps after --warmup steps. Results are appended
 to bench/results/train_throughput.jsonl with the CPU model; compare only runs made side by side.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,10 +41,16 @@ DEFAULT_RESULTS = ROOT / "bench" / "results" / "train_throughput.jsonl"
 def _batches(cfg: TrainConfig, crop: int, device: torch.device):
     g = torch.Generator().manual_seed(0)
     n, m = cfg.batch_size, cfg.unlabeled_batch_size
-    lab = {"image": torch.randn(n, 3, crop, crop, generator=g),
-           "mask": torch.randint(0, cfg.num_classes, (n, crop, crop), generator=g), "weight": torch.ones(n)}
-    unl = {"image_w": torch.randn(m, 3, crop, crop, generator=g), "image_s": torch.randn(m, 3, crop, crop, generator=g),
-           "valid": torch.ones(m, crop, crop, dtype=torch.bool)}
+    lab = {
+        "image": torch.randn(n, 3, crop, crop, generator=g),
+        "mask": torch.randint(0, cfg.num_classes, (n, crop, crop), generator=g),
+        "weight": torch.ones(n),
+    }
+    unl = {
+        "image_w": torch.randn(m, 3, crop, crop, generator=g),
+        "image_s": torch.randn(m, 3, crop, crop, generator=g),
+        "valid": torch.ones(m, crop, crop, dtype=torch.bool),
+    }
     move = lambda d: {k: v.to(device) for k, v in d.items()}  # noqa: E731
     return move(lab), move(unl)
 
@@ -83,6 +90,7 @@ def measure(mode: str, cfg: TrainConfig, crop: int, warmup: int, repeat: int, de
                 loss = L.supervised_loss(nets[role](lab["image"]), lab["mask"], cfg.ignore_index)
             loss.backward()
             opts[role].step()
+
         return step
 
     for role in nets:
@@ -101,9 +109,13 @@ def measure(mode: str, cfg: TrainConfig, crop: int, warmup: int, repeat: int, de
         for o in opts.values():
             o.step()
 
-    rows.append({"what": "stage:teachers (+ student beside them)",
-                 "images_per_step": cfg.batch_size + 2 * cfg.unlabeled_batch_size,
-                 "step_s": _time(stage1, warmup, repeat)})
+    rows.append(
+        {
+            "what": "stage:teachers (+ student beside them)",
+            "images_per_step": cfg.batch_size + 2 * cfg.unlabeled_batch_size,
+            "step_s": _time(stage1, warmup, repeat),
+        }
+    )
     frozen = {r: m.eval().requires_grad_(False) for r, m in teachers.items()}
 
     def stage2():
@@ -113,8 +125,13 @@ def measure(mode: str, cfg: TrainConfig, crop: int, warmup: int, repeat: int, de
         out["loss"].backward()
         opts["student"].step()
 
-    rows.append({"what": "stage:student", "images_per_step": cfg.batch_size + cfg.unlabeled_batch_size,
-                 "step_s": _time(stage2, warmup, repeat)})
+    rows.append(
+        {
+            "what": "stage:student",
+            "images_per_step": cfg.batch_size + cfg.unlabeled_batch_size,
+            "step_s": _time(stage2, warmup, repeat),
+        }
+    )
     for row in rows:
         row["images_per_s"] = round(row["images_per_step"] / row["step_s"], 2)
         row["step_s"] = round(row["step_s"], 4)
@@ -135,8 +152,9 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device("auto")
-    cfg = TrainConfig.from_dict({**APP_DEFAULT_CONFIG, "num_classes": 11, "batch_size": args.batch,
-                                 "unlabeled_batch_size": args.batch})
+    cfg = TrainConfig.from_dict(
+        {**APP_DEFAULT_CONFIG, "num_classes": 11, "batch_size": args.batch, "unlabeled_batch_size": args.batch}
+    )
     out = Path(args.results)
     out.parent.mkdir(parents=True, exist_ok=True)
     for mode in args.modes.split(","):
@@ -145,11 +163,20 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         rows = measure(mode, cfg, args.crop, args.warmup, args.repeat, device)
         for row in rows:
-            record = {"mode": mode, **row, "crop": args.crop, "batch": args.batch, "device": str(device),
-                      "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
-                      "cpu": cpu_model(), "cpu_native_bf16": cpu_has_native_bf16(),
-                      "threads": torch.get_num_threads(), "mode_wall_s": round(time.perf_counter() - started, 1),
-                      "other_load": args.other_load, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            record = {
+                "mode": mode,
+                **row,
+                "crop": args.crop,
+                "batch": args.batch,
+                "device": str(device),
+                "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
+                "cpu": cpu_model(),
+                "cpu_native_bf16": cpu_has_native_bf16(),
+                "threads": torch.get_num_threads(),
+                "mode_wall_s": round(time.perf_counter() - started, 1),
+                "other_load": args.other_load,
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
             print(json.dumps(record), flush=True)
             with out.open("a") as f:
                 f.write(json.dumps(record) + "\n")

@@ -1,4 +1,5 @@
 """``python -m ml train|eval|predict|export`` (see ml/cli.py)."""
+
 import sys
 
 from ml.cli import main

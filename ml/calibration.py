@@ -6,6 +6,7 @@ items' pixels were, on average, within the project's target error. Auto-accepted
 spot-checked: a small random share goes to the queue as audits, and their errors give the
 estimate, with a bootstrap confidence interval, that the review page shows.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -3,6 +3,7 @@
 Each command imports what it needs inside it, so ``--help`` stays quick and torch loads
 only for a command that needs it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,12 +83,27 @@ def cmd_train(args) -> int:
             tqdm.write(f"{e.stage} step {e.step}: val mIoU {e.val_mious}", file=sys.stderr)
         bar.set_postfix(post)
 
-    result = train_round(cfg, labeled=labeled, unlabeled=unlabeled, val=val, out_dir=args.out,
-                         resume_from=args.resume_from, progress=progress)
+    result = train_round(
+        cfg,
+        labeled=labeled,
+        unlabeled=unlabeled,
+        val=val,
+        out_dir=args.out,
+        resume_from=args.resume_from,
+        progress=progress,
+    )
     for bar in bars.values():
         bar.close()
-    print(json.dumps({"status": result.status, "best_miou": result.best_miou,
-                      "student_checkpoint": str(result.student_checkpoint)}, indent=2))
+    print(
+        json.dumps(
+            {
+                "status": result.status,
+                "best_miou": result.best_miou,
+                "student_checkpoint": str(result.student_checkpoint),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -123,10 +139,15 @@ def cmd_eval(args) -> int:
     model, _ = load_model(args.checkpoint, map_location=device)
     spec = model.spec
     pairs = read_pair_list(args.list) if args.list else pairs_from_folders(args.images, args.masks)
-    ds = SegmentationDataset(pairs, num_classes=spec.num_classes, ignore_index=spec.ignore_index,
-                             remap=_remap(args.remap), long_side=args.long_side, cache=False)
-    metrics = evaluate(model, val_loader(ds), spec.num_classes, spec.ignore_index, device,
-                       window=args.window)
+    ds = SegmentationDataset(
+        pairs,
+        num_classes=spec.num_classes,
+        ignore_index=spec.ignore_index,
+        remap=_remap(args.remap),
+        long_side=args.long_side,
+        cache=False,
+    )
+    metrics = evaluate(model, val_loader(ds), spec.num_classes, spec.ignore_index, device, window=args.window)
     text = json.dumps(metrics, indent=2)
     if args.out:
         Path(args.out).write_text(text + "\n")
@@ -173,8 +194,9 @@ def cmd_predict(args) -> int:
 def cmd_export(args) -> int:
     from ml.export import export_student
 
-    paths = export_student(args.checkpoint, args.out, tuple(args.format.split(",")),
-                           example_hw=(args.height, args.width))
+    paths = export_student(
+        args.checkpoint, args.out, tuple(args.format.split(",")), example_hw=(args.height, args.width)
+    )
     for fmt, p in paths.items():
         print(f"{fmt}: {p}")
     return 0
@@ -188,10 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    t = sub.add_parser("train", help="run one training round (teachers, then student)",
-                       description="Run one IGL-DT training round: stage 1 trains the two teachers, "
-                                   "stage 2 the student; saves checkpoints to --out.",
-                       epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t = sub.add_parser(
+        "train",
+        help="run one training round (teachers, then student)",
+        description="Run one IGL-DT training round: stage 1 trains the two teachers, "
+        "stage 2 the student; saves checkpoints to --out.",
+        epilog=EPILOG_TRAIN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     t.add_argument("--images", help="folder of labeled images")
     t.add_argument("--masks", help="folder of their masks (same file names, PNG class indices)")
     t.add_argument("--list", help="list file of labeled 'image mask' lines (instead of --images/--masks)")
@@ -201,15 +227,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-masks", help="folder of validation masks")
     t.add_argument("--val-list", help="list file of validation 'image mask' lines")
     t.add_argument("--config", help="YAML file of TrainConfig keys")
-    t.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override one config key (YAML value), repeatable: --set teacher_steps=100")
+    t.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one config key (YAML value), repeatable: --set teacher_steps=100",
+    )
     t.add_argument("--out", required=True, help="output folder for checkpoints (resumes if it has some)")
     t.add_argument("--resume-from", help="previous round's output folder to start the models from")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("eval", help="evaluate a checkpoint on labeled images -> JSON metrics",
-                       description="Compute mIoU, per-class IoU and pixel accuracy of a checkpoint's "
-                                   "model on images with masks; prints JSON.")
+    e = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint on labeled images -> JSON metrics",
+        description="Compute mIoU, per-class IoU and pixel accuracy of a checkpoint's "
+        "model on images with masks; prints JSON.",
+    )
     e.add_argument("--checkpoint", required=True, help="a .pt file written by 'train'")
     e.add_argument("--images", help="folder of images")
     e.add_argument("--masks", help="folder of masks (same file names)")
@@ -221,8 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="also write the JSON to this file")
     e.set_defaults(func=cmd_eval)
 
-    r = sub.add_parser("predict", help="write PNG masks for images",
-                       description="Predict a mask (PNG of class indices) for each input image.")
+    r = sub.add_parser(
+        "predict",
+        help="write PNG masks for images",
+        description="Predict a mask (PNG of class indices) for each input image.",
+    )
     r.add_argument("--checkpoint", required=True, help="a .pt file written by 'train' (usually student_best.pt)")
     r.add_argument("inputs", nargs="+", help="image files or folders")
     r.add_argument("--out", required=True, help="output folder for <name>.png masks")
@@ -232,8 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="auto", help="auto, cpu or cuda")
     r.set_defaults(func=cmd_predict)
 
-    x = sub.add_parser("export", help="export a checkpoint to TorchScript / ONNX",
-                       description="Export a checkpoint's model for serving without this library.")
+    x = sub.add_parser(
+        "export",
+        help="export a checkpoint to TorchScript / ONNX",
+        description="Export a checkpoint's model for serving without this library.",
+    )
     x.add_argument("--checkpoint", required=True, help="a .pt file written by 'train'")
     x.add_argument("--out", required=True, help="output folder")
     x.add_argument("--format", default="torchscript,onnx", help="comma-separated: torchscript, onnx")
@@ -241,10 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--width", type=int, default=64, help="example input width for tracing")
     x.set_defaults(func=cmd_export)
 
-    w = sub.add_parser("weights", help="say where each network's starting weights come from",
-                       description="Print one JSON line per network (role, encoder, source: file, hub, "
-                                   "package or random) for a config, without loading anything. With no "
-                                   "--config: the app's default config (ml/train/defaults.py).")
+    w = sub.add_parser(
+        "weights",
+        help="say where each network's starting weights come from",
+        description="Print one JSON line per network (role, encoder, source: file, hub, "
+        "package or random) for a config, without loading anything. With no "
+        "--config: the app's default config (ml/train/defaults.py).",
+    )
     w.add_argument("--config", help="YAML of TrainConfig keys (default: the app's default config)")
     w.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
     w.set_defaults(func=cmd_weights)

@@ -89,7 +89,4 @@ def export_student(
     model, _ = load_model(checkpoint_path)
     out_dir = Path(out_dir)
     stem = Path(checkpoint_path).stem
-    return {
-        fmt: exporters[fmt][0](model, out_dir / f"{stem}{exporters[fmt][1]}", example_hw)
-        for fmt in formats
-    }
+    return {fmt: exporters[fmt][0](model, out_dir / f"{stem}{exporters[fmt][1]}", example_hw) for fmt in formats}

@@ -2,6 +2,7 @@
 average-pooled and L2-normalised. The review queue clusters pseudo-labels by them and seed
 suggestions cluster the project's images by them; both read them off a forward pass that
 runs anyway (pseudo-labelling) or off the pretrained encoder alone (before any model)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -64,8 +65,9 @@ def combine(*parts: np.ndarray) -> np.ndarray:
 
 
 @torch.inference_mode()
-def encoder_embeddings(encoder: nn.Module, images, *, device: torch.device | str = "cpu", amp: bool = False,
-                       long_side: int | None = 512) -> np.ndarray:
+def encoder_embeddings(
+    encoder: nn.Module, images, *, device: torch.device | str = "cpu", amp: bool = False, long_side: int | None = 512
+) -> np.ndarray:
     """Pooled deepest features of a bare encoder (an ml.models Encoder, e.g. the pretrained
     student backbone) for PIL images, one at a time: N,D float32, L2-normalised.
 

@@ -164,7 +164,11 @@ def fuse_probs(su_probs: torch.Tensor, ru_probs: torch.Tensor) -> FusedPredictio
 
 
 def fuse_teachers(
-    su: nn.Module, ru: nn.Module, x: torch.Tensor, window: int | None = None, overlap: float = 0.25,
+    su: nn.Module,
+    ru: nn.Module,
+    x: torch.Tensor,
+    window: int | None = None,
+    overlap: float = 0.25,
     amp: bool = False,
 ) -> FusedPrediction:
     """Run both teachers on x: N,3,H,W and fuse their probabilities."""
@@ -175,7 +179,11 @@ def fuse_teachers(
 
 
 def single_model_prediction(
-    model: nn.Module, x: torch.Tensor, window: int | None = None, overlap: float = 0.25, amp: bool = False,
+    model: nn.Module,
+    x: torch.Tensor,
+    window: int | None = None,
+    overlap: float = 0.25,
+    amp: bool = False,
 ) -> FusedPrediction:
     """One model's output in a fused prediction's shape, for pseudo-labels that come from the
     student (when the teachers lost the gate): su_pred = ru_pred = pred, no disagreement."""

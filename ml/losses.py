@@ -12,6 +12,7 @@ pixels contribute neither to the numerator nor to the denominator of a mean. A b
 with no valid pixel gives a zero loss that still carries a gradient path (so
 ``loss.backward()`` never fails).
 """
+
 from __future__ import annotations
 
 import math
@@ -153,9 +154,7 @@ def cps_loss(
     )
 
 
-def discrepancy_loss(
-    logits_su: Tensor, logits_ru: Tensor, valid: Tensor | None = None, eps: float = 1e-2
-) -> Tensor:
+def discrepancy_loss(logits_su: Tensor, logits_ru: Tensor, valid: Tensor | None = None, eps: float = 1e-2) -> Tensor:
     """Discrepancy Learning: ``1 / (mean |softmax(z_SU) - softmax(z_RU)| + eps)``.
 
     logits_* (N, C, H, W), both with gradients; the mean runs over N, C and the valid
@@ -168,9 +167,7 @@ def discrepancy_loss(
     return 1.0 / ((diff * v).sum() / denom + eps)
 
 
-def global_context_loss(
-    student_logits: Tensor, teacher_probs: Tensor, valid: Tensor | None = None
-) -> Tensor:
+def global_context_loss(student_logits: Tensor, teacher_probs: Tensor, valid: Tensor | None = None) -> Tensor:
     """Global Context Learning: L1 between per-class global average pools.
 
     student_logits (N, C, H, W); teacher_probs (N, C, H, W) (SU teacher, no gradient).
@@ -199,6 +196,7 @@ def local_regional_loss(
     ps = student_logits.float().softmax(1)
     pt = teacher_probs.detach().float()
     v = _valid_float(valid, ps).unsqueeze(1)
+
     def pool(x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(x, kernel_size=r, stride=r, ceil_mode=True, count_include_pad=False)
 

@@ -1,4 +1,5 @@
 """Where and how tensors run: device choice and bf16 autocast (CUDA, and CPUs with native bf16)."""
+
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
@@ -8,7 +9,7 @@ import torch
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" -> CUDA when present, else CPU; anything else as torch names it."""
+    """ "auto" -> CUDA when present, else CPU; anything else as torch names it."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)

@@ -11,6 +11,7 @@ functions turn them into an order, each pick with the reason a reviewer is shown
 * ``seed_suggestions``: before any model, a diverse and typical set to label first:
   TypiClust's clusters that hold no labeled image yet, the most typical image of each.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -78,8 +79,13 @@ def _typicality_within(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def diverse_order(
-    features: np.ndarray, uncertainty: np.ndarray, *, k: int, typical_first: bool = False,
-    hedge_share: float = 0.1, seed: int = 0,
+    features: np.ndarray,
+    uncertainty: np.ndarray,
+    *,
+    k: int,
+    typical_first: bool = False,
+    hedge_share: float = 0.1,
+    seed: int = 0,
 ) -> list[Pick]:
     """All rows in review order (see the module docstring).
 

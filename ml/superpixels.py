@@ -15,6 +15,7 @@ id = R + 256 G + 65536 B (``encode_labels_rgb`` / ``decode_labels_rgb``).
 ``region_stats``, ``region_sizes`` and ``region_majority`` summarise per-pixel maps (a
 confidence map, a disagreement map, a label map) per region in one np.bincount pass each.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -59,8 +60,13 @@ def superpixel_labels(rgb: np.ndarray, *, region_px: int = REGION_PX) -> np.ndar
     small_px = small.shape[0] * small.shape[1]
     n_segments = max(1, min(height * width // region_px, small_px // MIN_SHRUNK_REGION_PX, MAX_REGIONS))
     labels = slic(
-        small, n_segments=n_segments, compactness=SLIC_COMPACTNESS, max_num_iter=SLIC_ITERATIONS,
-        start_label=0, enforce_connectivity=True, channel_axis=-1,
+        small,
+        n_segments=n_segments,
+        compactness=SLIC_COMPACTNESS,
+        max_num_iter=SLIC_ITERATIONS,
+        start_label=0,
+        enforce_connectivity=True,
+        channel_axis=-1,
     ).astype(np.int32, copy=False)
     labels = relabel_contiguous(labels)  # on the small map: growing it keeps every id (below)
     return _upscale_nearest(labels, height, width) if scale < 1.0 else labels

@@ -1,6 +1,7 @@
 """The stored form of a per-image feature vector (ml.features): float32 bytes. One format for
 every place that keeps vectors (review items' teacher features, images' seed embeddings);
 numpy only, so web processes can read them without torch."""
+
 import numpy as np
 
 

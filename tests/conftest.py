@@ -1,5 +1,6 @@
 """Shared fixtures: real services (embedded or external Redis, a real Celery worker process),
 isolated media, and the three users every view test needs: owner, member, outsider."""
+
 import io
 import os
 import shutil
@@ -123,8 +124,11 @@ def make_image(project, owner):
     def make(width=32, height=24, mask=None, target=None, name=None):
         seed = next(counter)
         return image_import(
-            project=target or project, name=name or f"img{seed:04d}.png", data=noise_png(width, height, seed),
-            uploaded_by=owner, mask_data=None if mask is None else mask_png(mask),
+            project=target or project,
+            name=name or f"img{seed:04d}.png",
+            data=noise_png(width, height, seed),
+            uploaded_by=owner,
+            mask_data=None if mask is None else mask_png(mask),
         )
 
     return make
@@ -163,8 +167,12 @@ def start_worker(transactional_db, django_db_blocker):
 
     def start(queues: str = WORKER_QUEUES) -> ChildProcess:
         name = f"test-{os.getpid()}-{time.monotonic_ns()}"
-        worker = worker_start(env=_worker_env(connection.settings_dict), queues=queues,
-                              log_path=_TMP / f"celery-{name}.log", node_name=f"{name}@%h")
+        worker = worker_start(
+            env=_worker_env(connection.settings_dict),
+            queues=queues,
+            log_path=_TMP / f"celery-{name}.log",
+            node_name=f"{name}@%h",
+        )
         workers.append(worker)
         return worker
 

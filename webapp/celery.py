@@ -1,4 +1,5 @@
 """The Celery app. Workers: `celery -A webapp worker -Q default,training`."""
+
 import os
 
 from celery import Celery

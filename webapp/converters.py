@@ -6,6 +6,7 @@ well inside SQLite's. A number past it does not match the pattern, so Django ans
 instead of letting the database driver overflow. `parse_id` does the same for ids that
 arrive as query parameters (page cursors).
 """
+
 import re
 
 from django.urls import register_converter

@@ -3,6 +3,7 @@
 `scripts/run` and the test suite start it when REDIS_URL is not set, so the app needs neither
 a system Redis nor an eager/fake broker.
 """
+
 import subprocess
 import time
 from pathlib import Path
@@ -27,13 +28,20 @@ def start_embedded_redis(socket_path: Path, data_dir: Path, timeout: float = 10.
     process = subprocess.Popen(
         [
             redis_server_path(),
-            "--port", "0",
-            "--unixsocket", str(socket_path),
-            "--unixsocketperm", "700",
-            "--dir", str(data_dir),
-            "--save", "",
-            "--appendonly", "no",
-            "--loglevel", "warning",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket_path),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--loglevel",
+            "warning",
         ],
         stdout=subprocess.DEVNULL,
     )

@@ -1,5 +1,6 @@
 """Start the whole app in one terminal: embedded Redis (unless REDIS_URL is set), the web
 server and one Celery worker; Ctrl+C stops them all. Used by `scripts/run`."""
+
 import os
 import signal
 import sys

@@ -8,6 +8,7 @@ right password, until the cool-off has passed since the last attempt or an admin
 (`manage.py axes_reset`, `axes_reset_username NAME`, `axes_reset_ip ADDRESS`, or the
 "Access attempts" page of the admin site).
 """
+
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.template.response import TemplateResponse
@@ -27,8 +28,9 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
     status = settings.AXES_HTTP_RESPONSE_CODE
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": locked_out_message()}, status=status)
-    return TemplateResponse(request, "registration/locked_out.html", {"message": locked_out_message()},
-                            status=status).render()
+    return TemplateResponse(
+        request, "registration/locked_out.html", {"message": locked_out_message()}, status=status
+    ).render()
 
 
 def client_ip(request: HttpRequest) -> str | None:

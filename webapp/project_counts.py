@@ -2,6 +2,7 @@
 project: 23 ms for 100,000 images on PostgreSQL, on pages that many people open each
 minute. For big projects they are kept a few seconds per process; small projects, where the
 scan is cheap, always get exact figures."""
+
 from collections.abc import Callable
 
 from django.core.cache import cache

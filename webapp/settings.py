@@ -3,6 +3,7 @@
 Runs with no environment at all (SQLite, local media, embedded Redis, debug on); everything
 else comes from the environment, see `.env.example`.
 """
+
 from datetime import timedelta
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Data pipeline: datasets from path pairs, joint augmentations, CutMix, loaders."""
+
 from ml.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 from .dataset import (
@@ -25,9 +26,26 @@ from .transforms import (
 )
 
 __all__ = [
-    "IMAGE_EXTENSIONS", "SegmentationDataset", "from_folders", "list_images", "load_image",
-    "load_mask", "pairs_from_folders", "read_pair_list", "InfiniteSampler", "infinite_loader",
-    "val_loader", "IMAGENET_MEAN", "IMAGENET_STD", "EvalTransform", "LabeledTransform",
-    "StrongAugment", "UnlabeledTransform", "apply_cutmix", "cutmix", "cutmix_boxes",
-    "normalize", "weak_augment",
+    "IMAGE_EXTENSIONS",
+    "SegmentationDataset",
+    "from_folders",
+    "list_images",
+    "load_image",
+    "load_mask",
+    "pairs_from_folders",
+    "read_pair_list",
+    "InfiniteSampler",
+    "infinite_loader",
+    "val_loader",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "EvalTransform",
+    "LabeledTransform",
+    "StrongAugment",
+    "UnlabeledTransform",
+    "apply_cutmix",
+    "cutmix",
+    "cutmix_boxes",
+    "normalize",
+    "weak_augment",
 ]

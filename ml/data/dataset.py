@@ -3,6 +3,7 @@
 This is how the web app hands a project over: a list of pairs, the mask None for
 unlabeled images. Masks are single-channel PNGs whose pixel values are class indices.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,9 +58,7 @@ def load_mask(
     """
     with Image.open(path) as im:
         if im.mode not in ("L", "P", "I", "I;16", "1"):
-            raise ValueError(
-                f"mask {path}: expected a single-channel PNG of class indices, got mode {im.mode!r}"
-            )
+            raise ValueError(f"mask {path}: expected a single-channel PNG of class indices, got mode {im.mode!r}")
         new = _resize_long_side(im.size, long_side)
         resized = im.resize(new, Image.Resampling.NEAREST) if new else im
         arr = np.asarray(resized).astype(np.int64)
@@ -127,8 +126,11 @@ class SegmentationDataset(Dataset):
         mask = None
         if mask_path is not None:
             mask = load_mask(
-                mask_path, num_classes=self.num_classes, ignore_index=self.ignore_index,
-                remap=self.remap, long_side=self.long_side,
+                mask_path,
+                num_classes=self.num_classes,
+                ignore_index=self.ignore_index,
+                remap=self.remap,
+                long_side=self.long_side,
             )
             if tuple(mask.shape) != tuple(image.shape[1:]):
                 raise ValueError(
@@ -184,7 +186,8 @@ def pairs_from_folders(image_dir: PathLike, mask_dir: PathLike | None = None) ->
     if missing:
         raise ValueError(
             f"{len(missing)} image(s) in {image_dir} have no mask in {mask_dir}: "
-            + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            + ", ".join(missing[:5])
+            + (" ..." if len(missing) > 5 else "")
         )
     return [(p, masks[p.stem]) for p in images]
 

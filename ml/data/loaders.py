@@ -1,4 +1,5 @@
 """Data loaders: infinite shuffled iterators for training, a full-image val loader."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sized

@@ -6,6 +6,7 @@ together; photometric (strong) transforms touch the image only, so a pseudo-labe
 on the weak view stays aligned with the strong view built from it. All randomness comes
 from torch's global generator (seeded by the trainer, per worker by the DataLoader).
 """
+
 from __future__ import annotations
 
 import math
@@ -110,8 +111,12 @@ class LabeledTransform:
 
     def __call__(self, image: Tensor, mask: Tensor | None) -> dict:
         img, m, v = weak_augment(
-            image, mask, crop_size=self.crop_size, scale_range=self.scale_range,
-            hflip=self.hflip, ignore_index=self.ignore_index,
+            image,
+            mask,
+            crop_size=self.crop_size,
+            scale_range=self.scale_range,
+            hflip=self.hflip,
+            ignore_index=self.ignore_index,
         )
         return {"image": normalize(img), "mask": m, "valid": v}
 
@@ -139,7 +144,11 @@ class UnlabeledTransform:
     def __call__(self, image: Tensor, mask: Tensor | None = None) -> dict:
         strong = self.strong or StrongAugment()  # set by __post_init__; this tells the type checker
         img, m, v = weak_augment(
-            image, mask, crop_size=self.crop_size, scale_range=self.scale_range, hflip=self.hflip,
+            image,
+            mask,
+            crop_size=self.crop_size,
+            scale_range=self.scale_range,
+            hflip=self.hflip,
             ignore_index=self.ignore_index,
         )
         if mask is not None:
@@ -161,6 +170,7 @@ class EvalTransform:
 
 
 # --------------------------------------------------------------------------- CutMix
+
 
 def cutmix_boxes(
     n: int,
@@ -186,7 +196,7 @@ def cutmix_boxes(
             if 0 < bw <= w and 0 < bh <= h:
                 x = int(torch.randint(0, w - bw + 1, ()).item())
                 y = int(torch.randint(0, h - bh + 1, ()).item())
-                boxes[i, y:y + bh, x:x + bw] = True
+                boxes[i, y : y + bh, x : x + bw] = True
                 break
     return boxes
 

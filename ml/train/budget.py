@@ -6,6 +6,7 @@ BatchNorm statistic moves), then the budget left after evaluation and pseudo-lab
 shared between the stages in the ratio of the configured step counts. The loop re-plans
 when a stage has run a few real steps, so a probe that was off does not make the round late.
 """
+
 from __future__ import annotations
 
 import time
@@ -76,7 +77,7 @@ def inference_seconds(models: list[nn.Module], hw: tuple[int, int], device: torc
                 m(x)
         return time.perf_counter() - start
     finally:
-        for m, w in zip(models, was):
+        for m, w in zip(models, was, strict=True):
             m.train(w)
 
 
@@ -114,10 +115,19 @@ class RoundBudget:
         self.pseudo_hw: tuple[int, int] | None = None
         self.pseudo_images = 0
 
-    def make(self, probe_t: Callable[[], torch.Tensor] | None, probe_s: Callable[[], torch.Tensor],
-             stage1_nets: list[nn.Module], student: nn.Module, teachers: list[nn.Module],
-             pseudo_hw: tuple[int, int] | None, pseudo_images: int, val_hw: tuple[int, int] | None,
-             val_images: int, pseudo_per_image: float | None = None) -> TimePlan:
+    def make(
+        self,
+        probe_t: Callable[[], torch.Tensor] | None,
+        probe_s: Callable[[], torch.Tensor],
+        stage1_nets: list[nn.Module],
+        student: nn.Module,
+        teachers: list[nn.Module],
+        pseudo_hw: tuple[int, int] | None,
+        pseudo_images: int,
+        val_hw: tuple[int, int] | None,
+        val_images: int,
+        pseudo_per_image: float | None = None,
+    ) -> TimePlan:
         cfg, device = self.cfg, self.device
         self.pseudo_hw, self.pseudo_images = pseudo_hw, pseudo_images
         started = time.monotonic()
@@ -142,13 +152,21 @@ class RoundBudget:
         t1, t2 = t1_eff, t2_eff
         note = ""
         if left <= 0:
-            note = (f"The budget of {cfg.max_minutes} min is spent by evaluation and pseudo-labelling "
-                    f"alone; the round trains one step per stage and will run late.")
+            note = (
+                f"The budget of {cfg.max_minutes} min is spent by evaluation and pseudo-labelling "
+                f"alone; the round trains one step per stage and will run late."
+            )
         self.plan = TimePlan(
-            budget_s=float(cfg.max_minutes) * 60, teacher_steps=n1, student_steps=n2, teacher_step_s=t1,
-            student_step_s=t2, pseudo_s=pseudo_s, pseudo_images=pseudo_images,
+            budget_s=float(cfg.max_minutes) * 60,
+            teacher_steps=n1,
+            student_steps=n2,
+            teacher_step_s=t1,
+            student_step_s=t2,
+            pseudo_s=pseudo_s,
+            pseudo_images=pseudo_images,
             eval_s=val_t + val_s + (n1 * val_t + n2 * val_s) / cfg.eval_every,
-            probe_s=probe_s_took, note=note,
+            probe_s=probe_s_took,
+            note=note,
         )
         self.pending["plan"] = self.plan.to_dict()
         return self.plan

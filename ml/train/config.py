@@ -3,6 +3,7 @@
 Choices the paper leaves open ("[ours]" in docs/method.md) are options here; the
 defaults are the project's choice and the CamVid ablation benchmark shows their effect.
 """
+
 from __future__ import annotations
 
 import dataclasses

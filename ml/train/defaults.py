@@ -13,14 +13,14 @@ are planned from measured step times (max_minutes); the configured counts set th
 stages: on CamVid (45 masks, one thread) it scored 45.4 against 43.3 for 1 : 2, because the
 teachers never beat the student within 15 CPU minutes and the gate then trains it supervised.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 APP_DEFAULT_CONFIG: dict[str, Any] = {
     "su_encoder": "tf_efficientnet_lite0",
-    "su_kwargs": {"encoder_kwargs": {"stem_stride": 8, "embed_dim": 96, "depths": [2, 2, 2]},
-                  "decoder_depth": 1},
+    "su_kwargs": {"encoder_kwargs": {"stem_stride": 8, "embed_dim": 96, "depths": [2, 2, 2]}, "decoder_depth": 1},
     "ru_encoder": "tf_efficientnet_lite2",
     "ru_kwargs": {"decoder_channels": [128, 64, 32, 16], "output_stride": 2},
     "student_encoder": "tf_efficientnet_lite0",

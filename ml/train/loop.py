@@ -5,6 +5,7 @@ for role in su, ru (stage-1 teachers) and student. ``latest`` holds the optimize
 stage step and the best score, so an interrupted round resumes mid-stage; ``best`` is the
 best val mIoU so far (at the end of a stage without val data it is the final weights).
 """
+
 from __future__ import annotations
 
 import copy
@@ -37,7 +38,7 @@ from ml.runtime import autocast, resolve_device
 
 from .budget import REPLAN_AFTER, RoundBudget
 from .config import TrainConfig
-from .plan import Plan, make_plan
+from .plan import make_plan
 from .steps import ema_update, pixel_weight, student_step, teacher_step
 
 EMPTY_LABELED = "no labeled images: a training round needs at least one image with a mask"
@@ -99,6 +100,7 @@ class Cancelled(Exception):
 
 # --------------------------------------------------------------------------- helpers
 
+
 def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -149,6 +151,7 @@ def _batches(it: Iterator[dict] | None, device: torch.device) -> dict | None:
 
 # --------------------------------------------------------------------------- stage runner
 
+
 @dataclass
 class _Stage:
     """One stage's trainable models with their optimizers and bookkeeping."""
@@ -176,8 +179,12 @@ class _Runner:
     # -- checkpoints --
     def save(self, st: _Stage, role: str, kind: str) -> None:
         extra = {
-            "stage": st.name, "step": st.step, "total_steps": st.total,
-            "best_score": st.best.get(role), "config": self.cfg.to_dict(), "role": role,
+            "stage": st.name,
+            "step": st.step,
+            "total_steps": st.total,
+            "best_score": st.best.get(role),
+            "config": self.cfg.to_dict(),
+            "role": role,
             "metrics": st.metrics.get(role),
         }
         if kind == "latest":
@@ -233,8 +240,15 @@ class _Runner:
             return {}
         mious = {}
         for role, model in st.models.items():
-            m = evaluate(model, self.data["val"], self.cfg.num_classes, self.cfg.ignore_index,
-                         self.device, window=self.cfg.eval_window, class_names=self.cfg.class_names)
+            m = evaluate(
+                model,
+                self.data["val"],
+                self.cfg.num_classes,
+                self.cfg.ignore_index,
+                self.device,
+                window=self.cfg.eval_window,
+                class_names=self.cfg.class_names,
+            )
             model.train()
             st.metrics[role] = m
             mious[role] = m["miou"]
@@ -251,8 +265,9 @@ class _Runner:
         return self.cfg.lr * max(0.0, 1 - (offset + st.step) / max(total, 1)) ** 0.9
 
     # -- the loop --
-    def run(self, st: _Stage, step_fn: Callable[[int], dict],
-            replan: Callable[[_Stage, float], None] | None = None) -> None:
+    def run(
+        self, st: _Stage, step_fn: Callable[[int], dict], replan: Callable[[_Stage, float], None] | None = None
+    ) -> None:
         """Train ``st`` to its total; ``replan(st, seconds_per_step)`` may change st.total once,
         after REPLAN_AFTER steps measured here (the first step, which warms up, excluded)."""
         cfg = self.cfg
@@ -298,12 +313,21 @@ class _Runner:
             return
         losses = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in out.items() if k != "mask_ratio"}
         scored = [v for v in (mious or {}).values() if v is not None]
-        self.progress(ProgressEvent(
-            stage=st.name, step=st.step, total_steps=st.total, losses=losses,
-            mask_ratio=out.get("mask_ratio"), lr=lr, val_miou=max(scored) if scored else None,
-            elapsed=time.monotonic() - self.t0, val_mious=mious or None,
-            plan=self.pending.pop("plan", None), note=self.pending.pop("note", None),
-        ))
+        self.progress(
+            ProgressEvent(
+                stage=st.name,
+                step=st.step,
+                total_steps=st.total,
+                losses=losses,
+                mask_ratio=out.get("mask_ratio"),
+                lr=lr,
+                val_miou=max(scored) if scored else None,
+                elapsed=time.monotonic() - self.t0,
+                val_mious=mious or None,
+                plan=self.pending.pop("plan", None),
+                note=self.pending.pop("note", None),
+            )
+        )
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -312,40 +336,55 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 # --------------------------------------------------------------------------- data
 
+
 def _as_pair(item) -> tuple:
     return (item, None) if isinstance(item, (str, Path)) else (item[0], item[1] if len(item) > 1 else None)
 
 
 def _datasets(cfg: TrainConfig, labeled, unlabeled, val, pseudo_labeled) -> dict:
-    common = dict(num_classes=cfg.num_classes, ignore_index=cfg.ignore_index, remap=cfg.remap,
-                  long_side=cfg.long_side, cache=cfg.cache_images)
+    common = dict(
+        num_classes=cfg.num_classes,
+        ignore_index=cfg.ignore_index,
+        remap=cfg.remap,
+        long_side=cfg.long_side,
+        cache=cfg.cache_images,
+    )
     lab_tf = LabeledTransform(cfg.crop_size, cfg.scale_range, True, cfg.ignore_index)
     parts = [SegmentationDataset(list(labeled), transform=lab_tf, **common)]
     if pseudo_labeled:
-        parts.append(SegmentationDataset(list(pseudo_labeled), transform=lab_tf,
-                                         weight=cfg.pseudo_label_weight, **common))
-    unl = SegmentationDataset([_as_pair(u) for u in unlabeled],
-                              transform=UnlabeledTransform(cfg.crop_size, cfg.scale_range,
-                                                           ignore_index=cfg.ignore_index), **common)
+        parts.append(
+            SegmentationDataset(list(pseudo_labeled), transform=lab_tf, weight=cfg.pseudo_label_weight, **common)
+        )
+    unl = SegmentationDataset(
+        [_as_pair(u) for u in unlabeled],
+        transform=UnlabeledTransform(cfg.crop_size, cfg.scale_range, ignore_index=cfg.ignore_index),
+        **common,
+    )
     val_ds = SegmentationDataset(list(val), transform=EvalTransform(cfg.ignore_index), **common)
     if cfg.cache_images:
         for ds in (*parts, unl, val_ds):
             ds.preload()
     lab = ConcatDataset(parts)
     return {
-        "labeled": infinite_loader(lab, cfg.batch_size, seed=cfg.seed, num_workers=cfg.num_workers,
-                                   name="labeled"),
-        "unlabeled": infinite_loader(unl, cfg.unlabeled_batch_size, seed=cfg.seed + 1,
-                                     num_workers=cfg.num_workers, name="unlabeled") if len(unl) else None,
+        "labeled": infinite_loader(lab, cfg.batch_size, seed=cfg.seed, num_workers=cfg.num_workers, name="labeled"),
+        "unlabeled": infinite_loader(
+            unl, cfg.unlabeled_batch_size, seed=cfg.seed + 1, num_workers=cfg.num_workers, name="unlabeled"
+        )
+        if len(unl)
+        else None,
         "val": val_loader(val_ds) if len(val_ds) else None,
     }
 
 
 # --------------------------------------------------------------------------- teacher gate
 
-GATE_USED = "Teachers beat the supervised student on validation ({teachers} vs {student}): their pseudo-labels guide stage 2."
-GATE_LOST = ("The teachers did not beat the student trained on the labels alone ({teachers} vs {student}), so stage 2 "
-             "trained the student supervised: pseudo-labels from weaker teachers would teach it their mistakes.")
+GATE_USED = (
+    "Teachers beat the supervised student on validation ({teachers} vs {student}): their pseudo-labels guide stage 2."
+)
+GATE_LOST = (
+    "The teachers did not beat the student trained on the labels alone ({teachers} vs {student}), so stage 2 "
+    "trained the student supervised: pseudo-labels from weaker teachers would teach it their mistakes."
+)
 GATE_NO_VAL = "No validation images: the teacher gate cannot compare, so the teachers guide stage 2 unchecked."
 
 
@@ -371,6 +410,7 @@ def _decide_gate(best: dict[str, float | None], teacher_roles: list[str], has_va
 
 # --------------------------------------------------------------------------- time budget
 
+
 def _image_hw(path) -> tuple[int, int]:
     from PIL import Image
 
@@ -379,6 +419,7 @@ def _image_hw(path) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------- entry point
+
 
 def train_round(
     config: TrainConfig | dict,
@@ -446,16 +487,25 @@ def train_round(
         t = {r: models[r] for r in teachers}
         out = teacher_step(t, batch_l, _batches(data["unlabeled"], device), cfg=cfg, plan=plan, step=s, total=total)
         if warm:
-            sup = L.supervised_loss(models["student"](batch_l["image"]), batch_l["mask"], cfg.ignore_index,
-                                    pixel_weight(batch_l))
+            sup = L.supervised_loss(
+                models["student"](batch_l["image"]), batch_l["mask"], cfg.ignore_index, pixel_weight(batch_l)
+            )
             out["loss"] = out["loss"] + sup
             out["student_sup"] = float(sup.detach())
         return out
 
     def stage2_step(model: nn.Module, frozen: dict, s: int, total: int) -> dict:
         unl = data["unlabeled"] if frozen else None
-        return student_step(model, frozen, _batches(data["labeled"], device), _batches(unl, device),
-                            cfg=cfg, plan=plan, step=s, total=total)
+        return student_step(
+            model,
+            frozen,
+            _batches(data["labeled"], device),
+            _batches(unl, device),
+            cfg=cfg,
+            plan=plan,
+            step=s,
+            total=total,
+        )
 
     budget = None
     if cfg.max_minutes:
@@ -478,9 +528,16 @@ def train_round(
         first_unlabeled = _as_pair(first_unlabeled)[0] if first_unlabeled is not None else None
         n_pseudo = pseudo_label_images if pseudo_label_images is not None else len(unlabeled) + len(pseudo_labeled)
         budget.make(
-            probe_t if teachers else None, probe_s, list(stage1_models.values()), student, list(teachers.values()),
-            _image_hw(first_unlabeled) if first_unlabeled is not None else None, n_pseudo,
-            _image_hw(val[0][0]) if val else None, len(val), pseudo_seconds_per_image,
+            probe_t if teachers else None,
+            probe_s,
+            list(stage1_models.values()),
+            student,
+            list(teachers.values()),
+            _image_hw(first_unlabeled) if first_unlabeled is not None else None,
+            n_pseudo,
+            _image_hw(val[0][0]) if val else None,
+            len(val),
+            pseudo_seconds_per_image,
         )
         del probe1, probe2, frozen_probe
 
@@ -498,8 +555,9 @@ def train_round(
             stages.append(st1)
             runner.restore(st1, resume_from)
             resumed_done = st1.step >= st1.total
-            runner.run(st1, lambda s: stage1_step(stage1_models, s, st1.total),
-                       replan=budget.replan if budget else None)
+            runner.run(
+                st1, lambda s: stage1_step(stage1_models, s, st1.total), replan=budget.replan if budget else None
+            )
             for r, m in stage1_models.items():  # pseudo-labels come from the best teachers
                 _load_weights(m, _existing(out_dir, r, "best"), device)
             for m in teachers.values():
@@ -534,8 +592,7 @@ def train_round(
         if budget and teachers:
             budget.start_student_stage(st2)
         runner.restore(st2, resume_from)
-        runner.run(st2, lambda s: stage2_step(student, frozen, s, st2.total),
-                   replan=budget.replan if budget else None)
+        runner.run(st2, lambda s: stage2_step(student, frozen, s, st2.total), replan=budget.replan if budget else None)
         status = "completed"
     except Cancelled:
         status = "cancelled"
@@ -545,10 +602,13 @@ def train_round(
     result = RoundResult(
         status=status,
         out_dir=out_dir,
-        checkpoints={r: {k: _ckpt(out_dir, r, k) for k in ("latest", "best") if _ckpt(out_dir, r, k).is_file()}
-                     for r in roles},
-        best_miou={**{r: st.best.get(r) for st in stages for r in st.models if r != "student"},
-                   "student": student_best},
+        checkpoints={
+            r: {k: _ckpt(out_dir, r, k) for k in ("latest", "best") if _ckpt(out_dir, r, k).is_file()} for r in roles
+        },
+        best_miou={
+            **{r: st.best.get(r) for st in stages for r in st.models if r != "student"},
+            "student": student_best,
+        },
         metrics={r: st.best_metrics.get(r) or st.metrics[r] for st in stages for r in st.models if r in st.metrics},
         steps={st.name: st.step for st in stages},
         elapsed=time.monotonic() - t0,

@@ -5,6 +5,7 @@ floats for the progress callback: the named loss terms, the weights in force and
 "mask_ratio" (share of valid unlabeled pixels whose pseudo-label passed tau).
 The caller owns backward(), the optimizer and the schedule.
 """
+
 from __future__ import annotations
 
 import torch

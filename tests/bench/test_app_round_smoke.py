@@ -1,5 +1,6 @@
 """bench/app_round.py end to end on synthetic CamVid-like images: the default round and the
 same-time supervised baseline through the app (a real worker), the page estimate sampled."""
+
 import json
 import os
 import subprocess
@@ -20,10 +21,26 @@ def test_default_round_and_same_time_baseline_are_recorded(tmp_path):
     _camvid_like(tmp_path / "camvid", train=10)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MEDIA_ROOT", "REDIS_URL")}
     results = tmp_path / "app_round.jsonl"
-    common = [sys.executable, str(SCRIPT), "--data", str(tmp_path / "camvid"), "--work-dir", str(tmp_path / "work"),
-              "--results", str(results), "--threads", "1"]
-    proc = subprocess.run([*common, "--labels", "5", "--set", '{"max_minutes": 0.4}'], capture_output=True,
-                          text=True, timeout=600, cwd=REPO, env={**env, "HF_HUB_OFFLINE": "1"})
+    common = [
+        sys.executable,
+        str(SCRIPT),
+        "--data",
+        str(tmp_path / "camvid"),
+        "--work-dir",
+        str(tmp_path / "work"),
+        "--results",
+        str(results),
+        "--threads",
+        "1",
+    ]
+    proc = subprocess.run(
+        [*common, "--labels", "5", "--set", '{"max_minutes": 0.4}'],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        env={**env, "HF_HUB_OFFLINE": "1"},
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     assert [r["round"] for r in rows] == ["default", "supervised_same_time"]

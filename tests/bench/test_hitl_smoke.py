@@ -34,9 +34,23 @@ def _camvid_like(root: Path, train: int = 8, val: int = 3) -> Path:
             x = 5 + 6 * i % 40
             mask[28:40, x : x + 14] = 8  # car
             mask[-2:] = 11  # void
-            palette = np.array([[128, 128, 255], [120, 0, 0], [190, 190, 128], [128, 64, 128], [60, 40, 222],
-                                [128, 128, 0], [192, 128, 128], [64, 64, 128], [200, 0, 100], [64, 64, 0],
-                                [0, 128, 192], [0, 0, 0]], np.int16)
+            palette = np.array(
+                [
+                    [128, 128, 255],
+                    [120, 0, 0],
+                    [190, 190, 128],
+                    [128, 64, 128],
+                    [60, 40, 222],
+                    [128, 128, 0],
+                    [192, 128, 128],
+                    [64, 64, 128],
+                    [200, 0, 100],
+                    [64, 64, 0],
+                    [0, 128, 192],
+                    [0, 0, 0],
+                ],
+                np.int16,
+            )
             image = palette[mask] + rng.integers(-20, 20, (48, 64, 3))
             # CamVid-like names: the sequence is the file name's prefix
             name = f"{('0001TP', '0016E5')[i % 2]}_{split}{i:03d}.png"
@@ -48,10 +62,32 @@ def _camvid_like(root: Path, train: int = 8, val: int = 3) -> Path:
 def _run(args: list[str], tmp: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MEDIA_ROOT", "REDIS_URL")}
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--data", str(tmp / "camvid"), "--work-dir", str(tmp / "work"),
-         "--results", str(tmp / "hitl.jsonl"), "--profile", "tiny", "--seed-labels", "3", "--budget", "2",
-         "--review-threshold", "1.0", "--threads", "1", *args],
-        capture_output=True, text=True, timeout=300, cwd=REPO, env={**env, "HF_HUB_OFFLINE": "1"},
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--data",
+            str(tmp / "camvid"),
+            "--work-dir",
+            str(tmp / "work"),
+            "--results",
+            str(tmp / "hitl.jsonl"),
+            "--profile",
+            "tiny",
+            "--seed-labels",
+            "3",
+            "--budget",
+            "2",
+            "--review-threshold",
+            "1.0",
+            "--threads",
+            "1",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**env, "HF_HUB_OFFLINE": "1"},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
@@ -91,9 +127,15 @@ def check_diverse_random_region_full(rows: list[dict], out: str) -> None:
     """What the smoke run above must record and print (a function of its own, so that it can
     be checked against deliberately broken records too)."""
     assert [(r["strategy"], r.get("reviewer"), r["round"]) for r in rows] == [
-        ("diverse", "whole", 0), ("diverse", "whole", 1), ("random", "scratch", 0), ("random", "scratch", 1),
-        ("diverse", "region", 0), ("diverse", "region", 1),
-        ("full_supervision", "scratch", 0), ("full_supervision", "scratch", 1)]
+        ("diverse", "whole", 0),
+        ("diverse", "whole", 1),
+        ("random", "scratch", 0),
+        ("random", "scratch", 1),
+        ("diverse", "region", 0),
+        ("diverse", "region", 1),
+        ("full_supervision", "scratch", 0),
+        ("full_supervision", "scratch", 1),
+    ]
     assert all(r["version"] == 2 and r["seed"] == 0 for r in rows)
     seed, review, _, rand, _, region, full, _ = rows
 
@@ -131,10 +173,16 @@ def check_diverse_random_region_full(rows: list[dict], out: str) -> None:
     assert region["round_human_seconds"] == pytest.approx(
         region["round_clicks"] * hitl.SECONDS_PER_CLICK
         + (region["round_regions_checked"] - region["round_clicks"]) * hitl.SECONDS_PER_KEPT_REGION
-        + _paint_s(region["round_brush_pixels"]), abs=0.05)
+        + _paint_s(region["round_brush_pixels"]),
+        abs=0.05,
+    )
     assert region["human_seconds"] == pytest.approx(3 * SCRATCH_S + region["round_human_seconds"], abs=0.05)
     assert full["human_images_touched"] == 8 and full["touched_by_sequence"] == {
-        "0001TP": 4, "0006R0": 0, "0016E5": 4, "Seq05VD": 0}
+        "0001TP": 4,
+        "0006R0": 0,
+        "0016E5": 4,
+        "Seq05VD": 0,
+    }
     for r in rows:
         assert 0.0 <= r["val_miou"] <= 1.0 and r["val_images"] == 3 and r["train_images"] == 8
         assert r["train_config"]["teacher_steps"] == 2 and r["train_config"]["seed"] == 0
@@ -156,7 +204,9 @@ def test_full_supervision_line_continues_where_it_stopped(tmp_path):
 
     rows = _rows(tmp_path)
     assert [(r["strategy"], r["seed"], r["round"], r["model_version"]) for r in rows] == [
-        ("full_supervision", 1, 0, 1), ("full_supervision", 1, 1, 2)]
+        ("full_supervision", 1, 0, 1),
+        ("full_supervision", 1, 1, 2),
+    ]
     rounds = hitl.by_round(hitl.load_records(tmp_path / "hitl.jsonl", "tiny", {}))
     assert hitl.full_supervision_at(rounds, 0) == (0, [rows[0]["val_miou"]])
     assert hitl.full_supervision_at(rounds, 4) == (1, [rows[1]["val_miou"]])
@@ -164,36 +214,75 @@ def test_full_supervision_line_continues_where_it_stopped(tmp_path):
 
 def _record(strategy: str, seed: int, round_number: int, miou: float, **fields) -> dict:
     touched = 12 + 19 * round_number
-    return {"bench": "hitl", "version": 2, "profile": "hitl", "overrides": {}, "strategy": strategy, "seed": seed,
-            "round": round_number, "val_miou": miou, "human_images_touched": touched, "train_images": 367,
-            "accepted_pseudo_labels": 0, "accepted_share": 0.0, "accepted_true_error": None,
-            "audited_error": {"mean": None, "low": None, "high": None, "n": 0, "level": 0.9},
-            "threshold_calibration": {}, "review_threshold_effective": 0.9, "target_pixel_error": 0.05,
-            "touched_by_sequence": {"0001TP": 0, "0006R0": 0, "0016E5": touched, "Seq05VD": 0},
-            "pick_kinds": {}, **fields}
+    return {
+        "bench": "hitl",
+        "version": 2,
+        "profile": "hitl",
+        "overrides": {},
+        "strategy": strategy,
+        "seed": seed,
+        "round": round_number,
+        "val_miou": miou,
+        "human_images_touched": touched,
+        "train_images": 367,
+        "accepted_pseudo_labels": 0,
+        "accepted_share": 0.0,
+        "accepted_true_error": None,
+        "audited_error": {"mean": None, "low": None, "high": None, "n": 0, "level": 0.9},
+        "threshold_calibration": {},
+        "review_threshold_effective": 0.9,
+        "target_pixel_error": 0.05,
+        "touched_by_sequence": {"0001TP": 0, "0006R0": 0, "0016E5": touched, "Seq05VD": 0},
+        "pick_kinds": {},
+        **fields,
+    }
 
 
 def test_table_means_over_seeds_checks_the_targets_and_leaves_old_lines_out(tmp_path):
-    accepted = {"accepted_pseudo_labels": 120, "accepted_share": 0.4, "accepted_true_error": 0.03,
-                "audited_error": {"mean": 0.04, "low": 0.02, "high": 0.06, "n": 6, "level": 0.9},
-                "threshold_calibration": {"status": "calibrated", "threshold": 0.8},
-                "review_threshold_effective": 0.8, "pick_kinds": {"doubtful": 30, "audit": 2}}
+    accepted = {
+        "accepted_pseudo_labels": 120,
+        "accepted_share": 0.4,
+        "accepted_true_error": 0.03,
+        "audited_error": {"mean": 0.04, "low": 0.02, "high": 0.06, "n": 6, "level": 0.9},
+        "threshold_calibration": {"status": "calibrated", "threshold": 0.8},
+        "review_threshold_effective": 0.8,
+        "pick_kinds": {"doubtful": 30, "audit": 2},
+    }
     records = [
         # an old line (no version, the old name of least_confident) and a superseded rerun
-        {"bench": "hitl", "profile": "hitl", "overrides": {}, "strategy": "uncertainty", "seed": 0, "round": 1,
-         "val_miou": 0.99},
+        {
+            "bench": "hitl",
+            "profile": "hitl",
+            "overrides": {},
+            "strategy": "uncertainty",
+            "seed": 0,
+            "round": 1,
+            "val_miou": 0.99,
+        },
         _record("random", 0, 1, 0.10),
     ]
     for seed in (0, 1, 2):
-        records += [_record("diverse", seed, 1, 0.41 + 0.02 * seed, **accepted),
-                    _record("random", seed, 1, 0.38 + 0.02 * seed),
-                    _record("full_supervision", seed, 1, 0.44, human_images_touched=367,
-                            touched_by_sequence={"0001TP": 62, "0006R0": 101, "0016E5": 204, "Seq05VD": 0})]
+        records += [
+            _record("diverse", seed, 1, 0.41 + 0.02 * seed, **accepted),
+            _record("random", seed, 1, 0.38 + 0.02 * seed),
+            _record(
+                "full_supervision",
+                seed,
+                1,
+                0.44,
+                human_images_touched=367,
+                touched_by_sequence={"0001TP": 62, "0006R0": 101, "0016E5": 204, "Seq05VD": 0},
+            ),
+        ]
     results = tmp_path / "hitl.jsonl"
     results.write_text("".join(json.dumps(r) + "\n" for r in records))
 
     assert {r["strategy"] for r in hitl.load_records(results, version=None)} == {
-        "least_confident", "random", "diverse", "full_supervision"}
+        "least_confident",
+        "random",
+        "diverse",
+        "full_supervision",
+    }
     out = hitl.table(results, "hitl", {})
     assert "least_confident" not in out and "99.0" not in out
     assert "| diverse | 1 | 31 | 43.0 ± 2.0 | 3 | 44.0 ± 0.0 | 98 % |" in out
@@ -216,17 +305,20 @@ def test_table_means_over_seeds_checks_the_targets_and_leaves_old_lines_out(tmp_
 def test_region_reviewer_clicks_doubtful_regions_paints_what_is_left_and_keeps_confident_ones():
     # four 2x4 regions side by side; classes 1 and 2; void 11 in the ground truth
     superpixels = np.repeat(np.arange(4, dtype=np.int32), 4)[None].repeat(2, axis=0).reshape(2, 16)
-    gt = np.array([[1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 2, 2, 2, 2],
-                   [1, 1, 1, 2, 2, 2, 2, 11, 1, 1, 1, 1, 2, 2, 2, 2]], np.uint8)
-    pseudo = np.array([[2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1],
-                       [2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1]], np.uint8)
+    gt = np.array(
+        [[1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 2, 2, 2, 2], [1, 1, 1, 2, 2, 2, 2, 11, 1, 1, 1, 1, 2, 2, 2, 2]], np.uint8
+    )
+    pseudo = np.array(
+        [[2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1], [2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1]], np.uint8
+    )
     confidence = np.full((2, 16), 255, np.uint8)
     confidence[:, :4] = 100  # region 0: unsure, wrong class -> one click, then one pixel painted
     disagreement = np.zeros((2, 16), np.uint8)
     disagreement[:, 4:8] = 255  # region 1: the teachers disagree; right class, one void pixel
     # region 2: confident and right; region 3: confident and wrong -> accepted as it is
-    fix = hitl.region_fix(superpixels=superpixels, pseudo=pseudo, gt=gt, confidence=confidence,
-                          disagreement=disagreement, tau=0.95)
+    fix = hitl.region_fix(
+        superpixels=superpixels, pseudo=pseudo, gt=gt, confidence=confidence, disagreement=disagreement, tau=0.95
+    )
     assert (fix.regions, fix.regions_checked, fix.clicks) == (4, 2, 1)
     assert fix.brush_pixels == 1  # the class-2 pixel left in region 0 after its click; void is free
     assert fix.left_wrong_pixels == 8  # region 3
@@ -234,8 +326,9 @@ def test_region_reviewer_clicks_doubtful_regions_paints_what_is_left_and_keeps_c
     expected[:, 12:] = 1  # region 3 keeps the pseudo-label
     assert np.array_equal(fix.mask, expected)
     image_px = 32
-    assert fix.seconds == pytest.approx(1 * hitl.SECONDS_PER_CLICK + 1 * hitl.SECONDS_PER_KEPT_REGION
-                                        + hitl.SECONDS_PER_IMAGE_FROM_SCRATCH / image_px)
+    assert fix.seconds == pytest.approx(
+        1 * hitl.SECONDS_PER_CLICK + 1 * hitl.SECONDS_PER_KEPT_REGION + hitl.SECONDS_PER_IMAGE_FROM_SCRATCH / image_px
+    )
 
 
 def test_region_reviewer_needs_a_queue_strategy():
@@ -248,13 +341,16 @@ def test_human_seconds_table_and_issue_13_targets(tmp_path):
     def costed(reviewer, strategy, round_number, miou, seconds, **fields):
         return _record(strategy, 0, round_number, miou, reviewer=reviewer, human_seconds=seconds, **fields)
 
-    records = [costed(r, s, 0, 0.20, 10_000) for r, s in (("scratch", "diverse"), ("region", "diverse"),
-                                                           ("scratch", "random"))]
+    records = [
+        costed(r, s, 0, 0.20, 10_000) for r, s in (("scratch", "diverse"), ("region", "diverse"), ("scratch", "random"))
+    ]
     records += [
-        costed("whole", "diverse", 1, 0.30, 20_000), costed("whole", "diverse", 2, 0.40, 30_000),
+        costed("whole", "diverse", 1, 0.30, 20_000),
+        costed("whole", "diverse", 2, 0.40, 30_000),
         costed("region", "diverse", 1, 0.30, 12_000, clicks=40, brush_pixels=900, regions_checked=70),
         costed("region", "diverse", 2, 0.40, 13_000, clicks=75, brush_pixels=1700, regions_checked=130),
-        costed("scratch", "random", 1, 0.28, 40_000), costed("scratch", "random", 2, 0.35, 70_000),
+        costed("scratch", "random", 1, 0.28, 40_000),
+        costed("scratch", "random", 2, 0.35, 70_000),
         _record("least_confident", 0, 1, 0.3),  # a line from before the cost model
     ]
     results = tmp_path / "hitl.jsonl"
@@ -265,9 +361,13 @@ def test_human_seconds_table_and_issue_13_targets(tmp_path):
     assert "| random | painting from scratch | 1 | 31 | 11.11 | 28.0 |" in out
     assert "| least_confident | whole-image correction | 1 | 31 | n/a | 30.0 |" in out
     # equal mIoU: 12,000 s against 20,000 s (60 %), 13,000 against 30,000 (43 %)
-    assert "region review at most 33 % of whole-image correction's seconds at equal mIoU: missed " \
-           "(round 1: 60 %; round 2: 43 %)" in out
+    assert (
+        "region review at most 33 % of whole-image correction's seconds at equal mIoU: missed "
+        "(round 1: 60 %; round 2: 43 %)" in out
+    )
     # at 12,000 s whole correction is at 0.22 (between 10,000 and 20,000 s), scratch at 0.2047
-    assert "region review above whole-image correction at every budget: met (mIoU points at region " \
-           "review's human seconds: round 1: +8.0, round 2: +17.0)" in out
+    assert (
+        "region review above whole-image correction at every budget: met (mIoU points at region "
+        "review's human seconds: round 1: +8.0, round 2: +17.0)" in out
+    )
     assert "region review above painting from scratch at every budget: met" in out

@@ -3,6 +3,7 @@
 Needs the PostgreSQL server at 127.0.0.1:5432 (trust auth, user postgres) and Redis at
 127.0.0.1:6379, as production does; skipped when either is unreachable.
 """
+
 import json
 import os
 import socket
@@ -38,12 +39,36 @@ def report(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
     proc = subprocess.run(
         [
-            sys.executable, str(SCRIPT),
-            "--users", "3", "--duration", "3", "--think", "0.1", "--images", "300", "--edit-pool", "20",
-            "--workers", "1", "--threads", "2", "--login-concurrency", "3",
-            "--db-name", f"segloop_bench_smoke_{os.getpid()}", "--redis-db", "12", "--jsonl", str(jsonl),
+            sys.executable,
+            str(SCRIPT),
+            "--users",
+            "3",
+            "--duration",
+            "3",
+            "--think",
+            "0.1",
+            "--images",
+            "300",
+            "--edit-pool",
+            "20",
+            "--workers",
+            "1",
+            "--threads",
+            "2",
+            "--login-concurrency",
+            "3",
+            "--db-name",
+            f"segloop_bench_smoke_{os.getpid()}",
+            "--redis-db",
+            "12",
+            "--jsonl",
+            str(jsonl),
         ],
-        capture_output=True, text=True, timeout=120, cwd=REPO, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     printed = json.loads(proc.stdout)
@@ -53,10 +78,21 @@ def report(tmp_path_factory):
 
 
 # What each scenario's actions request (bench/webload/scenario.py), and the statuses they accept.
-ANNOTATE = {"editor_page": {"200"}, "mask_load": {"200"}, "mask_save": {"200", "409"},
-            "review_queue_page": {"200"}, "review_claim": {"303"}, "review_decide": {"302"}}
-BROWSE = {"grid_first_page": {"200"}, "grid_later_page": {"200"}, "grid_status_filter": {"200"},
-          "review_next_api": {"200", "204"}, "review_decide_api": {"200"}}
+ANNOTATE = {
+    "editor_page": {"200"},
+    "mask_load": {"200"},
+    "mask_save": {"200", "409"},
+    "review_queue_page": {"200"},
+    "review_claim": {"303"},
+    "review_decide": {"302"},
+}
+BROWSE = {
+    "grid_first_page": {"200"},
+    "grid_later_page": {"200"},
+    "grid_status_filter": {"200"},
+    "review_next_api": {"200", "204"},
+    "review_decide_api": {"200"},
+}
 
 
 def _check_scenario(scenario: dict, expected: dict[str, set[str]]) -> None:
@@ -99,7 +135,10 @@ def test_report_has_targets_machine_and_load(report):
     assert "load average" in report["load_start"] and "load average" in report["load_end"]
     # 300 images: 40 % in review, 20 % pseudo-labeled; 3 users logged in through the form
     assert {k: report["data"][k] for k in ("images", "review_items", "pseudo")} == {
-        "images": 300, "review_items": 120, "pseudo": 60}
+        "images": 300,
+        "review_items": 120,
+        "pseudo": 60,
+    }
     assert report["login"]["errors"] == 0
     assert report["login"]["endpoints"]["login_page"]["count"] == report["login"]["endpoints"]["login"]["count"] == 3
     assert report["login"]["endpoints"]["login"]["statuses"] == {"302": 3}

@@ -1,4 +1,5 @@
 """Fixtures shared by the ml tests."""
+
 import pytest
 
 from tests.ml.synth_data import synth_sets

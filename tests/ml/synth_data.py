@@ -1,5 +1,6 @@
 """Tiny synthetic segmentation sets for the ml tests: coloured shapes on a background,
 where each class has its own colour, so a mask can be recovered from the image."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +16,7 @@ def make_sample(rng: np.random.Generator, size: int = 64, noise: int = 0):
     mask = np.zeros((size, size), np.uint8)
     h0, w0 = rng.integers(4, size // 2, 2)
     hh, ww = rng.integers(size // 6, size // 3, 2)
-    mask[h0:h0 + hh, w0:w0 + ww] = 1
+    mask[h0 : h0 + hh, w0 : w0 + ww] = 1
     cy, cx = rng.integers(size // 4, 3 * size // 4, 2)
     r = rng.integers(size // 10, size // 5)
     yy, xx = np.mgrid[:size, :size]
@@ -26,8 +27,16 @@ def make_sample(rng: np.random.Generator, size: int = 64, noise: int = 0):
     return np.clip(img, 0, 255).astype(np.uint8), mask
 
 
-def write_set(root: Path, n: int, *, seed: int = 0, size: int = 64, noise: int = 10,
-              void_value: int | None = None, masks: bool = True):
+def write_set(
+    root: Path,
+    n: int,
+    *,
+    seed: int = 0,
+    size: int = 64,
+    noise: int = 10,
+    void_value: int | None = None,
+    masks: bool = True,
+):
     """Write n images (root/images) and masks (root/masks); returns [(img, mask|None)]."""
     rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True, exist_ok=True)

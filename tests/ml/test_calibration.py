@@ -1,4 +1,5 @@
 """The learned auto-accept threshold, audits and the error estimate (ml.calibration)."""
+
 import numpy as np
 import pytest
 

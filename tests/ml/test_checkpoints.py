@@ -25,8 +25,11 @@ def test_load_model_rebuilds_from_spec_alone(tmp_path, spec):
     torch.manual_seed(0)
     model = build_segmenter(spec).eval()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    path = save_checkpoint(tmp_path / "ckpt" / "latest.pt", model=model,
-                           extra={"optimizer": optimizer.state_dict(), "step": 7, "best_score": 0.5})
+    path = save_checkpoint(
+        tmp_path / "ckpt" / "latest.pt",
+        model=model,
+        extra={"optimizer": optimizer.state_dict(), "step": 7, "best_score": 0.5},
+    )
 
     loaded, checkpoint = load_model(path)
     assert loaded.spec == spec and not loaded.training

@@ -1,5 +1,6 @@
 """The trainer on a CUDA device (bf16 autocast): skipped where there is none (CI), run on a
 lent GPU machine by bench/gpu_check.sh. A worker with a GPU trains through this same path."""
+
 import pytest
 import torch
 
@@ -19,8 +20,9 @@ def test_round_trains_on_cuda_and_its_student_serves_on_cpu(method, tmp_path):
         "unlabeled": [p for p, _ in write_set(tmp_path / "unl", 8, seed=2, size=48, masks=False)],
         "val": write_set(tmp_path / "val", 4, seed=3, size=48),
     }
-    cfg = TrainConfig(**{**TINY, "method": method, "device": "cuda", "amp": True,
-                         "teacher_steps": 20, "student_steps": 60})
+    cfg = TrainConfig(
+        **{**TINY, "method": method, "device": "cuda", "amp": True, "teacher_steps": 20, "student_steps": 60}
+    )
     torch.cuda.reset_peak_memory_stats()
     result = train_round(cfg, **data, out_dir=tmp_path / "run")
     assert result.status == "completed"

@@ -1,4 +1,5 @@
 """The data pipeline keeps image and mask aligned and rejects bad input clearly."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """Per-image features from encoders (ml.features) and the class-balanced uncertainty."""
+
 import numpy as np
 import pytest
 import torch

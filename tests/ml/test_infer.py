@@ -101,8 +101,9 @@ def test_student_predict_returns_mask_and_confidence():
     assert (pred == 1).all()
     expected = torch.softmax(torch.tensor([0.0, 3.0, 1.0]), 0)[1]
     torch.testing.assert_close(confidence, torch.full((2, 5, 6), expected.item()))
-    torch.testing.assert_close(predict_probs(_Const([0.0, 0.0]), torch.zeros(1, 3, 2, 2)),
-                               torch.full((1, 2, 2, 2), 0.5))
+    torch.testing.assert_close(
+        predict_probs(_Const([0.0, 0.0]), torch.zeros(1, 3, 2, 2)), torch.full((1, 2, 2, 2), 0.5)
+    )
 
 
 @pytest.mark.gpu

@@ -1,4 +1,5 @@
 """Each loss against values worked out by hand on 1-4 pixel tensors."""
+
 import math
 
 import pytest

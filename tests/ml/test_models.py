@@ -72,7 +72,10 @@ def test_output_stride_drops_the_fine_decoder_blocks_and_upsamples_the_logits():
 def test_default_builders_use_the_method_defaults_and_work_at_odd_size():
     su, ru, student = build_su_teacher(NUM_CLASSES), build_ru_teacher(NUM_CLASSES), build_student(NUM_CLASSES)
     assert (su.spec.encoder, ru.spec.encoder, student.spec.encoder) == (
-        "swin_tiny_patch4_window7_224", "resnet34", "resnet18")
+        "swin_tiny_patch4_window7_224",
+        "resnet34",
+        "resnet18",
+    )
     for model in (su, ru, student):
         assert _forward(model, 70, 90).shape == (1, NUM_CLASSES, 70, 90)
 
@@ -180,8 +183,13 @@ def test_pretrained_lite0_student_uses_offline_weights():
 def test_hybrid_su_forward_and_backward_at_64px_with_a_pretrained_stem():
     from ml.models.weights import package_weights_path
 
-    su = build_su_teacher(NUM_CLASSES, encoder="tf_efficientnet_lite0", pretrained=True,
-                          encoder_kwargs={"embed_dim": 32, "depths": [1, 1, 1]}, decoder_depth=1)
+    su = build_su_teacher(
+        NUM_CLASSES,
+        encoder="tf_efficientnet_lite0",
+        pretrained=True,
+        encoder_kwargs={"embed_dim": 32, "depths": [1, 1, 1]},
+        decoder_depth=1,
+    )
     assert su.weight_source.source == "package" and su.encoder.reductions == [4, 8, 16, 32]
     assert su.encoder.channels == [16, 32, 64, 128]  # doubling, as the Swin-Unet decoder needs
     package = torch.load(package_weights_path("tf_efficientnet_lite0"), map_location="cpu", weights_only=True)
@@ -197,8 +205,12 @@ def test_hybrid_su_forward_and_backward_at_64px_with_a_pretrained_stem():
 
 
 def test_hybrid_stem_stride_16_and_bad_stride():
-    su = build_su_teacher(NUM_CLASSES, encoder="resnet18",
-                          encoder_kwargs={"stem_stride": 16, "embed_dim": 64, "depths": [1, 1]}, decoder_depth=1)
+    su = build_su_teacher(
+        NUM_CLASSES,
+        encoder="resnet18",
+        encoder_kwargs={"stem_stride": 16, "embed_dim": 64, "depths": [1, 1]},
+        decoder_depth=1,
+    )
     assert su.encoder.channels == [16, 32, 64, 128]
     assert su(torch.randn(1, 3, 64, 64)).shape == (1, NUM_CLASSES, 64, 64)
     with pytest.raises(ValueError, match="stem_stride must be one of"):

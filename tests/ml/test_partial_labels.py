@@ -1,5 +1,6 @@
 """Partly labeled images: the unlabeled view of an (image, mask) pair is valid only where
 the mask holds the ignore index, and a round takes such pairs in its unlabeled set."""
+
 import numpy as np
 import torch
 from PIL import Image
@@ -35,8 +36,11 @@ def test_a_round_trains_on_a_partial_pair_in_both_sets(synth, tmp_path):
     image, mask_path, _ = partial_copy(synth["labeled"][0], tmp_path)
     events = []
     result = train_round(
-        cfg(teacher_steps=2, student_steps=2), labeled=[*synth["labeled"][1:], (image, mask_path)],
-        unlabeled=[(image, mask_path), *synth["unlabeled"]], val=synth["val"], out_dir=tmp_path / "round",
+        cfg(teacher_steps=2, student_steps=2),
+        labeled=[*synth["labeled"][1:], (image, mask_path)],
+        unlabeled=[(image, mask_path), *synth["unlabeled"]],
+        val=synth["val"],
+        out_dir=tmp_path / "round",
         progress=events.append,
     )
     assert result.status == "completed"

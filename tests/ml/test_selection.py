@@ -1,4 +1,5 @@
 """Query orders over per-image features (ml.selection)."""
+
 import numpy as np
 import pytest
 

@@ -1,6 +1,7 @@
 """Superpixels (ml.superpixels): contiguous ids that cover the image, regions that follow a
 sharp colour edge (with and without the shrunk copy that large images go through), the RGB
 encoding the app stores, and the per-region summaries the region reviewer reads."""
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -92,8 +93,9 @@ def test_a_tiny_image_gets_at_least_one_region():
     check_contiguous_cover(labels, (3, 5))
 
 
-@pytest.mark.parametrize("bad", [np.zeros((4, 4), np.uint8), np.zeros((4, 4, 4), np.uint8),
-                                 np.zeros((4, 4, 3), np.float32)])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((4, 4), np.uint8), np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4, 3), np.float32)]
+)
 def test_anything_but_uint8_rgb_is_refused(bad):
     with pytest.raises(ValueError, match="uint8 H,W,3"):
         superpixel_labels(bad)
@@ -127,13 +129,11 @@ def test_ids_out_of_the_three_bytes_are_refused(value):
 # --------------------------------------------------------------------------- per-region summaries
 
 
-LABELS = np.array([[0, 0, 1, 1],
-                   [0, 0, 1, 2]])
+LABELS = np.array([[0, 0, 1, 1], [0, 0, 1, 2]])
 
 
 def test_region_stats_are_per_region_means():
-    confidence = np.array([[255, 255, 0, 100],
-                           [255, 55, 200, 9]], np.uint8)
+    confidence = np.array([[255, 255, 0, 100], [255, 55, 200, 9]], np.uint8)
     assert region_stats(LABELS, confidence).tolist() == [205.0, 100.0, 9.0]
     disagree = np.array([[True, False, True, True], [False, False, False, False]])
     assert region_stats(LABELS, disagree).tolist() == [0.25, 2 / 3, 0.0]
@@ -143,7 +143,6 @@ def test_region_stats_are_per_region_means():
 
 
 def test_region_majority_ignores_the_ignore_index():
-    classes = np.array([[3, 3, 11, 11],
-                        [1, 11, 2, 11]], np.uint8)
+    classes = np.array([[3, 3, 11, 11], [1, 11, 2, 11]], np.uint8)
     assert region_majority(LABELS, classes).tolist() == [3, 11, 11]
     assert region_majority(LABELS, classes, ignore_index=11).tolist() == [3, 2, -1]

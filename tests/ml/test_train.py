@@ -1,5 +1,6 @@
 """Training rounds on tiny synthetic data: it learns, resumes, cancels, and runs every
 method / ablation by config."""
+
 import pytest
 import torch
 
@@ -12,8 +13,9 @@ def test_round_learns_cancels_and_resumes_mid_stage(synth, tmp_path):
     c = cfg(teacher_steps=12, student_steps=60)
     events = []
     stop_after = 12 + 10  # cancel in the middle of the student stage
-    r1 = train_round(c, **synth, out_dir=tmp_path, progress=events.append,
-                     should_stop=lambda: len(events) >= stop_after)
+    r1 = train_round(
+        c, **synth, out_dir=tmp_path, progress=events.append, should_stop=lambda: len(events) >= stop_after
+    )
     assert r1.status == "cancelled" and r1.steps == {"teachers": 12, "student": 10}
     assert load_checkpoint(tmp_path / "student_latest.pt")["step"] == 10
     assert {"su_best.pt", "ru_best.pt", "su_latest.pt"} <= {p.name for p in tmp_path.iterdir()}
@@ -37,8 +39,7 @@ def test_round_learns_cancels_and_resumes_mid_stage(synth, tmp_path):
 def test_next_round_starts_from_previous_checkpoints(synth, tmp_path):
     prev = tmp_path / "r1"
     train_round(cfg(method="supervised", student_steps=3), **synth, out_dir=prev)
-    r = train_round(cfg(method="supervised", student_steps=0), **synth, out_dir=tmp_path / "r2",
-                    resume_from=prev)
+    r = train_round(cfg(method="supervised", student_steps=0), **synth, out_dir=tmp_path / "r2", resume_from=prev)
     a = load_checkpoint(prev / "student_best.pt")["model"]
     b = load_checkpoint(r.checkpoints["student"]["latest"])["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -76,9 +77,13 @@ def test_every_method_and_ablation_runs(synth, tmp_path, name):
 
 def test_pseudo_labeled_data_is_used(synth, tmp_path):
     events = []
-    r = train_round(cfg(method="supervised", student_steps=2, pseudo_label_weight=0.5),
-                    labeled=synth["labeled"][:1], pseudo_labeled=synth["labeled"][1:3],
-                    out_dir=tmp_path, progress=events.append)
+    r = train_round(
+        cfg(method="supervised", student_steps=2, pseudo_label_weight=0.5),
+        labeled=synth["labeled"][:1],
+        pseudo_labeled=synth["labeled"][1:3],
+        out_dir=tmp_path,
+        progress=events.append,
+    )
     assert r.status == "completed" and r.best_miou["student"] is None  # no val set
 
 
@@ -105,11 +110,16 @@ def test_config_yaml_round_trip_and_unknown_keys(tmp_path):
 
 def _batches(n=2, size=32, classes=3):
     g = torch.Generator().manual_seed(0)
-    lab = {"image": torch.randn(n, 3, size, size, generator=g),
-           "mask": torch.randint(0, classes, (n, size, size), generator=g), "weight": torch.ones(n)}
-    unl = {"image_w": torch.randn(n, 3, size, size, generator=g),
-           "image_s": torch.randn(n, 3, size, size, generator=g),
-           "valid": torch.ones(n, size, size, dtype=torch.bool)}
+    lab = {
+        "image": torch.randn(n, 3, size, size, generator=g),
+        "mask": torch.randint(0, classes, (n, size, size), generator=g),
+        "weight": torch.ones(n),
+    }
+    unl = {
+        "image_w": torch.randn(n, 3, size, size, generator=g),
+        "image_s": torch.randn(n, 3, size, size, generator=g),
+        "valid": torch.ones(n, size, size, dtype=torch.bool),
+    }
     return lab, unl
 
 
@@ -131,7 +141,8 @@ def test_step_functions_report_named_losses_and_mask_ratio():
     out = teacher_step(teachers, lab, unl, cfg=c, plan=make_plan(c), step=0, total=10)
     assert {"loss", "sup", "cps", "dis", "mask_ratio", "w_cps", "w_dis"} <= set(out)
     assert out["mask_ratio"] == 1.0 and out["loss"].requires_grad
-    out = student_step(Const([0.0, 0.0, 1.0]), teachers, lab, unl, cfg=cfg(tau=0.99),
-                       plan=make_plan(c), step=0, total=10)
+    out = student_step(
+        Const([0.0, 0.0, 1.0]), teachers, lab, unl, cfg=cfg(tau=0.99), plan=make_plan(c), step=0, total=10
+    )
     assert out["mask_ratio"] == 0.0 and out["pl"] == 0.0  # nothing passes tau = 0.99
     assert out["strong"] == 0.0  # step 0 uses the weak view

@@ -1,4 +1,5 @@
 """A round given max_minutes plans its steps from measured step times and ends in time."""
+
 from ml.train import train_round
 from tests.ml.tiny_config import cfg
 

@@ -1,4 +1,5 @@
 """The teacher gate: pseudo-labels guide the student only when a teacher beats it on val."""
+
 import pytest
 
 from ml.train import train_round
@@ -34,8 +35,12 @@ def _stage2_losses(events):
 
 def test_teachers_that_lose_leave_stage_two_supervised_and_say_why(synth_gate, trained, tmp_path):
     events = []
-    c = cfg(teacher_gate=True, teacher_steps=1, student_steps=3,
-            weights={"su": "random", "ru": "random", "student": str(trained / "student_best.pt")})
+    c = cfg(
+        teacher_gate=True,
+        teacher_steps=1,
+        student_steps=3,
+        weights={"su": "random", "ru": "random", "student": str(trained / "student_best.pt")},
+    )
     r = train_round(c, **synth_gate, out_dir=tmp_path, progress=events.append)
     assert r.gate["used"] is False
     assert r.gate["student"] > max(r.gate["teachers"].values())
@@ -48,8 +53,12 @@ def test_teachers_that_lose_leave_stage_two_supervised_and_say_why(synth_gate, t
 
 def test_teachers_that_win_guide_stage_two(synth_gate, trained, tmp_path):
     events = []
-    c = cfg(teacher_gate=True, teacher_steps=1, student_steps=3,
-            weights={"su": str(trained / "su_best.pt"), "ru": str(trained / "ru_best.pt"), "student": "random"})
+    c = cfg(
+        teacher_gate=True,
+        teacher_steps=1,
+        student_steps=3,
+        weights={"su": str(trained / "su_best.pt"), "ru": str(trained / "ru_best.pt"), "student": "random"},
+    )
     r = train_round(c, **synth_gate, out_dir=tmp_path, progress=events.append)
     assert r.gate["used"] is True and r.gate["reason"].startswith(GATE_USED.split("(")[0])
     assert {"pl", "gcl", "lrl"} <= _stage2_losses(events)
@@ -62,11 +71,14 @@ def test_teachers_that_win_guide_stage_two(synth_gate, trained, tmp_path):
 
 
 def test_a_resumed_round_keeps_the_gate_it_decided(synth_gate, trained, tmp_path):
-    c = cfg(teacher_gate=True, teacher_steps=1, student_steps=6,
-            weights={"su": "random", "ru": "random", "student": str(trained / "student_best.pt")})
+    c = cfg(
+        teacher_gate=True,
+        teacher_steps=1,
+        student_steps=6,
+        weights={"su": "random", "ru": "random", "student": str(trained / "student_best.pt")},
+    )
     events = []
-    first = train_round(c, **synth_gate, out_dir=tmp_path, progress=events.append,
-                        should_stop=lambda: len(events) >= 3)
+    first = train_round(c, **synth_gate, out_dir=tmp_path, progress=events.append, should_stop=lambda: len(events) >= 3)
     assert first.cancelled and first.gate["used"] is False
     events2 = []
     second = train_round(c, **synth_gate, out_dir=tmp_path, progress=events2.append)

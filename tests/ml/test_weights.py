@@ -1,4 +1,5 @@
 """Where each network's starting weights come from: file > hub > package > random, offline."""
+
 import json
 import os
 import subprocess
@@ -42,8 +43,10 @@ def test_every_package_tensor_loads_into_timm_and_equals_the_package(encoder):
     assert torch.equal(loaded["conv_stem.weight"], package["_conv_stem.weight"])
     last_block = max(int(k.split(".")[1]) for k in package if k.startswith("_blocks."))
     last_stage = len(model.blocks) - 1
-    assert torch.equal(loaded[f"blocks.{last_stage}.{len(model.blocks[last_stage]) - 1}.conv_pwl.weight"],
-                       package[f"_blocks.{last_block}._project_conv.weight"])
+    assert torch.equal(
+        loaded[f"blocks.{last_stage}.{len(model.blocks[last_stage]) - 1}.conv_pwl.weight"],
+        package[f"_blocks.{last_block}._project_conv.weight"],
+    )
 
 
 def test_lite2_encoder_of_a_ru_teacher_holds_the_package_weights():
@@ -73,9 +76,11 @@ def test_insisting_on_hub_weights_offline_is_a_clear_error():
     with pytest.raises(WeightsUnavailableError) as err:
         resolve_weight_source("su", "swin_tiny_patch4_window7_224", pretrained=True, request="hub")
     assert str(err.value) == HUB_UNAVAILABLE.format(
-        role="su", encoder="swin_tiny_patch4_window7_224",
+        role="su",
+        encoder="swin_tiny_patch4_window7_224",
         why="the hub cannot be used here (HF_HUB_OFFLINE, or no network)",
-        packages=", ".join(WEIGHT_PACKAGES))
+        packages=", ".join(WEIGHT_PACKAGES),
+    )
     with pytest.raises(WeightsUnavailableError, match="no installed package ships weights for 'resnet18'"):
         resolve_weight_source("ru", "resnet18", pretrained=True, request="package")
     with pytest.raises(FileNotFoundError, match="nope.pth"):
@@ -87,7 +92,9 @@ def test_built_network_records_its_source_and_loads_the_file(tmp_path):
     torch.save(source.state_dict(), tmp_path / "w.pth")
     model = build_student(3, encoder="resnet18", pretrained=True, weights=tmp_path / "w.pth")
     assert model.weight_source.source == "file"
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values(), strict=True)
+    )
     assert build_student(3, encoder="resnet18", pretrained=True).weight_source.source == "random"
 
 
@@ -98,11 +105,17 @@ def test_app_default_config_starts_every_network_pretrained_offline():
 
 def test_weights_command_without_config_prints_one_line_per_network():
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-m", "ml", "weights"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "ml", "weights"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
     lines = [json.loads(line) for line in out.splitlines()]
     assert [line["role"] for line in lines] == ["su", "ru", "student"]
     assert all(line["source"] != "random" for line in lines if line["role"] in ("ru", "student"))
-    bad = subprocess.run([sys.executable, "-m", "ml", "weights", "--set", "weights={su: hub}"], cwd=ROOT,
-                         env=env, capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "ml", "weights", "--set", "weights={su: hub}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "su asks for hub weights" in bad.stderr

@@ -1,5 +1,6 @@
 """Hostile files, generated in the test: decompression bombs, truncated files and zips that
 lie (encrypted members, forged sizes, names that climb out of the archive)."""
+
 import io
 import struct
 import zipfile
@@ -52,7 +53,7 @@ def _patch_entries(data: bytes, name: str, patch) -> bytes:
     central = data.find(b"PK\x01\x02")
     while central != -1:
         name_length = struct.unpack_from("<H", data, central + 28)[0]
-        if data[central + 46:central + 46 + name_length] == name.encode():
+        if data[central + 46 : central + 46 + name_length] == name.encode():
             break
         central = data.find(b"PK\x01\x02", central + 4)
     assert central != -1, name
@@ -63,6 +64,7 @@ def _patch_entries(data: bytes, name: str, patch) -> bytes:
 
 def encrypted(data: bytes, name: str) -> bytes:
     """The zip with `name` flagged as encrypted (bit 0 of the flags), as a password tool writes it."""
+
     def set_flag(buffer, offset, kind):
         at = offset + (6 if kind == "local" else 8)
         struct.pack_into("<H", buffer, at, struct.unpack_from("<H", buffer, at)[0] | 0x1)
@@ -72,6 +74,7 @@ def encrypted(data: bytes, name: str) -> bytes:
 
 def claiming_size(data: bytes, name: str, size: int) -> bytes:
     """The zip with `name`'s unpacked size in the central directory forged to `size` bytes."""
+
     def set_size(buffer, offset, kind):
         if kind == "central":
             struct.pack_into("<I", buffer, offset + 24, size)

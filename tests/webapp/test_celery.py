@@ -1,4 +1,5 @@
 """A task round trip through the real broker and a real worker process (no eager mode)."""
+
 import pytest
 
 from webapp.celery import app, ping

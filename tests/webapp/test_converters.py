@@ -1,5 +1,6 @@
 """Ids in URLs and query parameters are bounded where they are parsed: past the bound the
 answer is 404 (or the parameter is ignored), never the database driver's OverflowError."""
+
 import pytest
 from django.urls import URLPattern, get_resolver, reverse
 
@@ -22,8 +23,10 @@ def urls_with(value: int) -> list[str]:
             converters = getattr(pattern.pattern, "converters", {})
             if not isinstance(pattern, URLPattern) or not pattern.name or not converters:
                 continue
-            kwargs = {name: value if isinstance(converter, IdConverter) else SAMPLES[name]
-                      for name, converter in converters.items()}
+            kwargs = {
+                name: value if isinstance(converter, IdConverter) else SAMPLES[name]
+                for name, converter in converters.items()
+            }
             urls.append(reverse(f"{namespace}:{pattern.name}", kwargs=kwargs))
     return urls
 

@@ -1,4 +1,5 @@
 """The README's run command: web server, a Celery worker and embedded Redis, stopped by Ctrl+C."""
+
 import os
 import signal
 import socket
@@ -39,16 +40,24 @@ def _login_page_ok(url: str) -> bool:
 @pytest.mark.slow
 def test_launcher_serves_login_with_a_worker_and_stops_everything_on_ctrl_c(tmp_path):
     data_dir = tmp_path / "var"
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "MEDIA_ROOT", "SEGLOOP_MODELS_ROOT"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "MEDIA_ROOT", "SEGLOOP_MODELS_ROOT"}
+    }
     env.update(SEGLOOP_DATA_DIR=str(data_dir), SEGLOOP_ADDRESS=f"127.0.0.1:{_free_port()}")
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "--no-input"], cwd=REPO, env=env, check=True, capture_output=True)
-    made = subprocess.run([python, "manage.py", "ensure_admin"], cwd=REPO, env=env, check=True, capture_output=True, text=True)
+    made = subprocess.run(
+        [python, "manage.py", "ensure_admin"], cwd=REPO, env=env, check=True, capture_output=True, text=True
+    )
     assert "Log in at" in made.stdout and "password" in made.stdout
 
     log = tmp_path / "launcher.log"
     with open(log, "wb") as out:
-        launcher = subprocess.Popen([python, "-m", "webapp.launcher"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        launcher = subprocess.Popen(
+            [python, "-m", "webapp.launcher"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         _wait_for(lambda: _login_page_ok(f"http://{env['SEGLOOP_ADDRESS']}/login/"), 90, "No login page", log)
         ping_env = dict(env, REDIS_URL=f"unix://{data_dir / 'redis.sock'}")
@@ -56,7 +65,10 @@ def test_launcher_serves_login_with_a_worker_and_stops_everything_on_ctrl_c(tmp_
         def worker_answers() -> bool:
             ping = subprocess.run(
                 [python, "-m", "celery", "-A", "webapp", "inspect", "ping", "--timeout", "2"],
-                cwd=REPO, env=ping_env, capture_output=True, text=True,
+                cwd=REPO,
+                env=ping_env,
+                capture_output=True,
+                text=True,
             )
             return ping.returncode == 0 and "pong" in ping.stdout
 

@@ -1,6 +1,7 @@
 """Login throttling (django-axes): the pages and the token endpoint lock an account and an
 address after too many failures, even for the right password, with a message; state lives in
 the database; `manage.py axes_reset` lifts it."""
+
 import pytest
 from django.core.management import call_command
 from django.test import Client
@@ -19,8 +20,12 @@ def page_login(client, username, password, address=ATTACKER, url=None):
 
 
 def token_login(client, username, password, address=ATTACKER):
-    return client.post(reverse("api:token"), {"username": username, "password": password},
-                       content_type="application/json", REMOTE_ADDR=address)
+    return client.post(
+        reverse("api:token"),
+        {"username": username, "password": password},
+        content_type="application/json",
+        REMOTE_ADDR=address,
+    )
 
 
 def fail_until_locked(settings, login, username):

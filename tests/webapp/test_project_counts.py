@@ -1,4 +1,5 @@
 """Whole-project counts: exact on small projects, kept FRESH_FOR_S seconds on big ones."""
+
 import pytest
 from django.core.cache import cache
 

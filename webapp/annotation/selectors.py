@@ -1,4 +1,5 @@
 """Reads for the editor: the mask to start from and the next image that needs labels."""
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,12 +54,16 @@ def mask_prefill_png(*, image: Image) -> MaskPng:
     if predicted is not None:
         array, scores = predicted
         return MaskPng(
-            png=encode_mask_png(array), version=image.mask_version, source="prediction",
+            png=encode_mask_png(array),
+            version=image.mask_version,
+            source="prediction",
             model_number=scores.get("model_version"),
         )
     latest = (
         Mask.objects.filter(image=image, source__in=[MaskSource.PSEUDO, MaskSource.MODEL])
-        .select_related("model_version").order_by("-version").first()
+        .select_related("model_version")
+        .order_by("-version")
+        .first()
     )
     if latest is None:
         raise NoPrefill(NOTHING_TO_PREFILL)

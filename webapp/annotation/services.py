@@ -1,4 +1,5 @@
 """Writes from the editor. The mask itself is stored by webapp.images.services.mask_save."""
+
 import math
 from dataclasses import dataclass
 
@@ -43,6 +44,9 @@ def editor_save_parse(*, png: bytes | None, base_version: str | None, editing_se
 def editor_mask_save(*, image: Image, author, save: EditorSave) -> Mask:
     """Store a human mask painted in the editor. Raises MaskConflict (stored, not current) or InvalidUpload."""
     return mask_save(
-        image=image, base_version=save.base_version, png=save.png, author=author,
+        image=image,
+        base_version=save.base_version,
+        png=save.png,
+        author=author,
         editing_seconds=save.editing_seconds,
     )

@@ -3,6 +3,7 @@
 Every view fetches the project through project_get_for_user: outsiders get 404, members
 without the role 403. The endpoints the script calls answer errors as JSON {error}.
 """
+
 import functools
 
 from django.contrib import messages
@@ -58,8 +59,12 @@ def editor(request, project_id: int, image_id: int):
     if not (can_edit or project.membership.has_role(Role.REVIEWER)):
         raise PermissionDenied(EDITOR_NEEDS_ROLE)
     image = image_get(project=project, image_id=image_id)
-    context = {"project": project, "image": image, "can_edit": can_edit,
-               "config": _editor_config(project=project, image=image, can_edit=can_edit)}
+    context = {
+        "project": project,
+        "image": image,
+        "can_edit": can_edit,
+        "config": _editor_config(project=project, image=image, can_edit=can_edit),
+    }
     return TemplateResponse(request, "annotation/editor.html", context)
 
 
@@ -86,8 +91,14 @@ def save(request, project_id: int, image_id: int):
     except InvalidUpload as refused:
         return JsonResponse({"error": str(refused)}, status=400)
     except MaskConflict as conflict:
-        return JsonResponse({"error": str(conflict), "current_version": conflict.current_version,
-                             "saved_version": conflict.saved.version}, status=409)
+        return JsonResponse(
+            {
+                "error": str(conflict),
+                "current_version": conflict.current_version,
+                "saved_version": conflict.saved.version,
+            },
+            status=409,
+        )
     return JsonResponse({"version": saved.version})
 
 

@@ -3,6 +3,7 @@
 Those views return Django file responses themselves; DRF renders only their errors, always as
 JSON, whatever the client's Accept header says (an `Accept: image/png` must not become a 406).
 """
+
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 

@@ -1,4 +1,5 @@
 """Request bodies that are files: a mask PUT as a raw PNG."""
+
 from rest_framework.parsers import BaseParser
 
 

@@ -3,6 +3,7 @@
 Every operation documents the errors it can answer with, so clients (and the schemathesis
 run in the tests) can rely on the schema: 401 anonymous, 403 missing role, 404 outsider.
 """
+
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse

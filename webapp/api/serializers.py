@@ -1,4 +1,5 @@
 """What the API reads and writes. Reads only here; writes go through the apps' services."""
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.urls import reverse
 from rest_framework import serializers
@@ -18,9 +19,14 @@ class LabelClassSerializer(serializers.ModelSerializer):
 
 class ClassInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    color = serializers.RegexField(HEX_COLOUR.regex.pattern + "|^$", required=False, allow_blank=True, default="",
-                                   error_messages={"invalid": HEX_COLOUR.message},
-                                   help_text="#rrggbb; a default palette colour when empty.")
+    color = serializers.RegexField(
+        HEX_COLOUR.regex.pattern + "|^$",
+        required=False,
+        allow_blank=True,
+        default="",
+        error_messages={"invalid": HEX_COLOUR.message},
+        help_text="#rrggbb; a default palette colour when empty.",
+    )
     is_ignore = serializers.BooleanField(default=False)
 
 
@@ -28,16 +34,22 @@ class ThresholdCalibrationSerializer(serializers.Serializer):
     """The last learned auto-accept threshold; an empty object until a round has calibrated
     (so no field is required)."""
 
-    threshold = serializers.FloatField(required=False,
-                                       help_text="The score at or above which pseudo-labels are accepted.")
+    threshold = serializers.FloatField(
+        required=False, help_text="The score at or above which pseudo-labels are accepted."
+    )
     status = serializers.ChoiceField(
         required=False,
-        choices=[(CALIBRATED, "Learned from the decisions"), (TOO_FEW, "Too few decisions: the project's threshold"),
-                 (UNMET, "No score range met the target: just above the highest reviewed score")])
+        choices=[
+            (CALIBRATED, "Learned from the decisions"),
+            (TOO_FEW, "Too few decisions: the project's threshold"),
+            (UNMET, "No score range met the target: just above the highest reviewed score"),
+        ],
+    )
     support = serializers.IntegerField(required=False, help_text="Decisions at or above the threshold.")
     decisions = serializers.IntegerField(required=False, help_text="Decisions the threshold was learned from.")
-    mean_error = serializers.FloatField(required=False, allow_null=True,
-                                        help_text="Their mean share of wrong pixels (calibrated only).")
+    mean_error = serializers.FloatField(
+        required=False, allow_null=True, help_text="Their mean share of wrong pixels (calibrated only)."
+    )
     target = serializers.FloatField(required=False, help_text="The target pixel error it was learned for (a fraction).")
     at = serializers.DateTimeField(required=False)
 
@@ -53,9 +65,22 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["id", "name", "description", "review_threshold", "validation_share", "queue_strategy",
-                  "review_batch_size", "target_pixel_error", "audit_share", "threshold_calibration", "created_at",
-                  "classes", "roles", "image_count"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "review_threshold",
+            "validation_share",
+            "queue_strategy",
+            "review_batch_size",
+            "target_pixel_error",
+            "audit_share",
+            "threshold_calibration",
+            "created_at",
+            "classes",
+            "roles",
+            "image_count",
+        ]
         read_only_fields = ["queue_strategy", "review_batch_size", "target_pixel_error", "audit_share"]
 
     def get_roles(self, project) -> list[str]:
@@ -73,8 +98,12 @@ def _default(name: str):
 def _bounds(name: str) -> dict:
     """min_value / max_value of a project field, from the model's validators."""
     validators = Project._meta.get_field(name).validators
-    return {key: v.limit_value for v in validators
-            for kind, key in ((MinValueValidator, "min_value"), (MaxValueValidator, "max_value")) if type(v) is kind}
+    return {
+        key: v.limit_value
+        for v in validators
+        for kind, key in ((MinValueValidator, "min_value"), (MaxValueValidator, "max_value"))
+        if type(v) is kind
+    }
 
 
 class ProjectCreateSerializer(serializers.Serializer):
@@ -83,24 +112,42 @@ class ProjectCreateSerializer(serializers.Serializer):
     review_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.9)
     queue_strategy = serializers.ChoiceField(choices=QueueStrategy.choices, default=_default("queue_strategy"))
     review_batch_size = serializers.IntegerField(**_bounds("review_batch_size"), default=_default("review_batch_size"))
-    target_pixel_error = serializers.FloatField(**_bounds("target_pixel_error"), default=_default("target_pixel_error"),
-                                                help_text="A fraction: 0.05 = at most 5 % wrong pixels.")
-    audit_share = serializers.FloatField(**_bounds("audit_share"), default=_default("audit_share"),
-                                         help_text="A fraction of the would-be auto-accepted pseudo-labels.")
+    target_pixel_error = serializers.FloatField(
+        **_bounds("target_pixel_error"),
+        default=_default("target_pixel_error"),
+        help_text="A fraction: 0.05 = at most 5 % wrong pixels.",
+    )
+    audit_share = serializers.FloatField(
+        **_bounds("audit_share"),
+        default=_default("audit_share"),
+        help_text="A fraction of the would-be auto-accepted pseudo-labels.",
+    )
     classes = ClassInputSerializer(many=True, help_text="In index order; an ignore class must come last.")
 
 
 class MaskVersionSerializer(serializers.ModelSerializer):
     author = serializers.CharField(source="author.username", default=None, read_only=True, allow_null=True)
-    model_version = serializers.IntegerField(source="model_version.number", default=None, read_only=True,
-                                             allow_null=True)
+    model_version = serializers.IntegerField(
+        source="model_version.number", default=None, read_only=True, allow_null=True
+    )
     is_current = serializers.SerializerMethodField()
 
     class Meta:
         model = Mask
-        fields = ["version", "source", "author", "based_on_version", "is_conflict", "is_current",
-                  "model_version", "mean_confidence", "confident_fraction", "disagreement",
-                  "editing_seconds", "created_at"]
+        fields = [
+            "version",
+            "source",
+            "author",
+            "based_on_version",
+            "is_conflict",
+            "is_current",
+            "model_version",
+            "mean_confidence",
+            "confident_fraction",
+            "disagreement",
+            "editing_seconds",
+            "created_at",
+        ]
 
     def get_is_current(self, mask) -> bool:
         return mask.image.current_mask_id == mask.pk
@@ -114,8 +161,21 @@ class ImageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Image
-        fields = ["id", "original_name", "width", "height", "size_bytes", "checksum", "status",
-                  "is_validation", "mask_version", "mask_source", "created_at", "file_url", "mask_url"]
+        fields = [
+            "id",
+            "original_name",
+            "width",
+            "height",
+            "size_bytes",
+            "checksum",
+            "status",
+            "is_validation",
+            "mask_version",
+            "mask_source",
+            "created_at",
+            "file_url",
+            "mask_url",
+        ]
 
     def get_file_url(self, image) -> str:
         return self._url("api:image-file", image)
@@ -130,8 +190,11 @@ class ImageSerializer(serializers.ModelSerializer):
 
 
 class ImageUploadSerializer(serializers.Serializer):
-    files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), allow_empty=False,
-                                  help_text="One or more image files (PNG, JPEG, TIFF, BMP, WebP).")
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True),
+        allow_empty=False,
+        help_text="One or more image files (PNG, JPEG, TIFF, BMP, WebP).",
+    )
 
 
 class UploadResultSerializer(serializers.Serializer):
@@ -147,9 +210,15 @@ class UploadReportSerializer(serializers.Serializer):
 
 
 class ImportClassesSerializer(serializers.Serializer):
-    matched = serializers.ListField(child=serializers.CharField(), help_text="The dataset's classes found here by name.")
-    unknown = serializers.ListField(child=serializers.CharField(), help_text="The dataset's classes this project lacks.")
-    missing = serializers.ListField(child=serializers.CharField(), help_text="This project's classes the dataset lacks.")
+    matched = serializers.ListField(
+        child=serializers.CharField(), help_text="The dataset's classes found here by name."
+    )
+    unknown = serializers.ListField(
+        child=serializers.CharField(), help_text="The dataset's classes this project lacks."
+    )
+    missing = serializers.ListField(
+        child=serializers.CharField(), help_text="This project's classes the dataset lacks."
+    )
     unknown_to = serializers.IntegerField(allow_null=True, help_text="The class index unknown classes' pixels go to.")
 
 
@@ -176,10 +245,32 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TrainingRun
-        fields = ["id", "status", "trigger", "phase", "stage", "step", "total_steps", "progress", "losses",
-                  "learning_rate", "mask_ratio", "val_history", "pseudo_done", "pseudo_total",
-                  "num_labeled", "num_pseudo", "num_unlabeled", "num_validation", "cancel_requested",
-                  "error", "created_at", "started_at", "heartbeat_at", "finished_at"]
+        fields = [
+            "id",
+            "status",
+            "trigger",
+            "phase",
+            "stage",
+            "step",
+            "total_steps",
+            "progress",
+            "losses",
+            "learning_rate",
+            "mask_ratio",
+            "val_history",
+            "pseudo_done",
+            "pseudo_total",
+            "num_labeled",
+            "num_pseudo",
+            "num_unlabeled",
+            "num_validation",
+            "cancel_requested",
+            "error",
+            "created_at",
+            "started_at",
+            "heartbeat_at",
+            "finished_at",
+        ]
 
     def get_progress(self, run) -> float:
         """Share of the round's steps done, 0..1."""
@@ -222,5 +313,10 @@ class ReviewItemSerializer(serializers.Serializer):
 
 
 class ReviewDecisionSerializer(serializers.Serializer):
-    seconds = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=86400,
-                                     help_text="Time spent on the item; measured from the lease when left out.")
+    seconds = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=86400,
+        help_text="Time spent on the item; measured from the lease when left out.",
+    )

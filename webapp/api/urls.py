@@ -1,4 +1,5 @@
 """The REST API under /api/: schema and docs, token, and resources nested under projects."""
+
 from django.urls import path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 

@@ -10,6 +10,7 @@ within the upload limit.
 Inflating is the cost a hostile zip can force: stored and deflated members only (bzip2 and
 LZMA inflate many times slower), and the totals above bound it (see MAX_TOTAL_BYTES).
 """
+
 import json
 import re
 import struct
@@ -40,15 +41,12 @@ MEMBER_MISSING = "{name}: not in the zip."
 MEMBER_DAMAGED = "{name}: damaged in the zip."
 TOO_MANY_MEMBERS = "The zip holds {count:,} files; the limit is {limit:,}. Split it into several imports."
 DIRECTORY_TOO_LARGE = (
-    "The zip's list of files takes {size_mb:,.1f} MB; the limit is {limit_mb:,.0f} MB. "
-    "Split it into several imports."
+    "The zip's list of files takes {size_mb:,.1f} MB; the limit is {limit_mb:,.0f} MB. Split it into several imports."
 )
 TOO_LARGE_TOTAL = (
     "The zip unpacks to {size_mb:,.0f} MB; the limit is {limit_mb:,.0f} MB. Split it into several imports."
 )
-ENCRYPTED_MEMBER = (
-    "{name}: encrypted (password-protected) files cannot be imported; zip them without a password."
-)
+ENCRYPTED_MEMBER = "{name}: encrypted (password-protected) files cannot be imported; zip them without a password."
 UNSUPPORTED_METHOD = (
     "{name}: compressed with a method segloop does not read; use stored or deflate (any zip tool's default)."
 )
@@ -68,8 +66,7 @@ def archive_open(archive_file: IO[bytes]) -> zipfile.ZipFile:
     _check_end_record(archive_file)
     try:
         archive = zipfile.ZipFile(archive_file)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError,
-            struct.error):
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError, struct.error):
         raise InvalidDataset(NOT_A_ZIP) from None
     try:
         _check_directory(archive)

@@ -11,6 +11,7 @@ The id mapping is label_colors.txt, read as Datumaro reads it: id 0 is the black
 project's ignore class takes id 0 (black), else a class that is black, else an empty "unlabeled";
 the other classes follow by index. Without a label_colors.txt the 34 Cityscapes ids apply.
 """
+
 import zipfile
 from collections.abc import Iterable, Iterator
 from functools import partial
@@ -38,10 +39,40 @@ LABEL_IDS, INSTANCE_IDS, COLOUR = "_gtFine_labelIds.png", "_gtFine_instanceIds.p
 IMAGE_SUFFIX = "_leftImg8bit"
 CITY = "segloop"
 CITYSCAPES_CLASSES = (
-    "unlabeled", "ego vehicle", "rectification border", "out of roi", "static", "dynamic", "ground", "road",
-    "sidewalk", "parking", "rail track", "building", "wall", "fence", "guard rail", "bridge", "tunnel", "pole",
-    "polegroup", "traffic light", "traffic sign", "vegetation", "terrain", "sky", "person", "rider", "car",
-    "truck", "bus", "caravan", "trailer", "train", "motorcycle", "bicycle",
+    "unlabeled",
+    "ego vehicle",
+    "rectification border",
+    "out of roi",
+    "static",
+    "dynamic",
+    "ground",
+    "road",
+    "sidewalk",
+    "parking",
+    "rail track",
+    "building",
+    "wall",
+    "fence",
+    "guard rail",
+    "bridge",
+    "tunnel",
+    "pole",
+    "polegroup",
+    "traffic light",
+    "traffic sign",
+    "vegetation",
+    "terrain",
+    "sky",
+    "person",
+    "rider",
+    "car",
+    "truck",
+    "bus",
+    "caravan",
+    "trailer",
+    "train",
+    "motorcycle",
+    "bicycle",
 )
 BLACK = (0, 0, 0)
 
@@ -96,16 +127,20 @@ def cityscapes_read(archive: zipfile.ZipFile) -> ForeignDataset:
             images[relative] = name
     dataset = ForeignDataset(format="cityscapes", classes=classes)
     for mask in masks:
-        relative = mask[len(root + GT_DIR) + 1: -len(LABEL_IDS)]
+        relative = mask[len(root + GT_DIR) + 1 : -len(LABEL_IDS)]
         image = images.get(relative)
         shown_name = PurePosixPath(relative).name
         if image is None:
             dataset.problems.append({"name": shown_name, "error": NO_IMAGE.format(name=shown_name)})
             continue
-        dataset.samples.append(ForeignSample(
-            name=PurePosixPath(image).name, image=image, subset=PurePosixPath(relative).parts[0],
-            mask=partial(_values, archive=archive, member=mask, classes=classes),
-        ))
+        dataset.samples.append(
+            ForeignSample(
+                name=PurePosixPath(image).name,
+                image=image,
+                subset=PurePosixPath(relative).parts[0],
+                mask=partial(_values, archive=archive, member=mask, classes=classes),
+            )
+        )
     return dataset
 
 
@@ -124,8 +159,9 @@ def _hex_rgb(colour: str) -> tuple[int, int, int]:
 
 def id_mapping(classes: list[LabelClass]) -> list[tuple[str, tuple[int, int, int], LabelClass | None]]:
     """Line k of label_colors.txt (id k): name, colour, and the project's class (None: "unlabeled")."""
-    first = (next((c for c in classes if c.is_ignore), None)
-             or next((c for c in classes if _hex_rgb(c.color) == BLACK), None))
+    first = next((c for c in classes if c.is_ignore), None) or next(
+        (c for c in classes if _hex_rgb(c.color) == BLACK), None
+    )
     rest = [(c.name, _hex_rgb(c.color), c) for c in classes if c is not first]
     return [(first.name if first else "unlabeled", BLACK, first), *rest]
 

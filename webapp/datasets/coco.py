@@ -8,6 +8,7 @@ one ASCII character from 48 ('0') to 111 ('o'), 0x20 meaning "more groups follow
 The reader takes COCO instances files (polygons and RLE, as pycocotools and Datumaro write them);
 the writer lays a dataset out as Datumaro's "coco" format expects it.
 """
+
 import json
 import math
 import re
@@ -104,10 +105,17 @@ def coco_annotations(
         if index not in category_ids:
             continue
         binary = label_map == index
-        annotations.append({
-            "id": first_id + len(annotations), "image_id": image_id, "category_id": category_ids[index],
-            "segmentation": rle_encode(binary), "area": int(binary.sum()), "bbox": bbox(binary), "iscrowd": 0,
-        })
+        annotations.append(
+            {
+                "id": first_id + len(annotations),
+                "image_id": image_id,
+                "category_id": category_ids[index],
+                "segmentation": rle_encode(binary),
+                "area": int(binary.sum()),
+                "bbox": bbox(binary),
+                "iscrowd": 0,
+            }
+        )
     return annotations
 
 
@@ -150,8 +158,9 @@ def segmentation_binary(segmentation, *, height: int, width: int) -> np.ndarray 
             counts = string_to_counts(counts)
         except IndexError:
             return None
-    if not isinstance(counts, list) or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0
-                                               for c in counts):
+    if not isinstance(counts, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts
+    ):
         return None
     if sum(counts) != height * width:
         return None
@@ -222,28 +231,45 @@ def coco_read(archive: zipfile.ZipFile) -> ForeignDataset:
                 dataset.problems.append({"name": shown_name, "error": error})
                 continue
             anns = by_image.get(entry["id"], [])
-            dataset.samples.append(ForeignSample(
-                name=shown_name, image=member, subset=subset,
-                mask=partial(_coco_values, name=shown_name, entry=entry, annotations=anns, classes=classes,
-                             json_name=json_name) if anns else None,
-            ))
+            dataset.samples.append(
+                ForeignSample(
+                    name=shown_name,
+                    image=member,
+                    subset=subset,
+                    mask=partial(
+                        _coco_values,
+                        name=shown_name,
+                        entry=entry,
+                        annotations=anns,
+                        classes=classes,
+                        json_name=json_name,
+                    )
+                    if anns
+                    else None,
+                )
+            )
     return dataset
 
 
-def _coco_values(width: int, height: int, *, name: str, entry: dict, annotations: list[dict],
-                 classes: dict[int, str], json_name: str) -> np.ndarray:
+def _coco_values(
+    width: int, height: int, *, name: str, entry: dict, annotations: list[dict], classes: dict[int, str], json_name: str
+) -> np.ndarray:
     """The image's annotations painted in order (later ones on top); uncovered pixels unlabelled."""
     if (entry.get("width"), entry.get("height")) != (width, height):
-        raise InvalidUpload(COCO_SIZE.format(name=name, json=json_name, cw=entry.get("width"),
-                                             ch=entry.get("height"), iw=width, ih=height))
+        raise InvalidUpload(
+            COCO_SIZE.format(
+                name=name, json=json_name, cw=entry.get("width"), ch=entry.get("height"), iw=width, ih=height
+            )
+        )
     if len(annotations) > MAX_ANNOTATIONS:  # each one paints a whole-image mask
         raise InvalidUpload(COCO_TOO_MANY.format(name=name, count=len(annotations), limit=MAX_ANNOTATIONS))
     values = np.full((height, width), UNLABELLED, dtype=np.int32)
     for annotation in annotations:
         category = annotation.get("category_id")
         if category not in classes:
-            raise InvalidUpload(COCO_UNKNOWN_CATEGORY.format(name=name, id=annotation.get("id"),
-                                                             category=category, json=json_name))
+            raise InvalidUpload(
+                COCO_UNKNOWN_CATEGORY.format(name=name, id=annotation.get("id"), category=category, json=json_name)
+            )
         binary = segmentation_binary(annotation.get("segmentation"), height=height, width=width)
         if binary is None:
             raise InvalidUpload(COCO_BAD_SEGMENTATION.format(name=name, id=annotation.get("id")))
@@ -253,6 +279,7 @@ def _coco_values(width: int, height: int, *, name: str, entry: dict, annotations
 
 # ------------------------------------------------------------------ writing one
 
+
 def coco_members(*, classes: list[LabelClass], rows: Iterable[ExportedImage]) -> Iterator[tuple[str, Payload]]:
     """images/default/<file> and annotations/instances_default.json, as pycocotools and Datumaro read them."""
     category_ids = {c.index: c.index + 1 for c in classes if not c.is_ignore}
@@ -261,12 +288,19 @@ def coco_members(*, classes: list[LabelClass], rows: Iterable[ExportedImage]) ->
     for row in rows:
         file_name = row.file_name
         yield f"images/default/{file_name}", row.image.file
-        images.append({"id": row.image.pk, "file_name": file_name, "width": row.image.width,
-                       "height": row.image.height})
-        annotations += coco_annotations(label_map=row.label_map, image_id=row.image.pk,
-                                        category_ids=category_ids, first_id=len(annotations) + 1)
-    document = {"info": {"description": "segloop export"}, "licenses": [], "images": images,
-                "annotations": annotations,
-                "categories": [{"id": category_ids[c.index], "name": c.name, "supercategory": ""}
-                               for c in classes if not c.is_ignore]}
+        images.append(
+            {"id": row.image.pk, "file_name": file_name, "width": row.image.width, "height": row.image.height}
+        )
+        annotations += coco_annotations(
+            label_map=row.label_map, image_id=row.image.pk, category_ids=category_ids, first_id=len(annotations) + 1
+        )
+    document = {
+        "info": {"description": "segloop export"},
+        "licenses": [],
+        "images": images,
+        "annotations": annotations,
+        "categories": [
+            {"id": category_ids[c.index], "name": c.name, "supercategory": ""} for c in classes if not c.is_ignore
+        ],
+    }
     yield "annotations/instances_default.json", json.dumps(document).encode()

@@ -17,6 +17,7 @@ indices) and refuses images already in the project. A peer format's image alread
 project gets its mask as a new version of that image's mask (its history keeps the old one);
 one whose mask is the current mask already is left as it is.
 """
+
 import hashlib
 import zipfile
 from collections.abc import Callable
@@ -53,7 +54,10 @@ from webapp.projects.models import Project
 
 FORMAT_SEGLOOP = "segloop"
 READERS: dict[str, Callable[[zipfile.ZipFile], ForeignDataset]] = {
-    "coco": coco_read, "voc": voc_read, "cityscapes": cityscapes_read, "cvat": cvat_read,
+    "coco": coco_read,
+    "voc": voc_read,
+    "cityscapes": cityscapes_read,
+    "cvat": cvat_read,
 }
 FORMATS = (FORMAT_SEGLOOP, *READERS)
 
@@ -65,8 +69,7 @@ UNKNOWN_FORMAT = (
 CLASS_MISMATCH = "The zip's classes do not match this project's: {problems}."
 NO_IMAGES = "The zip holds no images (files under images/)."
 NOTHING_IMPORTED = (
-    "Nothing was imported: {failed} of {total} images were refused (see results). "
-    "Fix them and send the zip again."
+    "Nothing was imported: {failed} of {total} images were refused (see results). Fix them and send the zip again."
 )
 DUPLICATE_IN_ZIP = "{name}: the same image is also in this zip (as {other})."
 ALREADY_THERE = "{name}: already in this project (as {existing}) and imported without a mask; skipped."
@@ -99,8 +102,15 @@ def dataset_detect(archive: zipfile.ZipFile) -> str:
     names = archive.namelist()
     if "classes.json" in names:
         return FORMAT_SEGLOOP
-    if any(PurePosixPath(n).parent.name == "annotations" and PurePosixPath(n).name.startswith("instances_")
-           and n.endswith(".json") for n in names) or "coco.json" in names:
+    if (
+        any(
+            PurePosixPath(n).parent.name == "annotations"
+            and PurePosixPath(n).name.startswith("instances_")
+            and n.endswith(".json")
+            for n in names
+        )
+        or "coco.json" in names
+    ):
         return "coco"
     if any(n.endswith("_gtFine_labelIds.png") for n in names):
         return "cityscapes"
@@ -115,9 +125,16 @@ def dataset_analyse(*, project: Project, archive_file: IO[bytes], fmt: str | Non
         plan = _plan(project, archive, fmt)
         refused = plan.problems + ([] if plan.blocker else _refusals(project, archive, plan))
     images = len(plan.entries) + len(plan.problems)
-    report = {"format": plan.format, "confirmed": False, "images": images,
-              "with_mask": sum(e.decode_mask is not None for e in plan.entries),
-              "classes": plan.classes, "created": 0, "failed": len(refused), "results": refused}
+    report = {
+        "format": plan.format,
+        "confirmed": False,
+        "images": images,
+        "with_mask": sum(e.decode_mask is not None for e in plan.entries),
+        "classes": plan.classes,
+        "created": 0,
+        "failed": len(refused),
+        "results": refused,
+    }
     report["can_import"] = plan.blocker is None and not refused and bool(plan.entries)
     if plan.blocker:
         report["detail"] = plan.blocker
@@ -138,22 +155,34 @@ def dataset_import(*, project: Project, archive_file: IO[bytes], user, fmt: str 
         total = len(plan.entries) + len(plan.problems)
         refused = plan.problems + _refusals(project, archive, plan)
         if refused:
-            return {"format": plan.format, "confirmed": True, "classes": plan.classes, "created": 0,
-                    "failed": len(refused), "results": refused,
-                    "detail": NOTHING_IMPORTED.format(failed=len(refused), total=total)}
+            return {
+                "format": plan.format,
+                "confirmed": True,
+                "classes": plan.classes,
+                "created": 0,
+                "failed": len(refused),
+                "results": refused,
+                "detail": NOTHING_IMPORTED.format(failed=len(refused), total=total),
+            }
         results = _store_all(project, archive, plan, user)
     created = sum(r["image"] is not None and "mask_version" not in r for r in results)
     versions = sum("mask_version" in r for r in results)
-    report = {"format": plan.format, "confirmed": True, "classes": plan.classes, "created": created,
-              "masks_added": versions,
-              "failed": sum(r["image"] is None and r["error"] is not None and not r.get("skipped")
-                            for r in results), "results": results}
+    report = {
+        "format": plan.format,
+        "confirmed": True,
+        "classes": plan.classes,
+        "created": created,
+        "masks_added": versions,
+        "failed": sum(r["image"] is None and r["error"] is not None and not r.get("skipped") for r in results),
+        "results": results,
+    }
     if not created and not versions:
         report["detail"] = NOTHING_IMPORTED.format(failed=report["failed"], total=total)
     return report
 
 
 # ------------------------------------------------------------------ what the zip holds
+
 
 def _plan(project: Project, archive: zipfile.ZipFile, fmt: str | None) -> _Plan:
     fmt = fmt or dataset_detect(archive)
@@ -174,10 +203,12 @@ def _plan(project: Project, archive: zipfile.ZipFile, fmt: str | None) -> _Plan:
     return plan
 
 
-def _project_mask(values: Callable[[int, int], np.ndarray], *, name: str, mapping: ClassMapping,
-                  classes: dict[int, str]) -> Callable[[int, int], np.ndarray]:
+def _project_mask(
+    values: Callable[[int, int], np.ndarray], *, name: str, mapping: ClassMapping, classes: dict[int, str]
+) -> Callable[[int, int], np.ndarray]:
     def decode(width: int, height: int) -> np.ndarray:
         return mask_to_project(name=name, values=values(width, height), mapping=mapping, classes=classes)
+
     return decode
 
 
@@ -190,15 +221,19 @@ def _segloop_plan(project: Project, archive: zipfile.ZipFile) -> _Plan:
     for image, mask, name in _segloop_entries(archive):
         decode = None
         if mask:
+
             def decode(width: int, height: int, mask: str = mask) -> np.ndarray:
-                return decode_mask_png(data=member_read(archive, mask), width=width, height=height,
-                                       valid_indices=valid)
+                return decode_mask_png(data=member_read(archive, mask), width=width, height=height, valid_indices=valid)
+
         entries.append(_Entry(name=name, image=image, decode_mask=decode))
     if not entries:
         raise InvalidDataset(NO_IMAGES)
     ours = [c.name for c in project.label_classes.all()]
-    return _Plan(format=FORMAT_SEGLOOP, entries=entries,
-                 classes={"matched": ours, "unknown": [], "missing": [], "unknown_to": None})
+    return _Plan(
+        format=FORMAT_SEGLOOP,
+        entries=entries,
+        classes={"matched": ours, "unknown": [], "missing": [], "unknown_to": None},
+    )
 
 
 def _check_classes(project: Project, data) -> None:
@@ -224,11 +259,18 @@ def _segloop_entries(archive: zipfile.ZipFile) -> list[tuple[str, str | None, st
     names = set(archive.namelist())
     if "manifest.json" in names:
         manifest = json_member(archive, "manifest.json")
-        if not isinstance(manifest, list) or not all(isinstance(e, dict) and isinstance(e.get("image"), str)
-                                                      for e in manifest):
+        if not isinstance(manifest, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("image"), str) for e in manifest
+        ):
             raise InvalidDataset(BAD_JSON.format(name="manifest.json"))
-        return [(e["image"], e.get("mask") if isinstance(e.get("mask"), str) else None,
-                 _file_name(e.get("original_name"), e["image"])) for e in manifest]
+        return [
+            (
+                e["image"],
+                e.get("mask") if isinstance(e.get("mask"), str) else None,
+                _file_name(e.get("original_name"), e["image"]),
+            )
+            for e in manifest
+        ]
     entries = []
     for name in sorted(names):
         path = PurePosixPath(name)
@@ -245,6 +287,7 @@ def _file_name(given, member: str) -> str:
 
 
 # ------------------------------------------------------------------ checking and storing
+
 
 def _refusals(project: Project, archive: zipfile.ZipFile, plan: _Plan) -> list[dict]:
     """Every image and mask decoded and checked, nothing stored: the results of those refused."""
@@ -300,13 +343,21 @@ def _store_one(project: Project, archive: zipfile.ZipFile, entry: _Entry, user, 
         return {"name": entry.name, "image": image, "error": None}
     # A peer format's image that is already here (segloop's own zip was refused in _refusals).
     if entry.decode_mask is None:
-        return {"name": entry.name, "image": None, "skipped": True,
-                "error": ALREADY_THERE.format(name=entry.name, existing=existing.original_name)}
+        return {
+            "name": entry.name,
+            "image": None,
+            "skipped": True,
+            "error": ALREADY_THERE.format(name=entry.name, existing=existing.original_name),
+        }
     array = entry.decode_mask(existing.width, existing.height)
     check_mask_classes(array=array, valid_indices=project_class_indices(project))
     if existing.current_mask is not None and np.array_equal(mask_read(existing.current_mask), array):
-        return {"name": entry.name, "image": None, "skipped": True,
-                "error": SAME_MASK.format(name=entry.name, existing=existing.original_name)}
+        return {
+            "name": entry.name,
+            "image": None,
+            "skipped": True,
+            "error": SAME_MASK.format(name=entry.name, existing=existing.original_name),
+        }
     saved = mask_save(image=existing, array=array, author=user, base_version=existing.mask_version)
     written.append(saved.file.name or "")
     return {"name": entry.name, "image": existing, "error": None, "mask_version": saved.version}

@@ -12,6 +12,7 @@ Layout:
 The other formats (coco, voc, cityscapes, cvat) are laid out as their own tools expect them (see
 each module); every one holds the exported masks only, and is streamed the same way.
 """
+
 import io
 import json
 import re
@@ -35,8 +36,7 @@ MASKS_HUMAN = "human"
 MASKS_HUMAN_PSEUDO = "human+pseudo"
 MASK_CHOICES = (MASKS_HUMAN, MASKS_HUMAN_PSEUDO)
 FORMAT_SEGLOOP = "segloop"
-FORMAT_WRITERS = {"coco": coco_members, "voc": voc_members, "cityscapes": cityscapes_members,
-                  "cvat": cvat_members}
+FORMAT_WRITERS = {"coco": coco_members, "voc": voc_members, "cityscapes": cityscapes_members, "cvat": cvat_members}
 FORMAT_CHOICES = (FORMAT_SEGLOOP, *FORMAT_WRITERS)
 CHUNK = 1024 * 1024
 
@@ -50,8 +50,11 @@ def mask_is_exported(image: Image, masks: str) -> bool:
         return False
     if mask.source == MaskSource.HUMAN:
         return True
-    return (masks == MASKS_HUMAN_PSEUDO and mask.source == MaskSource.PSEUDO
-            and image.status in (ImageStatus.PSEUDO_LABELED, ImageStatus.LABELED))
+    return (
+        masks == MASKS_HUMAN_PSEUDO
+        and mask.source == MaskSource.PSEUDO
+        and image.status in (ImageStatus.PSEUDO_LABELED, ImageStatus.LABELED)
+    )
 
 
 def exported_mask(image: Image, masks: str) -> Mask | None:
@@ -123,31 +126,54 @@ def dataset_zip_stream(
                 continue
             stem = f"{image.pk:06d}_{safe_name(image.original_name)}"
             entry: dict[str, Any] = {
-                     "image": f"images/{stem}", "original_name": image.original_name, "width": image.width,
-                     "height": image.height, "status": image.status, "is_validation": image.is_validation,
-                     "mask": None, "mask_color": None, "mask_version": None, "mask_source": None}
+                "image": f"images/{stem}",
+                "original_name": image.original_name,
+                "width": image.width,
+                "height": image.height,
+                "status": image.status,
+                "is_validation": image.is_validation,
+                "mask": None,
+                "mask_color": None,
+                "mask_version": None,
+                "mask_source": None,
+            }
             with image.file.open("rb") as source, archive.open(entry["image"], "w", force_zip64=True) as target:
                 while chunk := source.read(CHUNK):
                     target.write(chunk)
                     yield sink.take()
             if mask is not None:
                 mask_stem = PurePath(stem).stem
-                entry.update(mask=f"masks/{mask_stem}.png", mask_color=f"masks_color/{mask_stem}.png",
-                             mask_version=mask.version, mask_source=mask.source)
+                entry.update(
+                    mask=f"masks/{mask_stem}.png",
+                    mask_color=f"masks_color/{mask_stem}.png",
+                    mask_version=mask.version,
+                    mask_source=mask.source,
+                )
                 with mask.file.open("rb") as handle:
                     archive.writestr(entry["mask"], handle.read())
                 label_map = mask_read(mask)
                 archive.writestr(entry["mask_color"], colour_png(label_map, palette))
-                annotations += coco_annotations(label_map=label_map, image_id=image.pk,
-                                                category_ids=category_ids, first_id=len(annotations) + 1)
-            coco_images.append({"id": image.pk, "file_name": entry["image"], "width": image.width,
-                                "height": image.height})
+                annotations += coco_annotations(
+                    label_map=label_map, image_id=image.pk, category_ids=category_ids, first_id=len(annotations) + 1
+                )
+            coco_images.append(
+                {"id": image.pk, "file_name": entry["image"], "width": image.width, "height": image.height}
+            )
             manifest.append(entry)
             yield sink.take()
         classes_json = {
-            "project": project.name, "masks": masks,
-            "classes": [{"index": c.index, "name": c.name, "color": c.color, "is_ignore": c.is_ignore,
-                         "coco_category_id": category_ids.get(c.index)} for c in classes],
+            "project": project.name,
+            "masks": masks,
+            "classes": [
+                {
+                    "index": c.index,
+                    "name": c.name,
+                    "color": c.color,
+                    "is_ignore": c.is_ignore,
+                    "coco_category_id": category_ids.get(c.index),
+                }
+                for c in classes
+            ],
             "ignore_index": project.ignore_index,
         }
         coco = coco_document(project=project, masks=masks, images=coco_images, annotations=annotations)
@@ -167,18 +193,26 @@ def coco_json(*, project: Project, masks: str = MASKS_HUMAN) -> dict:
         mask = exported_mask(image, masks)
         if mask is None:
             continue
-        coco_images.append({"id": image.pk, "file_name": image.original_name, "width": image.width,
-                            "height": image.height})
-        annotations += coco_annotations(label_map=mask_read(mask), image_id=image.pk,
-                                        category_ids=category_ids, first_id=len(annotations) + 1)
+        coco_images.append(
+            {"id": image.pk, "file_name": image.original_name, "width": image.width, "height": image.height}
+        )
+        annotations += coco_annotations(
+            label_map=mask_read(mask), image_id=image.pk, category_ids=category_ids, first_id=len(annotations) + 1
+        )
     return coco_document(project=project, masks=masks, images=coco_images, annotations=annotations)
 
 
 def coco_document(*, project: Project, masks: str, images: list, annotations: list) -> dict:
-    return {"info": {"description": f"segloop export of {project.name}", "masks": masks},
-            "images": images, "annotations": annotations,
-            "categories": [{"id": c.index + 1, "name": c.name, "supercategory": ""}
-                           for c in project.label_classes.all() if not c.is_ignore]}
+    return {
+        "info": {"description": f"segloop export of {project.name}", "masks": masks},
+        "images": images,
+        "annotations": annotations,
+        "categories": [
+            {"id": c.index + 1, "name": c.name, "supercategory": ""}
+            for c in project.label_classes.all()
+            if not c.is_ignore
+        ],
+    }
 
 
 def exported_images(*, project: Project, masks: str) -> Iterator[ExportedImage]:
@@ -190,9 +224,13 @@ def exported_images(*, project: Project, masks: str) -> Iterator[ExportedImage]:
             continue
         name = safe_name(image.original_name)
         stem = f"{image.pk:06d}_{PurePath(name).stem}"
-        yield ExportedImage(image=image, label_map=mask_read(mask), stem=stem,
-                            file_name=stem + PurePath(name).suffix.lower(),
-                            subset="val" if image.is_validation else "train")
+        yield ExportedImage(
+            image=image,
+            label_map=mask_read(mask),
+            stem=stem,
+            file_name=stem + PurePath(name).suffix.lower(),
+            subset="val" if image.is_validation else "train",
+        )
 
 
 def format_zip_stream(*, project: Project, fmt: str, masks: str = MASKS_HUMAN) -> Iterator[bytes]:

@@ -6,6 +6,7 @@ image of the same stem (`street.jpg`); a mask with no such image, or with severa
 pair is all or nothing: an image whose mask is refused is not stored either. Hidden files (a part
 of the path starting with ".", such as .DS_Store) are ignored and listed as such.
 """
+
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -89,22 +90,25 @@ def folder_import(*, project: Project, files: list[tuple[str, UploadedFile]], us
     return results
 
 
-def _import_one(*, project: Project, path: str, upload: UploadedFile, mask: tuple[str, UploadedFile] | None,
-                user) -> FolderResult:
+def _import_one(
+    *, project: Project, path: str, upload: UploadedFile, mask: tuple[str, UploadedFile] | None, user
+) -> FolderResult:
     name = PurePosixPath(path).name
     mask_path = mask[0] if mask else ""
     limit = settings.SEGLOOP_MAX_UPLOAD_BYTES
     try:
         # Refused before it is read into memory; image_import checks the bytes again.
         if (upload.size or 0) > limit:
-            raise InvalidUpload(TOO_LARGE_BYTES.format(name=name, size_mb=(upload.size or 0) / 2**20,
-                                                       limit_mb=limit / 2**20))
+            raise InvalidUpload(
+                TOO_LARGE_BYTES.format(name=name, size_mb=(upload.size or 0) / 2**20, limit_mb=limit / 2**20)
+            )
         data = upload.read()
         mask_data = None
         if mask:
             if (mask[1].size or 0) > limit:
-                reason = TOO_LARGE_BYTES.format(name=mask_path, size_mb=(mask[1].size or 0) / 2**20,
-                                                limit_mb=limit / 2**20)
+                reason = TOO_LARGE_BYTES.format(
+                    name=mask_path, size_mb=(mask[1].size or 0) / 2**20, limit_mb=limit / 2**20
+                )
                 raise InvalidUpload(MASK_REFUSED.format(image=name, path=mask_path, reason=reason))
             mask_data = mask[1].read()
         image = image_import(project=project, name=name, data=data, uploaded_by=user, mask_data=mask_data)

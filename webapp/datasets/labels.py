@@ -9,6 +9,7 @@ Classes map onto the project's by name (exact, else ignoring case). Pixels of a 
 does not have, and unlabelled pixels, go to the project's ignore class; a project without one
 cannot take them, and the report says so.
 """
+
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,9 +28,7 @@ MASK_NOT_PNG = "{name}: the mask must be a PNG."
 MASK_WRONG_SIZE = "{name}: the mask is {mw}x{mh} pixels but its image is {iw}x{ih}."
 MASK_MODE = "{name}: the mask is {mode}; this format stores {expected}."
 UNKNOWN_COLOURS = "{name}: the mask holds colours that its label map does not name: {colours}."
-NO_PLACE_FOR = (
-    "{name}: the mask holds pixels of {what}, and this project has no ignore class to put them in."
-)
+NO_PLACE_FOR = "{name}: the mask holds pixels of {what}, and this project has no ignore class to put them in."
 UNKNOWN_CLASSES_NO_IGNORE = (
     "The dataset's classes {names} are not in this project, and the project has no ignore class "
     "to put their pixels in. Add them to the project (or an ignore class) first."
@@ -75,8 +74,12 @@ class ClassMapping:
     ignore_index: int | None
 
     def report(self) -> dict:
-        return {"matched": self.matched, "unknown": self.unknown, "missing": self.missing,
-                "unknown_to": self.ignore_index if self.unknown else None}
+        return {
+            "matched": self.matched,
+            "unknown": self.unknown,
+            "missing": self.missing,
+            "unknown_to": self.ignore_index if self.unknown else None,
+        }
 
 
 def class_mapping(*, project: Project, classes: dict[int, str]) -> ClassMapping:
@@ -121,8 +124,9 @@ def decode_label_png(*, name: str, data: bytes, width: int, height: int) -> np.n
         if mask.format != "PNG":
             raise InvalidUpload(MASK_NOT_PNG.format(name=name))
         if mask.size != (width, height):
-            raise InvalidUpload(MASK_WRONG_SIZE.format(name=name, mw=mask.size[0], mh=mask.size[1],
-                                                       iw=width, ih=height))
+            raise InvalidUpload(
+                MASK_WRONG_SIZE.format(name=name, mw=mask.size[0], mh=mask.size[1], iw=width, ih=height)
+            )
         if mask.mode in ("P", "L", "1"):
             return np.array(mask, dtype=np.uint8).astype(np.int32)
         if mask.mode in ("I;16", "I;16B", "I"):

@@ -10,6 +10,7 @@ Without a labelmap.txt the 21 VOC classes apply. On reading, values past the lab
 border) and colours it does not name are unlabelled; paletted, grey and RGB masks are all read, so
 either flavour imports whichever tool wrote it.
 """
+
 import zipfile
 from collections.abc import Iterable, Iterator
 from functools import partial
@@ -37,8 +38,27 @@ MASKS_DIR = "SegmentationClass"
 SETS_DIR = "ImageSets/Segmentation"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VOC_CLASSES = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
 )
 VOC_VOID_COLOUR = (224, 224, 192)  # the border colour of VOC's own palette, index 255
 
@@ -90,6 +110,7 @@ def parse_labelmap(text: str) -> list[tuple[str, tuple[int, int, int] | None]]:
 
 # ------------------------------------------------------------------ reading
 
+
 def voc_read(archive: zipfile.ZipFile, *, format_name: str = "voc") -> ForeignDataset:
     names = archive.namelist()
     root = _root(names)
@@ -117,11 +138,16 @@ def voc_read(archive: zipfile.ZipFile, *, format_name: str = "voc") -> ForeignDa
             dataset.problems.append({"name": shown_name, "error": VOC_NO_IMAGE.format(name=item)})
             continue
         mask = f"{root}{MASKS_DIR}/{item}.png"
-        dataset.samples.append(ForeignSample(
-            name=PurePosixPath(image).name, image=image, subset=subset,
-            mask=partial(_voc_values, archive=archive, member=mask, classes=classes, colours=colours)
-            if mask in names else None,
-        ))
+        dataset.samples.append(
+            ForeignSample(
+                name=PurePosixPath(image).name,
+                image=image,
+                subset=subset,
+                mask=partial(_voc_values, archive=archive, member=mask, classes=classes, colours=colours)
+                if mask in names
+                else None,
+            )
+        )
     return dataset
 
 
@@ -148,12 +174,13 @@ def _ids(archive: zipfile.ZipFile, names: list[str], root: str) -> list[tuple[st
                 ids.append((subset, item))
     if not lists:
         prefix = root + MASKS_DIR + "/"
-        ids = [("default", n[len(prefix):-4]) for n in sorted(names) if n.startswith(prefix) and n.endswith(".png")]
+        ids = [("default", n[len(prefix) : -4]) for n in sorted(names) if n.startswith(prefix) and n.endswith(".png")]
     return ids
 
 
-def _voc_values(width: int, height: int, *, archive: zipfile.ZipFile, member: str, classes: dict[int, str],
-                colours: dict) -> np.ndarray:
+def _voc_values(
+    width: int, height: int, *, archive: zipfile.ZipFile, member: str, classes: dict[int, str], colours: dict
+) -> np.ndarray:
     name = PurePosixPath(member).name
     decoded = decode_label_png(name=name, data=member_read(archive, member), width=width, height=height)
     if decoded.ndim == 3:
@@ -164,14 +191,19 @@ def _voc_values(width: int, height: int, *, archive: zipfile.ZipFile, member: st
 
 # ------------------------------------------------------------------ writing
 
+
 def _labelmap(classes: list[LabelClass]) -> bytes:
     lines = ["# label:color_rgb:parts:actions"]
     lines += [f"{c.name}:{','.join(map(str, _hex_rgb(c.color)))}::" for c in classes]
     return ("\n".join(lines) + "\n").encode()
 
 
-def voc_members(*, classes: list[LabelClass], rows: Iterable[ExportedImage], colour_masks: bool = False,
-                ) -> Iterator[tuple[str, Payload]]:
+def voc_members(
+    *,
+    classes: list[LabelClass],
+    rows: Iterable[ExportedImage],
+    colour_masks: bool = False,
+) -> Iterator[tuple[str, Payload]]:
     """VOC: class k of the label map (the project's classes by index) is pixel value k.
     With colour_masks (CVAT's flavour), RGB masks in the classes' colours and one "default" list."""
     position = np.zeros(256, dtype=np.uint8)
@@ -198,4 +230,3 @@ def cvat_read(archive: zipfile.ZipFile) -> ForeignDataset:
 
 def cvat_members(*, classes: list[LabelClass], rows: Iterable[ExportedImage]) -> Iterator[tuple[str, Payload]]:
     return voc_members(classes=classes, rows=rows, colour_masks=True)
-

@@ -1,5 +1,6 @@
 """Django admin for images and masks. Kept light for projects of 100,000 images: no file
 columns in the lists, related rows by id, no full-count query on filtered lists."""
+
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
@@ -26,7 +27,17 @@ class ImageAdmin(admin.ModelAdmin):
     search_fields = ["original_name", "checksum"]
     list_select_related = ["project"]
     raw_id_fields = ["current_mask", "uploaded_by"]
-    readonly_fields = ["preview", "project", "file", "thumbnail", "checksum", "size_bytes", "width", "height", "created_at"]
+    readonly_fields = [
+        "preview",
+        "project",
+        "file",
+        "thumbnail",
+        "checksum",
+        "size_bytes",
+        "width",
+        "height",
+        "created_at",
+    ]
     show_full_result_count = False
     inlines = [MaskInline]
 

@@ -9,6 +9,7 @@ project's student encoder re-embeds the images it did not make.
 This module imports torch: it runs on workers (webapp.images.tasks) and in the embed_images
 command, never in web processes, which read the stored bytes (webapp.images.selectors).
 """
+
 import logging
 from collections.abc import Callable
 from functools import lru_cache
@@ -56,16 +57,22 @@ def image_embeddings_compute(
     whose file cannot be read is logged and skipped (it stays without an embedding).
     """
     config = training_config_for_project(project=project)
-    spec = ModelSpec(kind="student", encoder=config["student_encoder"], num_classes=config["num_classes"],
-                     **(config.get("student_kwargs") or {}))
+    spec = ModelSpec(
+        kind="student",
+        encoder=config["student_encoder"],
+        num_classes=config["num_classes"],
+        **(config.get("student_kwargs") or {}),
+    )
     device = resolve_device(config.get("device", "auto"))
     encoder = pretrained_encoder(spec=spec, weights=(config.get("weights") or {}).get("student")).to(device)
     embedded, after = 0, 0
     while not (should_stop and should_stop()):
         # width and height too: ImageField reads them on load, one query each if deferred.
         batch = list(
-            images_without_embedding(project=project, encoder=spec.encoder).filter(pk__gt=after)
-            .order_by("pk").only("pk", "project_id", "file", "width", "height")[:EMBED_BATCH]
+            images_without_embedding(project=project, encoder=spec.encoder)
+            .filter(pk__gt=after)
+            .order_by("pk")
+            .only("pk", "project_id", "file", "width", "height")[:EMBED_BATCH]
         )
         if not batch:
             break
@@ -78,8 +85,9 @@ def image_embeddings_compute(
                 log.warning(UNREADABLE, image.pk, project.pk, error)
             else:
                 readable.append(image)
-        vectors = encoder_embeddings(encoder, pictures, device=device, amp=device.type == "cuda",
-                                     long_side=EMBED_LONG_SIDE)
+        vectors = encoder_embeddings(
+            encoder, pictures, device=device, amp=device.type == "cuda", long_side=EMBED_LONG_SIDE
+        )
         for image, vector in zip(readable, vectors, strict=True):
             image.embedding = vector_to_bytes(vector)
             image.embedding_encoder = spec.encoder

@@ -1,4 +1,5 @@
 """Images and their masks (label maps of class indices, with a full version history)."""
+
 from django.conf import settings
 from django.db import models
 
@@ -44,9 +45,7 @@ class Image(models.Model):
     status = models.CharField(max_length=16, choices=ImageStatus.choices, default=ImageStatus.UNLABELED)
     thumbnail = models.ImageField(upload_to=thumbnail_upload_to, blank=True)
     # The mask that counts now; older and conflicting versions stay in Mask rows.
-    current_mask = models.ForeignKey(
-        "Mask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    current_mask = models.ForeignKey("Mask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # Held out from training to measure the project's models; fixed once chosen.
     is_validation = models.BooleanField(default=False)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

@@ -5,6 +5,7 @@ them to ml.selection; the picks are cached per project and per state of the inpu
 embeddings, which images carry a human mask), so the grid recomputes them only when a mask
 or an embedding arrives, and a GET never writes a row.
 """
+
 import hashlib
 from dataclasses import dataclass
 
@@ -63,8 +64,12 @@ def embedding_progress(*, project: Project) -> EmbeddingProgress:
     scans every image row, on the project page that many people open each minute."""
     per_encoder = counts_cached(
         EMBEDDINGS_KEY.format(project=project.pk),
-        lambda: dict(Image.objects.filter(project=project).order_by()
-                     .values_list("embedding_encoder").annotate(images=Count("id"))),
+        lambda: dict(
+            Image.objects.filter(project=project)
+            .order_by()
+            .values_list("embedding_encoder")
+            .annotate(images=Count("id"))
+        ),
         rows=lambda counts: sum(counts.values()),
     )
     total = sum(per_encoder.values())
@@ -87,7 +92,11 @@ def seed_suggestions_for(*, project: Project, n: int = SUGGESTIONS_SHOWN) -> lis
     if len(labeled) >= SEED_PHASE_LABELED_MAX:
         return []
     key = SUGGESTIONS_KEY.format(
-        project=project.pk, encoder=encoder, embedded=state["count"], last=state["last"], n=n,
+        project=project.pk,
+        encoder=encoder,
+        embedded=state["count"],
+        last=state["last"],
+        n=n,
         labeled=hashlib.sha1(",".join(map(str, labeled)).encode()).hexdigest(),
     )
     ids = cache.get(key)

@@ -1,4 +1,5 @@
 """Writes for images and masks. Files and rows are written together or not at all."""
+
 import hashlib
 import io
 from contextlib import contextmanager
@@ -80,12 +81,19 @@ def image_import(
     mask_array = None
     if mask_data is not None:
         mask_array = decode_mask_png(
-            data=mask_data, width=checked.width, height=checked.height,
+            data=mask_data,
+            width=checked.width,
+            height=checked.height,
             valid_indices=project_class_indices(project),
         )
     image = Image(
-        project=project, original_name=name[:255], size_bytes=len(data), checksum=checksum,
-        uploaded_by=uploaded_by, width=checked.width, height=checked.height,
+        project=project,
+        original_name=name[:255],
+        size_bytes=len(data),
+        checksum=checksum,
+        uploaded_by=uploaded_by,
+        width=checked.width,
+        height=checked.height,
         is_validation=is_validation_checksum(checksum, project.validation_share),
     )
     # Stored under the suffix of the decoded format, not the uploaded name's, so that the
@@ -162,8 +170,15 @@ def mask_save(
         check_mask_classes(array=array, valid_indices=valid)
         encoded = encode_mask_png(array)
     mask, current = _mask_store(
-        image=image, base_version=base_version, encoded=encoded, author=author, source=source,
-        editing_seconds=editing_seconds, scores=scores, model_version=model_version, status=status,
+        image=image,
+        base_version=base_version,
+        encoded=encoded,
+        author=author,
+        source=source,
+        editing_seconds=editing_seconds,
+        scores=scores,
+        model_version=model_version,
+        status=status,
     )
     if mask.is_conflict:
         raise MaskConflict(current_version=current, base_version=base_version, saved=mask)
@@ -180,9 +195,14 @@ def _mask_store(*, image, base_version, encoded, author, source, editing_seconds
         current = locked.mask_version
         last = locked.masks.aggregate(last=Max("version"))["last"] or 0
         mask = Mask(
-            image=locked, version=last + 1, source=source, author=author,
-            based_on_version=base_version, is_conflict=base_version != current,
-            editing_seconds=editing_seconds, model_version=model_version,
+            image=locked,
+            version=last + 1,
+            source=source,
+            author=author,
+            based_on_version=base_version,
+            is_conflict=base_version != current,
+            editing_seconds=editing_seconds,
+            model_version=model_version,
         )
         if scores is not None:
             mask.mean_confidence = scores.mean_confidence

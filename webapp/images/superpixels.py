@@ -12,6 +12,7 @@ compute the same image, the first to claim the row keeps its file and the other 
 own. This module imports scikit-image: it runs on workers and in the command, not in web
 processes (they only serve the stored file).
 """
+
 import io
 import logging
 from collections.abc import Callable
@@ -63,7 +64,8 @@ def superpixels_compute(*, image: Image) -> bool:
 def superpixels_png(labels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     PILImage.fromarray(encode_labels_rgb(labels), mode="RGB").save(
-        buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL
+    )
     return buffer.getvalue()
 
 
@@ -92,9 +94,12 @@ def superpixels_compute_missing(
     done, after = 0, 0
     while True:
         # width and height too: ImageField reads them on load, one query each if deferred.
-        batch = list(images_without_superpixels(project=project).filter(pk__gt=after).order_by("pk")
-                     .only("pk", "project_id", "file", "width", "height", "checksum", "superpixels")
-                     [:SUPERPIXEL_BATCH])
+        batch = list(
+            images_without_superpixels(project=project)
+            .filter(pk__gt=after)
+            .order_by("pk")
+            .only("pk", "project_id", "file", "width", "height", "checksum", "superpixels")[:SUPERPIXEL_BATCH]
+        )
         if not batch:
             return done
         for image in batch:

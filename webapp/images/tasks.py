@@ -10,6 +10,7 @@ the flag gone and queues the next run. The service skips what is embedded alread
 redelivered or duplicate task only costs a query. image_superpixels_task does the same with
 its own flag.
 """
+
 import logging
 
 import redis
@@ -67,8 +68,12 @@ def image_embeddings_task(project_id: int) -> int:
 
 
 def image_superpixels_enqueue(*, project_id: int) -> None:
-    _enqueue_once(image_superpixels_task, pending_key=SUPERPIXELS_PENDING_KEY, project_id=project_id,
-                  not_enqueued=SUPERPIXELS_NOT_ENQUEUED)
+    _enqueue_once(
+        image_superpixels_task,
+        pending_key=SUPERPIXELS_PENDING_KEY,
+        project_id=project_id,
+        not_enqueued=SUPERPIXELS_NOT_ENQUEUED,
+    )
 
 
 @shared_task(name="webapp.images.tasks.image_superpixels_task")

@@ -5,6 +5,7 @@ images over the pixel limit before their pixels are decoded, and turns whatever 
 on hostile or broken input (decompression bombs, truncated files, bad chunks, odd headers)
 into InvalidUpload with the caller's message, so no such file ever answers 500.
 """
+
 import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -169,8 +170,12 @@ def decode_mask_upload(*, data: bytes, width: int, height: int, valid_indices: s
         # Read before the pixels are loaded, which clears the tile list.
         raw_modes = [tile[3] for tile in mask.tile]
         # As the editor's own decoder reads it: 8 bits a pixel, not interlaced.
-        plain = (mask.mode == "L" and raw_modes == ["L"]
-                 and not mask.info.get("interlace") and "transparency" not in mask.info)
+        plain = (
+            mask.mode == "L"
+            and raw_modes == ["L"]
+            and not mask.info.get("interlace")
+            and "transparency" not in mask.info
+        )
         # Mode P: the palette indices are the class indices, not the palette colours.
         array = np.array(mask, dtype=np.uint8)
     # Pillow stretches 2- and 4-bit greys to 0..255; the class index is the stored value.
@@ -189,9 +194,7 @@ def check_mask_classes(*, array: np.ndarray, valid_indices: set[int]) -> None:
     present = np.flatnonzero(np.bincount(array.ravel(), minlength=256))
     unknown = sorted(set(present.tolist()) - valid_indices)
     if unknown:
-        raise InvalidUpload(
-            MASK_UNKNOWN_CLASSES.format(values=unknown, valid=_ranges(sorted(valid_indices)))
-        )
+        raise InvalidUpload(MASK_UNKNOWN_CLASSES.format(values=unknown, valid=_ranges(sorted(valid_indices))))
 
 
 def _ranges(values: list[int]) -> str:

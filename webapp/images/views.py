@@ -1,5 +1,6 @@
 """Image upload and the file views. Media is never public: every file is served here, after
 the membership check (outsiders 404), with a content type and private cache headers."""
+
 import mimetypes
 
 from django.conf import settings
@@ -40,12 +41,16 @@ def upload(request: HttpRequest, project_id: int) -> HttpResponse:
         files = request.FILES.getlist("files")
         error = "" if files else NO_FILES
         if len(files) == 1 and (files[0].name or "").lower().endswith(".zip"):
-            dataset = _dataset_step(project=project, upload=files[0], user=request.user,
-                                    confirm=request.POST.get("confirm") == "1")
+            dataset = _dataset_step(
+                project=project, upload=files[0], user=request.user, confirm=request.POST.get("confirm") == "1"
+            )
         elif files:
             results = folder_import(project=project, files=_with_paths(request, files), user=request.user)
     context = {
-        "project": project, "results": results, "error": error, "dataset": dataset,
+        "project": project,
+        "results": results,
+        "error": error,
+        "dataset": dataset,
         "created": sum(1 for r in results if r.image),
         "refused": sum(1 for r in results if r.error and not r.ignored),
         "max_mb": round(settings.SEGLOOP_MAX_UPLOAD_BYTES / 2**20),

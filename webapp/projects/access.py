@@ -3,6 +3,7 @@
 Outsiders get 404 (they must not learn that the project exists); members without the
 needed role get 403.
 """
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet, prefetch_related_objects
 from django.http import Http404

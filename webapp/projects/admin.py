@@ -3,6 +3,7 @@
 Other apps add their project actions to ProjectAdmin.actions from their own admin.py, e.g.
 training: `ProjectAdmin.actions.append(retrain)`.
 """
+
 from django.contrib import admin
 
 from webapp.projects.models import LabelClass, Membership, Project

@@ -14,6 +14,7 @@ use, or between reading a mask and rewriting it) aborts the whole change.
 "In use" is read from the stored current masks (one pass over their PNGs, only when an index
 would move): older versions are history and are not rewritten.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,8 +114,9 @@ def _class_of(project: Project, label_class: LabelClass) -> LabelClass:
 
 
 @transaction.atomic
-def label_class_add(*, project: Project, user, name: str, color: str = "", rewrite_masks: bool = False,
-                    masks_seen: int | None = None) -> LabelClass:
+def label_class_add(
+    *, project: Project, user, name: str, color: str = "", rewrite_masks: bool = False, masks_seen: int | None = None
+) -> LabelClass:
     """A new trainable class after the others (the ignore class, if any, moves one up: with
     an ignore class in use that is a remap, see the module docstring)."""
     _require_admin(project=project, user=user)
@@ -122,8 +124,9 @@ def label_class_add(*, project: Project, user, name: str, color: str = "", rewri
     trainable = [r for r in rows if not r.is_ignore]
     ignore = [r for r in rows if r.is_ignore]
     new = _Row(None, name.strip(), color or DEFAULT_COLOURS[len(rows) % len(DEFAULT_COLOURS)], False)
-    _relayout(project=project, user=user, rows=[*trainable, new, *ignore], rewrite_masks=rewrite_masks,
-              masks_seen=masks_seen)
+    _relayout(
+        project=project, user=user, rows=[*trainable, new, *ignore], rewrite_masks=rewrite_masks, masks_seen=masks_seen
+    )
     return project.label_classes.get(name=new.name)
 
 
@@ -138,8 +141,14 @@ def label_class_update(*, project: Project, user, label_class: LabelClass, name:
 
 
 @transaction.atomic
-def label_class_ignore_set(*, project: Project, user, label_class: LabelClass | None, rewrite_masks: bool = False,
-                           masks_seen: int | None = None) -> None:
+def label_class_ignore_set(
+    *,
+    project: Project,
+    user,
+    label_class: LabelClass | None,
+    rewrite_masks: bool = False,
+    masks_seen: int | None = None,
+) -> None:
     """Make `label_class` the ignore class (None: no ignore class). The ignore class moves
     after the trainable ones, the old one becomes trainable."""
     _require_admin(project=project, user=user)
@@ -152,8 +161,15 @@ def label_class_ignore_set(*, project: Project, user, label_class: LabelClass | 
 
 
 @transaction.atomic
-def label_class_remove(*, project: Project, user, label_class: LabelClass, into: LabelClass | None = None,
-                       rewrite_masks: bool = False, masks_seen: int | None = None) -> None:
+def label_class_remove(
+    *,
+    project: Project,
+    user,
+    label_class: LabelClass,
+    into: LabelClass | None = None,
+    rewrite_masks: bool = False,
+    masks_seen: int | None = None,
+) -> None:
     """Remove a class; its pixels in current masks become `into` (needed when it is in use),
     the classes after it move down one index."""
     _require_admin(project=project, user=user)
@@ -165,8 +181,15 @@ def label_class_remove(*, project: Project, user, label_class: LabelClass, into:
     rows = [r for r in _rows(project) if r.label.pk != label.pk]
     if not rows:
         raise ClassChangeRefused(LAST_CLASS)
-    _relayout(project=project, user=user, rows=rows, removed=label, into=into, rewrite_masks=rewrite_masks,
-              masks_seen=masks_seen)
+    _relayout(
+        project=project,
+        user=user,
+        rows=rows,
+        removed=label,
+        into=into,
+        rewrite_masks=rewrite_masks,
+        masks_seen=masks_seen,
+    )
 
 
 # ------------------------------------------------------------------ the one way classes change
@@ -174,8 +197,9 @@ def label_class_remove(*, project: Project, user, label_class: LabelClass, into:
 
 def _check_rows(rows: list[_Row]) -> None:
     if len(rows) > MAX_CLASSES:
-        raise ClassChangeRefused(TOO_MANY_CLASSES.format(limit=MAX_CLASSES, last=MAX_CLASSES - 1, count=len(rows)),
-                                 field="name")
+        raise ClassChangeRefused(
+            TOO_MANY_CLASSES.format(limit=MAX_CLASSES, last=MAX_CLASSES - 1, count=len(rows)), field="name"
+        )
     names = [r.name for r in rows]
     if any(not n for n in names):
         raise ClassChangeRefused(NAME_REQUIRED, field="name")
@@ -186,8 +210,16 @@ def _check_rows(rows: list[_Row]) -> None:
         raise ClassChangeRefused(IGNORE_ONLY_CLASS, field="ignore")
 
 
-def _relayout(*, project: Project, user, rows: list[_Row], rewrite_masks: bool, masks_seen: int | None,
-              removed: LabelClass | None = None, into: LabelClass | None = None) -> None:
+def _relayout(
+    *,
+    project: Project,
+    user,
+    rows: list[_Row],
+    rewrite_masks: bool,
+    masks_seen: int | None,
+    removed: LabelClass | None = None,
+    into: LabelClass | None = None,
+) -> None:
     """Give the classes `rows`' order (index = position), rewriting current masks whose
     indices move when `rewrite_masks`; refused (ClassChangeRefused) otherwise. Runs inside
     the caller's transaction."""
@@ -213,8 +245,12 @@ def _relayout(*, project: Project, user, rows: list[_Row], rewrite_masks: bool, 
 def _refuse_if_saved_meanwhile(project: Project, seen: int | None) -> None:
     if seen is None:
         return
-    later = (Mask.objects.filter(image__project=project, pk__gt=seen).order_by("pk")
-             .values_list("image_id", flat=True).first())
+    later = (
+        Mask.objects.filter(image__project=project, pk__gt=seen)
+        .order_by("pk")
+        .values_list("image_id", flat=True)
+        .first()
+    )
     if later is not None:
         raise ClassChangeRefused(REMAP_CONFLICT.format(image=later), field="rewrite_masks")
 
@@ -255,8 +291,9 @@ def _store_rows(project: Project, rows: list[_Row], removed: LabelClass | None) 
         _validated(row.label).save(update_fields=["index", "name", "color", "is_ignore"])
     for n, row in enumerate(rows):
         if row.label is None:
-            _validated(LabelClass(project=project, index=n, name=row.name, color=row.color,
-                                  is_ignore=row.is_ignore)).save()
+            _validated(
+                LabelClass(project=project, index=n, name=row.name, color=row.color, is_ignore=row.is_ignore)
+            ).save()
     # Readers of project.label_classes in this request see the new layout.
     getattr(project, "_prefetched_objects_cache", {}).pop("label_classes", None)
 
@@ -282,8 +319,14 @@ def _rewrite(*, project: Project, user, plan) -> None:
             if mask.mean_confidence is not None:
                 scores = MaskScores(mask.mean_confidence, mask.confident_fraction or 0.0, mask.disagreement or 0.0)
             saved = mask_save(
-                image=image, base_version=mask.version, array=array, author=user, source=mask.source,
-                scores=scores, model_version=mask.model_version, status=image.status,
+                image=image,
+                base_version=mask.version,
+                array=array,
+                author=user,
+                source=mask.source,
+                scores=scores,
+                model_version=mask.model_version,
+                status=image.status,
             )
             written.append(saved.file.name)
     except MaskConflict as conflict:
@@ -298,4 +341,3 @@ def _rewrite(*, project: Project, user, plan) -> None:
 def _delete_files(names: list[str]) -> None:
     for name in names:
         default_storage.delete(name)
-

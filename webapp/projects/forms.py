@@ -1,4 +1,5 @@
 """Forms for creating projects, their settings page and their members."""
+
 from django import forms
 from django.contrib.auth import get_user_model
 
@@ -14,7 +15,9 @@ class ProjectForm(forms.Form):
     name = forms.CharField(max_length=Project._meta.get_field("name").max_length)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     review_threshold = forms.FloatField(
-        min_value=0.0, max_value=1.0, initial=0.9,
+        min_value=0.0,
+        max_value=1.0,
+        initial=0.9,
         widget=forms.NumberInput(attrs={"step": "0.01"}),
         help_text="Pseudo-labels scoring below this go to the review queue (0 to 1).",
     )
@@ -23,9 +26,7 @@ class ProjectForm(forms.Form):
 class LabelClassRow(forms.Form):
     # Blank rows are skipped, so the name is optional here; project_create checks the rest.
     name = forms.CharField(max_length=100, required=False)
-    color = forms.CharField(
-        max_length=7, validators=[HEX_COLOUR], widget=forms.TextInput(attrs={"type": "color"})
-    )
+    color = forms.CharField(max_length=7, validators=[HEX_COLOUR], widget=forms.TextInput(attrs={"type": "color"}))
     is_ignore = forms.BooleanField(required=False, label="Ignore")
 
 
@@ -80,9 +81,14 @@ class MemberRolesForm(RolesForm):
     """One member's roles (shape only: the owner-stays-admin rule is membership_update's)."""
 
     def __init__(self, *args, membership: Membership, **kwargs):
-        kwargs.setdefault("initial", {
-            "annotator": membership.is_annotator, "reviewer": membership.is_reviewer, "admin": membership.is_admin,
-        })
+        kwargs.setdefault(
+            "initial",
+            {
+                "annotator": membership.is_annotator,
+                "reviewer": membership.is_reviewer,
+                "admin": membership.is_admin,
+            },
+        )
         kwargs.setdefault("prefix", f"m{membership.pk}")
         super().__init__(*args, **kwargs)
         self.membership = membership
@@ -97,7 +103,7 @@ MASKS_SEEN_INVALID = "Reload the page: the form is missing what it was shown."
 THRESHOLD_INVALID = "The review threshold is a number from 0 to 1."
 AUTO_RETRAIN_FIELD_INVALID = "Retrain after a whole number of new masks from 1 to 1000000, or leave it empty."
 MAX_MINUTES_FIELD_INVALID = "The round's time budget is a number of minutes above 0 and at most 10080."
-CONFIG_JSON_INVALID = "The training config must be JSON: an object such as {\"batch_size\": 4}."
+CONFIG_JSON_INVALID = 'The training config must be JSON: an object such as {"batch_size": 4}.'
 
 
 def _all(message: str) -> dict:
@@ -110,19 +116,25 @@ class ClassForm(forms.Form):
     """A class's name and colour (add, rename, recolour)."""
 
     name = forms.CharField(max_length=100, error_messages=_all(CLASS_NAME_INVALID))
-    color = forms.CharField(max_length=7, validators=[HEX_COLOUR], error_messages=_all(COLOUR_INVALID),
-                            widget=forms.TextInput(attrs={"type": "color"}))
+    color = forms.CharField(
+        max_length=7,
+        validators=[HEX_COLOUR],
+        error_messages=_all(COLOUR_INVALID),
+        widget=forms.TextInput(attrs={"type": "color"}),
+    )
 
 
 class _Remap(forms.Form):
     rewrite_masks = forms.BooleanField(required=False, label="Rewrite the masks that use moved classes")
-    masks_seen = forms.IntegerField(min_value=0, max_value=2**63 - 1, widget=forms.HiddenInput,
-                                    error_messages=_all(MASKS_SEEN_INVALID))
+    masks_seen = forms.IntegerField(
+        min_value=0, max_value=2**63 - 1, widget=forms.HiddenInput, error_messages=_all(MASKS_SEEN_INVALID)
+    )
 
 
 class ClassRemoveForm(_Remap):
-    into = forms.ModelChoiceField(queryset=LabelClass.objects.none(), required=False,
-                                  label="Its pixels become", empty_label="(not in use)")
+    into = forms.ModelChoiceField(
+        queryset=LabelClass.objects.none(), required=False, label="Its pixels become", empty_label="(not in use)"
+    )
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
@@ -130,8 +142,9 @@ class ClassRemoveForm(_Remap):
 
 
 class IgnoreClassForm(_Remap):
-    ignore = forms.ModelChoiceField(queryset=LabelClass.objects.none(), required=False,
-                                    label="Ignore class", empty_label="(none)")
+    ignore = forms.ModelChoiceField(
+        queryset=LabelClass.objects.none(), required=False, label="Ignore class", empty_label="(none)"
+    )
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
@@ -142,17 +155,21 @@ class ReviewSettingsForm(QueueSettingsForm):
     """The review page's queue settings plus the threshold used until a round calibrates."""
 
     review_threshold = forms.FloatField(
-        label="Review threshold", min_value=0.0, max_value=1.0, error_messages=_all(THRESHOLD_INVALID),
+        label="Review threshold",
+        min_value=0.0,
+        max_value=1.0,
+        error_messages=_all(THRESHOLD_INVALID),
         widget=forms.NumberInput(attrs={"step": "0.01"}),
         help_text="Pseudo-labels scoring below this go to the review queue (0 to 1), until a round has "
-                  "learned the threshold from the target pixel error.",
+        "learned the threshold from the target pixel error.",
     )
     field_order = ["review_threshold", "strategy", "batch_size", "target_pixel_error", "audit_share"]
 
     @classmethod
     def for_project(cls, project: Project) -> "ReviewSettingsForm":
-        form = cls(initial={**QueueSettingsForm.for_project(project).initial,
-                            "review_threshold": project.review_threshold})
+        form = cls(
+            initial={**QueueSettingsForm.for_project(project).initial, "review_threshold": project.review_threshold}
+        )
         return form
 
     def settings(self) -> dict:
@@ -161,29 +178,47 @@ class ReviewSettingsForm(QueueSettingsForm):
 
 class TrainingSettingsForm(forms.Form):
     auto_retrain_after = forms.IntegerField(
-        required=False, min_value=1, max_value=1_000_000, error_messages=_all(AUTO_RETRAIN_FIELD_INVALID),
-        label="Retrain after this many new masks", help_text="Empty: rounds start only by hand.",
+        required=False,
+        min_value=1,
+        max_value=1_000_000,
+        error_messages=_all(AUTO_RETRAIN_FIELD_INVALID),
+        label="Retrain after this many new masks",
+        help_text="Empty: rounds start only by hand.",
     )
     max_minutes = forms.FloatField(
-        required=False, min_value=0.01, max_value=10080, error_messages=_all(MAX_MINUTES_FIELD_INVALID),
-        label="Round time budget (minutes)", widget=forms.NumberInput(attrs={"step": "any"}),
+        required=False,
+        min_value=0.01,
+        max_value=10080,
+        error_messages=_all(MAX_MINUTES_FIELD_INVALID),
+        label="Round time budget (minutes)",
+        widget=forms.NumberInput(attrs={"step": "any"}),
         help_text="The round plans its steps to end in time, pseudo-labelling included. Empty: the default.",
     )
     training_config = forms.JSONField(
-        required=False, error_messages=_all(CONFIG_JSON_INVALID), label="Training config (JSON)",
+        required=False,
+        error_messages=_all(CONFIG_JSON_INVALID),
+        label="Training config (JSON)",
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
-        help_text="ml.train.TrainConfig fields for this project, e.g. {\"batch_size\": 4, \"crop_size\": 256}.",
+        help_text='ml.train.TrainConfig fields for this project, e.g. {"batch_size": 4, "crop_size": 256}.',
     )
 
     @classmethod
     def for_project(cls, project: Project) -> "TrainingSettingsForm":
         config = dict(project.training_config or {})
         max_minutes = config.pop("max_minutes", None)
-        return cls(initial={"auto_retrain_after": project.auto_retrain_after, "max_minutes": max_minutes,
-                            "training_config": config})
+        return cls(
+            initial={
+                "auto_retrain_after": project.auto_retrain_after,
+                "max_minutes": max_minutes,
+                "training_config": config,
+            }
+        )
 
     def settings(self) -> dict:
         data = self.cleaned_data
         config = data["training_config"]
-        return {"auto_retrain_after": data["auto_retrain_after"], "max_minutes": data["max_minutes"],
-                "training_config": {} if config in (None, "") else config}
+        return {
+            "auto_retrain_after": data["auto_retrain_after"],
+            "max_minutes": data["max_minutes"],
+            "training_config": {} if config in (None, "") else config,
+        }

@@ -1,4 +1,5 @@
 """Projects, their label classes and who may do what in them."""
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -17,32 +18,22 @@ class Project(models.Model):
     description = models.TextField(blank=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_projects")
     # Images whose pseudo-label scores below this go to the review queue.
-    review_threshold = models.FloatField(
-        default=0.9, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
-    )
+    review_threshold = models.FloatField(default=0.9, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     # How the review queue is ordered (recomputed when a round re-scores it, and on change).
-    queue_strategy = models.CharField(
-        max_length=16, choices=QueueStrategy.choices, default=QueueStrategy.DIVERSE
-    )
+    queue_strategy = models.CharField(max_length=16, choices=QueueStrategy.choices, default=QueueStrategy.DIVERSE)
     # Picks a reviewer works through between rounds; the diverse order forms this many groups.
     review_batch_size = models.PositiveSmallIntegerField(
         default=20, validators=[MinValueValidator(1), MaxValueValidator(500)]
     )
     # Auto-accept is calibrated so accepted pseudo-labels have at most this share of wrong pixels.
-    target_pixel_error = models.FloatField(
-        default=0.05, validators=[MinValueValidator(0.001), MaxValueValidator(0.5)]
-    )
+    target_pixel_error = models.FloatField(default=0.05, validators=[MinValueValidator(0.001), MaxValueValidator(0.5)])
     # Share of would-be auto-accepted pseudo-labels sent to the queue as audits instead.
-    audit_share = models.FloatField(
-        default=0.05, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)]
-    )
+    audit_share = models.FloatField(default=0.05, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)])
     # The last calibration of the threshold (ml.calibration.Calibration as a dict, plus "at");
     # empty until a round has calibrated. review_threshold stays the fallback.
     threshold_calibration = models.JSONField(default=dict, blank=True)
     # Share of human masks held out as the project's fixed validation set.
-    validation_share = models.FloatField(
-        default=0.2, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)]
-    )
+    validation_share = models.FloatField(default=0.2, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)])
     # Retrain automatically after this many new human masks (empty: only by hand).
     auto_retrain_after = models.PositiveIntegerField(null=True, blank=True)
     # Training settings for this project's rounds (ml.train.TrainConfig fields).

@@ -4,6 +4,7 @@ Built to stay fast for a project of 100,000 images: the counts are one GROUP BY 
 (project, status, id) index, and pages are keyset pages on the same index (WHERE id > last
 ORDER BY id LIMIT n), so no page runs a COUNT(*) or an OFFSET scan.
 """
+
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -44,9 +45,7 @@ def project_status_counts(*, project: Project) -> dict[str, int]:
 
 
 def _status_counts(project: Project) -> dict[str, int]:
-    rows = (
-        Image.objects.filter(project=project).values_list("status").annotate(n=Count("id")).order_by()
-    )
+    rows = Image.objects.filter(project=project).values_list("status").annotate(n=Count("id")).order_by()
     counts = {status.value: 0 for status in ImageStatus}
     counts.update(dict(rows))
     counts[ALL] = sum(counts.values())

@@ -1,4 +1,5 @@
 """Writes for projects, classes and memberships, and the project's training settings."""
+
 import math
 from dataclasses import dataclass
 
@@ -11,16 +12,25 @@ from webapp.training.config import training_config_for_project
 
 # CamVid-like default palette for projects created without colours.
 DEFAULT_COLOURS = [
-    "#808080", "#800000", "#c0c080", "#804080", "#3c28de", "#808000",
-    "#c08080", "#404080", "#400080", "#404000", "#0080c0", "#000000",
+    "#808080",
+    "#800000",
+    "#c0c080",
+    "#804080",
+    "#3c28de",
+    "#808000",
+    "#c08080",
+    "#404080",
+    "#400080",
+    "#404000",
+    "#0080c0",
+    "#000000",
 ]
 
 
 # Masks are 8-bit PNGs of class indices: indices 0..255, so at most 256 classes.
 MAX_CLASSES = 256
 TOO_MANY_CLASSES = (
-    "A project has at most {limit} classes (masks store class indices 0 to {last} in 8 bits); "
-    "{count} were given."
+    "A project has at most {limit} classes (masks store class indices 0 to {last} in 8 bits); {count} were given."
 )
 
 
@@ -54,9 +64,7 @@ def project_create(
     if any(c.is_ignore for c in classes[:-1]):
         # Models predict indices 0..n-1 of the trainable classes; the ignore class sits after them.
         raise ValueError("The ignore class must be the last class.")
-    project = Project.objects.create(
-        owner=owner, name=name, description=description, review_threshold=review_threshold
-    )
+    project = Project.objects.create(owner=owner, name=name, description=description, review_threshold=review_threshold)
     LabelClass.objects.bulk_create(
         LabelClass(
             project=project,
@@ -101,8 +109,12 @@ def _locked_membership(membership: Membership) -> Membership:
 
 
 def _other_admins(membership: Membership) -> bool:
-    return (Membership.objects.select_for_update()
-            .filter(project_id=membership.project_id, is_admin=True).exclude(pk=membership.pk).exists())
+    return (
+        Membership.objects.select_for_update()
+        .filter(project_id=membership.project_id, is_admin=True)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
 
 
 def _refuse_losing_admin(membership: Membership) -> None:

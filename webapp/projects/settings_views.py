@@ -5,6 +5,7 @@ With htmx a POST answers with its section (errors at the fields, 200 so htmx swa
 without, a valid POST redirects back to the section and an invalid one renders the page
 with the errors in place. Every rule is a service's; the forms check shape.
 """
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -59,11 +60,15 @@ def settings_context(*, project: Project, **bound) -> dict:
     seen = class_services.masks_seen(project=project)
     labels = list(project.label_classes.order_by("index"))
     class_rows = [
-        (label,
-         edit_form if label.pk == edit_pk else ClassForm(prefix=f"c{label.pk}",
-                                                         initial={"name": label.name, "color": label.color}),
-         remove_form if label.pk == remove_pk else ClassRemoveForm(prefix=f"r{label.pk}", project=project,
-                                                                   initial={"masks_seen": seen}))
+        (
+            label,
+            edit_form
+            if label.pk == edit_pk
+            else ClassForm(prefix=f"c{label.pk}", initial={"name": label.name, "color": label.color}),
+            remove_form
+            if label.pk == remove_pk
+            else ClassRemoveForm(prefix=f"r{label.pk}", project=project, initial={"masks_seen": seen}),
+        )
         for label in labels
     ]
     memberships = project.memberships.select_related("user", "project").order_by("user__username")
@@ -72,8 +77,8 @@ def settings_context(*, project: Project, **bound) -> dict:
         "project": project,
         "class_rows": class_rows,
         "add_form": bound.get("add") or ClassForm(prefix="add", initial={"color": "#1f77b4"}),
-        "ignore_form": bound.get("ignore") or IgnoreClassForm(project=project, prefix="ignore",
-                                                              initial={"ignore": ignore, "masks_seen": seen}),
+        "ignore_form": bound.get("ignore")
+        or IgnoreClassForm(project=project, prefix="ignore", initial={"ignore": ignore, "masks_seen": seen}),
         "review_form": bound.get("review") or ReviewSettingsForm.for_project(project),
         "calibrated": bool(project.threshold_calibration),
         "training_form": bound.get("training") or TrainingSettingsForm.for_project(project),
@@ -86,8 +91,9 @@ def settings_context(*, project: Project, **bound) -> dict:
     }
 
 
-def section_response(request: HttpRequest, project: Project, section: str, *, ok: bool, notice: str = SAVED,
-                     **bound) -> HttpResponse:
+def section_response(
+    request: HttpRequest, project: Project, section: str, *, ok: bool, notice: str = SAVED, **bound
+) -> HttpResponse:
     """The section (htmx) or the page; a valid plain POST redirects back to its section."""
     if ok and not request.htmx:
         messages.success(request, notice)
@@ -124,8 +130,9 @@ def class_add(request: HttpRequest, project_id: int) -> HttpResponse:
         except class_services.ClassChangeRefused as error:
             _refused(form, error)
             ok = False
-    return section_response(request, project, "classes", ok=ok, add=form,
-                            notice=CLASS_ADDED.format(name=form.cleaned_data.get("name", "")))
+    return section_response(
+        request, project, "classes", ok=ok, add=form, notice=CLASS_ADDED.format(name=form.cleaned_data.get("name", ""))
+    )
 
 
 @login_required
@@ -137,8 +144,9 @@ def class_update(request: HttpRequest, project_id: int, class_id: int) -> HttpRe
     ok = form.is_valid()
     if ok:
         try:
-            class_services.label_class_update(project=project, user=request.user, label_class=label,
-                                              **form.cleaned_data)
+            class_services.label_class_update(
+                project=project, user=request.user, label_class=label, **form.cleaned_data
+            )
         except class_services.ClassChangeRefused as error:
             _refused(form, error)
             ok = False
@@ -154,13 +162,15 @@ def class_remove(request: HttpRequest, project_id: int, class_id: int) -> HttpRe
     ok = form.is_valid()
     if ok:
         try:
-            class_services.label_class_remove(project=project, user=request.user, label_class=label,
-                                              **form.cleaned_data)
+            class_services.label_class_remove(
+                project=project, user=request.user, label_class=label, **form.cleaned_data
+            )
         except class_services.ClassChangeRefused as error:
             _refused(form, error)
             ok = False
-    return section_response(request, project, "classes", ok=ok, remove=(label.pk, form),
-                            notice=CLASS_REMOVED.format(name=label.name))
+    return section_response(
+        request, project, "classes", ok=ok, remove=(label.pk, form), notice=CLASS_REMOVED.format(name=label.name)
+    )
 
 
 @login_required
@@ -173,8 +183,11 @@ def class_ignore(request: HttpRequest, project_id: int) -> HttpResponse:
         data = form.cleaned_data
         try:
             class_services.label_class_ignore_set(
-                project=project, user=request.user, label_class=data["ignore"],
-                rewrite_masks=data["rewrite_masks"], masks_seen=data["masks_seen"],
+                project=project,
+                user=request.user,
+                label_class=data["ignore"],
+                rewrite_masks=data["rewrite_masks"],
+                masks_seen=data["masks_seen"],
             )
         except class_services.ClassChangeRefused as error:
             _refused(form, error)
@@ -232,8 +245,14 @@ def project_members(request: HttpRequest, project_id: int) -> HttpResponse:
         except MembershipRefused as error:
             form.add_error("username", str(error))
             ok = False
-    return section_response(request, project, "members", ok=ok, member_add=form,
-                            notice=MEMBER_ADDED.format(username=form.cleaned_data.get("username", "")))
+    return section_response(
+        request,
+        project,
+        "members",
+        ok=ok,
+        member_add=form,
+        notice=MEMBER_ADDED.format(username=form.cleaned_data.get("username", "")),
+    )
 
 
 def _membership(project: Project, membership_id: int) -> Membership:

@@ -5,11 +5,12 @@ Any logged-in user may create a project and becomes its owner and first admin. E
 inside a project goes through project_get_for_user: outsiders get 404, members without the
 role get 403.
 """
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_safe
 
 from webapp.converters import parse_id
 from webapp.images.models import ImageStatus
@@ -53,13 +54,17 @@ def project_detail(request, project_id: int):
     if status not in dict(STATUS_TABS):
         status = ALL
     page = project_images_page(
-        project=project, status=status,
-        after=parse_id(request.GET.get("after")), before=parse_id(request.GET.get("before")),
+        project=project,
+        status=status,
+        after=parse_id(request.GET.get("after")),
+        before=parse_id(request.GET.get("before")),
     )
     counts = project_status_counts(project=project)
     can_annotate = project.membership.has_role(Role.ANNOTATOR)
     context = {
-        "project": project, "page": page, "status": status,
+        "project": project,
+        "page": page,
+        "status": status,
         "tabs": [(value, label, counts[value]) for value, label in STATUS_TABS],
         "can_annotate": can_annotate,
         "can_review": project.membership.has_role(Role.REVIEWER),

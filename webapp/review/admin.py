@@ -1,4 +1,5 @@
 """Django admin for the review queue."""
+
 from django.contrib import admin
 
 from webapp.review.models import ReviewItem

@@ -4,6 +4,7 @@ review (reviewers).
 Shares are entered as percentages (5 = 5 %) and handed to the service as fractions. Every
 refusal is one sentence, a module constant, so the page and the tests say the same.
 """
+
 import json
 from dataclasses import dataclass
 
@@ -27,33 +28,49 @@ def _all(message: str) -> dict:
 class QueueSettingsForm(forms.Form):
     strategy = forms.ChoiceField(label="Order", choices=QueueStrategy.choices, error_messages=_all(STRATEGY_INVALID))
     batch_size = forms.IntegerField(
-        label="Review batch size", min_value=1, max_value=500, error_messages=_all(BATCH_SIZE_INVALID),
+        label="Review batch size",
+        min_value=1,
+        max_value=500,
+        error_messages=_all(BATCH_SIZE_INVALID),
         help_text="Picks a reviewer works through between rounds (the diverse order forms this many groups).",
     )
     target_pixel_error = forms.FloatField(
-        label="Target pixel error (%)", min_value=0.1, max_value=50, error_messages=_all(TARGET_INVALID),
+        label="Target pixel error (%)",
+        min_value=0.1,
+        max_value=50,
+        error_messages=_all(TARGET_INVALID),
         widget=forms.NumberInput(attrs={"step": "0.1"}),
         help_text="Auto-accept only what should have at most this share of wrong pixels.",
     )
     audit_share = forms.FloatField(
-        label="Audit share (%)", min_value=0, max_value=50, error_messages=_all(AUDIT_INVALID),
+        label="Audit share (%)",
+        min_value=0,
+        max_value=50,
+        error_messages=_all(AUDIT_INVALID),
         widget=forms.NumberInput(attrs={"step": "0.1"}),
         help_text="Share of would-be auto-accepted pseudo-labels sent to the queue as audits.",
     )
 
     @classmethod
     def for_project(cls, project: Project) -> "QueueSettingsForm":
-        return cls(initial={
-            "strategy": project.queue_strategy, "batch_size": project.review_batch_size,
-            "target_pixel_error": _percent(project.target_pixel_error), "audit_share": _percent(project.audit_share),
-        })
+        return cls(
+            initial={
+                "strategy": project.queue_strategy,
+                "batch_size": project.review_batch_size,
+                "target_pixel_error": _percent(project.target_pixel_error),
+                "audit_share": _percent(project.audit_share),
+            }
+        )
 
     def settings(self) -> dict:
         """The cleaned values as review_settings_update takes them (shares as fractions)."""
         data = self.cleaned_data
-        return {"strategy": data["strategy"], "batch_size": data["batch_size"],
-                "target_pixel_error": round(data["target_pixel_error"] / 100, 6),
-                "audit_share": round(data["audit_share"] / 100, 6)}
+        return {
+            "strategy": data["strategy"],
+            "batch_size": data["batch_size"],
+            "target_pixel_error": round(data["target_pixel_error"] / 100, 6),
+            "audit_share": round(data["audit_share"] / 100, 6),
+        }
 
     def messages(self) -> list[str]:
         """One sentence per wrong field, in the form's order."""
@@ -67,9 +84,13 @@ def _percent(share: float) -> float:
 # --------------------------------------------------------------------------- review by region
 
 REGION_REVIEW_UNREADABLE = "The region review could not be read: send a JSON object with its mode and decisions."
-REGION_MODE_INVALID = "Finish with accept (the rest keeps the pseudo-label) or partial (unchecked regions stay unlabeled)."
+REGION_MODE_INVALID = (
+    "Finish with accept (the rest keeps the pseudo-label) or partial (unchecked regions stay unlabeled)."
+)
 REGION_ID_INVALID = "Region ids are whole numbers from 0 to 16777215."
-REGION_SOURCE_INVALID = "Each region takes the SU teacher's label, the RU teacher's, a painted class or the pseudo-label."
+REGION_SOURCE_INVALID = (
+    "Each region takes the SU teacher's label, the RU teacher's, a painted class or the pseudo-label."
+)
 REGION_CLASS_INVALID = "A painted region needs its class: a whole number from 0 to 255."
 REGION_SECONDS_INVALID = "Times must be numbers of seconds from 0 to 86400."
 REGION_KEYS_INVALID = "The keys used must be a list of at most 100 known key names per region."
@@ -115,7 +136,9 @@ def region_review_parse(body: bytes) -> RegionReviewInput:
         raise InvalidRegionReview(REGION_REVIEW_UNREADABLE)
     seconds = data.get("seconds")
     return RegionReviewInput(
-        mode=data["mode"], decisions=decisions, seconds=None if seconds is None else _seconds(seconds),
+        mode=data["mode"],
+        decisions=decisions,
+        seconds=None if seconds is None else _seconds(seconds),
         activity={_region_id(key): _activity(value) for key, value in _bounded(activity).items()},
     )
 
@@ -157,7 +180,10 @@ def _activity(value) -> dict:
     if not isinstance(value, dict):
         raise InvalidRegionReview(REGION_REVIEW_UNREADABLE)
     keys = value.get("keys", [])
-    if (not isinstance(keys, list) or len(keys) > MAX_KEYS_PER_REGION
-            or any(not isinstance(key, str) or key not in REGION_KEYS for key in keys)):
+    if (
+        not isinstance(keys, list)
+        or len(keys) > MAX_KEYS_PER_REGION
+        or any(not isinstance(key, str) or key not in REGION_KEYS for key in keys)
+    ):
         raise InvalidRegionReview(REGION_KEYS_INVALID)
     return {"seconds": _seconds(value.get("seconds", 0)), "keys": keys}

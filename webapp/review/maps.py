@@ -1,4 +1,5 @@
 """RGBA overlays for the review page, drawn from the stored masks and 8-bit maps."""
+
 import io
 
 import numpy as np

@@ -1,5 +1,6 @@
 """The review queue: pseudo-labels the model doubts, and audits of accepted ones, in the
 project's order (webapp.review.queue)."""
+
 from django.conf import settings
 from django.db import models
 

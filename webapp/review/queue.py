@@ -10,6 +10,7 @@ labels are spread through the order (every AUDIT_EVERY-th place) so they get dec
 The threshold: ml.calibration.calibrate_threshold over the decided items' (score, pixel
 error); review_threshold stays the fallback until enough decisions exist.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from ml.calibration import CALIBRATED, UNMET, Calibration, ErrorEstimate, calibrate_threshold, error_estimate
-from ml.selection import DOUBTFUL, LEAST_CONFIDENT, RANDOM, TYPICAL, Pick, diverse_order, least_confident_order, random_order
+from ml.selection import (
+    DOUBTFUL,
+    LEAST_CONFIDENT,
+    RANDOM,
+    TYPICAL,
+    Pick,
+    diverse_order,
+    least_confident_order,
+    random_order,
+)
 from ml.vectors import vector_from_bytes
 from webapp.images.models import Image, ImageStatus, Mask
 from webapp.images.services import mask_read
@@ -91,10 +101,15 @@ def _order(project: Project, items: list[ReviewItem], seed: int) -> list[Pick]:
     if strategy == QueueStrategy.LEAST_CONFIDENT or len(with_features) < len(items) or not items:
         return least_confident_order(np.array([i.score for i in items]))
     features = np.stack([vector_from_bytes(i.features) for i in items])
-    uncertainty = np.array([i.class_uncertainty if i.class_uncertainty is not None else 1.0 - i.score
-                            for i in items])
-    return diverse_order(features, uncertainty, k=project.review_batch_size,
-                         typical_first=_is_few_labels(project), hedge_share=HEDGE_SHARE, seed=seed)
+    uncertainty = np.array([i.class_uncertainty if i.class_uncertainty is not None else 1.0 - i.score for i in items])
+    return diverse_order(
+        features,
+        uncertainty,
+        k=project.review_batch_size,
+        typical_first=_is_few_labels(project),
+        hedge_share=HEDGE_SHARE,
+        seed=seed,
+    )
 
 
 def _with_audits(order: list[Pick], audits: list[int]) -> list[tuple[int, str, int]]:
@@ -119,8 +134,11 @@ def review_queue_reorder(*, project: Project, seed: int | None = None) -> int:
     waits unranked behind the ranked ones until the next reorder. Items a reviewer holds
     stay theirs (the lease, not the rank, keeps them). seed: defaults to the number of
     decided items, so a re-score gives a fresh random hedge and the same state the same order."""
-    items = list(ReviewItem.objects.filter(project=project, status=ReviewStatus.PENDING)
-                 .only("id", "score", "features", "class_uncertainty", "is_audit").order_by("score", "id"))
+    items = list(
+        ReviewItem.objects.filter(project=project, status=ReviewStatus.PENDING)
+        .only("id", "score", "features", "class_uncertainty", "is_audit")
+        .order_by("score", "id")
+    )
     if seed is None:
         seed = ReviewItem.objects.filter(project=project).exclude(status=ReviewStatus.PENDING).count()
     audits = [n for n, item in enumerate(items) if item.is_audit]
@@ -149,10 +167,14 @@ def review_threshold_calibrate(*, project: Project) -> Calibration:
     decided = list(latest.values_list("score", "pixel_error"))
     scores = [s for s, _ in decided]
     errors = [e for _, e in decided]
-    calibration = calibrate_threshold(scores, errors, target=project.target_pixel_error,
-                                      fallback=project.review_threshold)
-    project.threshold_calibration = {**calibration.__dict__, "target": project.target_pixel_error,
-                                     "at": timezone.now().isoformat()}
+    calibration = calibrate_threshold(
+        scores, errors, target=project.target_pixel_error, fallback=project.review_threshold
+    )
+    project.threshold_calibration = {
+        **calibration.__dict__,
+        "target": project.target_pixel_error,
+        "at": timezone.now().isoformat(),
+    }
     project.save(update_fields=["threshold_calibration"])
     return calibration
 
@@ -189,7 +211,13 @@ REORDERING_FIELDS = ("queue_strategy", "review_batch_size")  # what the order de
 
 
 def review_settings_update(
-    *, project: Project, user, strategy: str, batch_size: int, target_pixel_error: float, audit_share: float,
+    *,
+    project: Project,
+    user,
+    strategy: str,
+    batch_size: int,
+    target_pixel_error: float,
+    audit_share: float,
     review_threshold: float | None = None,
 ) -> list[str]:
     """Change how the project's queue is ordered and audited; returns the fields that changed.
@@ -202,8 +230,12 @@ def review_settings_update(
     (so the page never shows a calibration against the old target)."""
     if not user_has_role(user=user, project=project, role=Role.ADMIN):
         raise PermissionDenied(ADMINS_ONLY)
-    values = {"queue_strategy": strategy, "review_batch_size": batch_size,
-              "target_pixel_error": target_pixel_error, "audit_share": audit_share}
+    values = {
+        "queue_strategy": strategy,
+        "review_batch_size": batch_size,
+        "target_pixel_error": target_pixel_error,
+        "audit_share": audit_share,
+    }
     if review_threshold is not None:
         values["review_threshold"] = review_threshold
     for name, value in values.items():

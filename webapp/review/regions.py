@@ -14,6 +14,7 @@ checked get the project's ignore index. Everything is one np.bincount per statis
 table lookup per pixel: about 17 ms for 480x360 with the PNG decoding (two seconds for a
 4000x3000 image, most of it decoding; kept per item).
 """
+
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,8 +44,12 @@ MODES = (ACCEPT_REST, PARTIAL)
 NO_SUPERPIXELS = "This image's superpixels are not ready yet: review it as a whole for now."
 MAP_MISSING = "This item has no stored {what}: review it as a whole."
 SIZE_MISMATCH = "This item's {what} does not have the image's size: review it as a whole."
-WHAT = {"confidence_map": "confidence map", "disagreement_map": "disagreement map",
-        "su_label": "SU teacher's label", "ru_label": "RU teacher's label"}
+WHAT = {
+    "confidence_map": "confidence map",
+    "disagreement_map": "disagreement map",
+    "su_label": "SU teacher's label",
+    "ru_label": "RU teacher's label",
+}
 
 
 class RegionsUnavailable(Exception):
@@ -94,8 +99,14 @@ def doubtful_regions(
 
 
 def region_mask_compose(
-    *, superpixels: np.ndarray, pseudo: np.ndarray, su: np.ndarray | None, ru: np.ndarray | None,
-    choices: dict[int, RegionChoice], unlabeled: Iterable[int] = (), ignore_index: int | None = None,
+    *,
+    superpixels: np.ndarray,
+    pseudo: np.ndarray,
+    su: np.ndarray | None,
+    ru: np.ndarray | None,
+    choices: dict[int, RegionChoice],
+    unlabeled: Iterable[int] = (),
+    ignore_index: int | None = None,
 ) -> np.ndarray:
     """The mask (uint8 H,W): the pseudo-label, with each chosen region taken from its
     source, and the `unlabeled` regions set to ignore_index. Region ids are the caller's to
@@ -172,8 +183,10 @@ def item_doubtful_regions(*, item: ReviewItem, superpixels: np.ndarray | None = 
     """The item's doubtful regions, read from its stored maps (most doubtful first)."""
     superpixels = item_superpixels(item=item) if superpixels is None else superpixels
     return doubtful_regions(
-        superpixels=superpixels, confidence=_read_l(item, "confidence_map", item.image),
-        disagreement=_read_l(item, "disagreement_map", item.image), tau=item_tau(item),
+        superpixels=superpixels,
+        confidence=_read_l(item, "confidence_map", item.image),
+        disagreement=_read_l(item, "disagreement_map", item.image),
+        tau=item_tau(item),
     )
 
 
@@ -197,7 +210,8 @@ def item_doubtful_regions_cached(*, item: ReviewItem) -> DoubtfulRegions:
         return kept
     superpixels = item_superpixels(item=item)
     result = DoubtfulRegions(
-        count=int(superpixels.max()) + 1, tau=item_tau(item),
+        count=int(superpixels.max()) + 1,
+        tau=item_tau(item),
         regions=item_doubtful_regions(item=item, superpixels=superpixels),
     )
     cache.set(key, result, CACHE_S)
@@ -223,7 +237,8 @@ def item_region_layers(*, item: ReviewItem, image: Image, teachers: set[str]) ->
     if pseudo.shape != superpixels.shape:
         raise RegionsUnavailable(SIZE_MISMATCH.format(what="pseudo-label"))
     return RegionLayers(
-        superpixels=superpixels, pseudo=pseudo,
+        superpixels=superpixels,
+        pseudo=pseudo,
         su=_read_l(item, "su_label", image) if SU in teachers else None,
         ru=_read_l(item, "ru_label", image) if RU in teachers else None,
         doubtful=item_doubtful_regions(item=item, superpixels=superpixels),

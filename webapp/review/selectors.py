@@ -1,5 +1,6 @@
 """Reads for the review queue. Nothing here writes: the page's GET shows what the reviewer
 already holds, and only services.review_item_next (behind a POST) leases an item."""
+
 from django.db.models import Avg, Count, F, Q
 from django.utils import timezone
 
@@ -20,8 +21,9 @@ def claimable(now) -> Q:
 def review_counts(*, project: Project) -> dict:
     """{pending, accepted, corrected, rejected, reviewed, avg_seconds} for the project; up to
     FRESH_FOR_S old on big projects (webapp.project_counts)."""
-    return counts_cached(f"review-counts:{project.pk}", lambda: _review_counts(project),
-                         lambda c: c["pending"] + c["reviewed"])
+    return counts_cached(
+        f"review-counts:{project.pk}", lambda: _review_counts(project), lambda c: c["pending"] + c["reviewed"]
+    )
 
 
 def _review_counts(project: Project) -> dict:
@@ -54,6 +56,8 @@ def review_item_free_exists(*, project: Project) -> bool:
 
 def review_recent(*, project: Project, limit: int = 10) -> list[ReviewItem]:
     return list(
-        ReviewItem.objects.filter(project=project).exclude(status=ReviewStatus.PENDING)
-        .select_related("image", "reviewed_by").order_by("-reviewed_at", "-id")[:limit]
+        ReviewItem.objects.filter(project=project)
+        .exclude(status=ReviewStatus.PENDING)
+        .select_related("image", "reviewed_by")
+        .order_by("-reviewed_at", "-id")[:limit]
     )

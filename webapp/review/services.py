@@ -5,6 +5,7 @@ conditional UPDATE (where still pending and unleased or expired), which is atomi
 database; on PostgreSQL the candidate is also picked with SELECT ... FOR UPDATE SKIP LOCKED so
 concurrent reviewers do not even queue behind each other.
 """
+
 import math
 from datetime import timedelta
 
@@ -66,18 +67,35 @@ def _require_reviewer(*, project: Project, user) -> None:
 
 
 def review_item_create(
-    *, image: Image, mask: Mask, run, score: float, scores: dict, confidence_png: bytes, disagreement_png: bytes,
-    features: bytes | None = None, class_uncertainty: float | None = None, is_audit: bool = False,
-    su_label_png: bytes | None = None, ru_label_png: bytes | None = None,
+    *,
+    image: Image,
+    mask: Mask,
+    run,
+    score: float,
+    scores: dict,
+    confidence_png: bytes,
+    disagreement_png: bytes,
+    features: bytes | None = None,
+    class_uncertainty: float | None = None,
+    is_audit: bool = False,
+    su_label_png: bytes | None = None,
+    ru_label_png: bytes | None = None,
 ) -> ReviewItem:
     """A doubtful pseudo-label (or an audit of one the model would accept) enters the queue,
     with its per-pixel maps for the reviewer and both teachers' labels (8-bit PNGs of class
     indices, for review by region). Its rank comes with the next queue reorder
     (webapp.review.queue); until then it waits behind the ranked items."""
     item = ReviewItem(
-        project_id=image.project_id, image=image, pseudo_mask=mask, run=run, score=score,
-        mean_confidence=scores["mean_confidence"], confident_fraction=scores["confident_fraction"],
-        disagreement=scores["disagreement"], features=features, class_uncertainty=class_uncertainty,
+        project_id=image.project_id,
+        image=image,
+        pseudo_mask=mask,
+        run=run,
+        score=score,
+        mean_confidence=scores["mean_confidence"],
+        confident_fraction=scores["confident_fraction"],
+        disagreement=scores["disagreement"],
+        features=features,
+        class_uncertainty=class_uncertainty,
         is_audit=is_audit,
     )
     name = f"{image.project_id}-{image.pk}-v{mask.version}.png"
@@ -117,8 +135,11 @@ def review_item_next(*, project: Project, user, exclude_ids=()) -> ReviewItem | 
     now = timezone.now()
     for _ in range(CLAIM_ATTEMPTS):  # lost a race: someone claimed our candidate, try the next
         with transaction.atomic():
-            candidates = (ReviewItem.objects.filter(claimable(now), project=project).exclude(pk__in=exclude_ids)
-                          .select_related("image", "pseudo_mask"))
+            candidates = (
+                ReviewItem.objects.filter(claimable(now), project=project)
+                .exclude(pk__in=exclude_ids)
+                .select_related("image", "pseudo_mask")
+            )
             if connection.features.has_select_for_update_skip_locked:
                 # of=self: lock the item row only, not the joined image and mask.
                 candidates = candidates.select_for_update(skip_locked=True, of=("self",))
@@ -167,8 +188,13 @@ def _lock_pending(item: ReviewItem, user) -> ReviewItem:
 
 def _decide(item: ReviewItem, user, status: str, seconds: float, error: float | None) -> None:
     ReviewItem.objects.filter(pk=item.pk).update(
-        status=status, reviewed_by=user, reviewed_at=timezone.now(), seconds_spent=seconds,
-        leased_by=None, lease_expires_at=None, pixel_error=error,
+        status=status,
+        reviewed_by=user,
+        reviewed_at=timezone.now(),
+        seconds_spent=seconds,
+        leased_by=None,
+        lease_expires_at=None,
+        pixel_error=error,
     )
     item.refresh_from_db()
 
@@ -187,8 +213,12 @@ def review_item_accept(*, item: ReviewItem, user, seconds: float | None = None) 
         with locked.pseudo_mask.file.open("rb") as handle:
             pseudo_png = handle.read()  # kept byte for byte: no decode-and-encode round trip
         mask_save(
-            image=image, base_version=locked.pseudo_mask.version, png=pseudo_png,
-            author=user, source=MaskSource.HUMAN, editing_seconds=spent,
+            image=image,
+            base_version=locked.pseudo_mask.version,
+            png=pseudo_png,
+            author=user,
+            source=MaskSource.HUMAN,
+            editing_seconds=spent,
         )
     item.refresh_from_db()
     return item
@@ -199,8 +229,9 @@ def review_item_reject(*, item: ReviewItem, user, seconds: float | None = None) 
     _require_reviewer(project=item.project, user=user)
     with transaction.atomic():
         locked = _lock_pending(item, user)
-        _decide(locked, user, ReviewStatus.REJECTED, _seconds_spent(locked, user, seconds, timezone.now()),
-                REJECTED_ERROR)
+        _decide(
+            locked, user, ReviewStatus.REJECTED, _seconds_spent(locked, user, seconds, timezone.now()), REJECTED_ERROR
+        )
         Image.objects.filter(pk=locked.image_id, current_mask_id=locked.pseudo_mask_id).update(
             status=ImageStatus.UNLABELED, current_mask=None
         )
@@ -250,7 +281,12 @@ def review_on_human_mask(*, mask: Mask) -> None:
 
 
 def review_item_finish_regions(
-    *, item: ReviewItem, user, mode: str, decisions: dict[int, RegionChoice], seconds: float | None = None,
+    *,
+    item: ReviewItem,
+    user,
+    mode: str,
+    decisions: dict[int, RegionChoice],
+    seconds: float | None = None,
     activity: dict[int, dict] | None = None,
 ) -> ReviewItem:
     """Finish a review by region: the server composes the mask (webapp.review.regions) from
@@ -281,8 +317,9 @@ def review_item_finish_regions(
         if image.current_mask_id != locked.pseudo_mask_id:
             raise ReviewRefused(IMAGE_CHANGED.format(current=image.mask_version, pseudo=locked.pseudo_mask.version))
         try:
-            layers = item_region_layers(item=locked, image=image,
-                                        teachers={c.source for c in decisions.values()} & {SU, RU})
+            layers = item_region_layers(
+                item=locked, image=image, teachers={c.source for c in decisions.values()} & {SU, RU}
+            )
         except RegionsUnavailable as missing:
             raise ReviewRefused(str(missing)) from missing
         unknown = unknown_regions(layers.superpixels, [*decisions, *activity])
@@ -291,8 +328,13 @@ def review_item_finish_regions(
             raise ReviewRefused(UNKNOWN_REGIONS.format(ids=shown))
         unchecked = [r.id for r in layers.doubtful if r.id not in decisions] if mode == PARTIAL else []
         mask = region_mask_compose(
-            superpixels=layers.superpixels, pseudo=layers.pseudo, su=layers.su, ru=layers.ru,
-            choices=decisions, unlabeled=unchecked, ignore_index=ignore_index,
+            superpixels=layers.superpixels,
+            pseudo=layers.pseudo,
+            su=layers.su,
+            ru=layers.ru,
+            choices=decisions,
+            unlabeled=unchecked,
+            ignore_index=ignore_index,
         )
         touched = [region_id for region_id, choice in decisions.items() if choice.source != PSEUDO]
         unchanged = not touched and not unchecked
@@ -300,8 +342,12 @@ def review_item_finish_regions(
         error = ACCEPTED_ERROR if unchanged else pixel_error(layers.pseudo, mask, ignore_index)
         _decide(locked, user, ReviewStatus.ACCEPTED if unchanged else ReviewStatus.CORRECTED, spent, error)
         human = mask_save(
-            image=image, base_version=locked.pseudo_mask.version, array=mask,
-            author=user, source=MaskSource.HUMAN, editing_seconds=spent,
+            image=image,
+            base_version=locked.pseudo_mask.version,
+            array=mask,
+            author=user,
+            source=MaskSource.HUMAN,
+            editing_seconds=spent,
         )
         ReviewItem.objects.filter(pk=locked.pk).update(
             region_mask=human,
@@ -330,6 +376,11 @@ def _region_log(mode, decisions, touched, unchecked, doubtful, activity) -> dict
         for key in entry["keys"]:
             keys[key] = keys.get(key, 0) + 1
     return {
-        "mode": mode, "doubtful": len(doubtful), "checked": list(decisions), "touched": touched,
-        "unchecked": unchecked, "regions": regions, "keys": keys,
+        "mode": mode,
+        "doubtful": len(doubtful),
+        "checked": list(decisions),
+        "touched": touched,
+        "unchecked": unchecked,
+        "regions": regions,
+        "keys": keys,
     }

@@ -12,6 +12,7 @@ The auto-accept panel (learned threshold, accepted share, audited error) is a pa
 loads after itself, so serving the next item never waits for its queries; admins change the
 queue settings with a POST form that redirects back.
 """
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect, JsonResponse
@@ -53,7 +54,10 @@ from webapp.review.services import (
 
 PAGE = "review/queue.html"
 NO_SUCH_ITEM = "No such review item in this project."
-DECIDED = {"accept": "Accepted: the pseudo-label is now a human mask.", "reject": "Rejected: the image is unlabeled again."}
+DECIDED = {
+    "accept": "Accepted: the pseudo-label is now a human mask.",
+    "reject": "Rejected: the image is unlabeled again.",
+}
 REGIONS_ACCEPTED = "Accepted: every region kept the pseudo-label, which is now a human mask."
 REGIONS_CORRECTED = "Saved: the regions you chose, with the pseudo-label elsewhere, are now a human mask."
 REGIONS_PARTIAL = "Saved partially: {n} unchecked region{s} left unlabeled; the rest is now a human mask."
@@ -64,7 +68,7 @@ SETTINGS_UNCHANGED = "The queue settings were already these."
 # The auto-accept panel. Thresholds are scores (0..1), errors and targets percentages.
 THRESHOLD_FROM = {
     CALIBRATED: "Learned from {decisions} decisions: pseudo-labels scoring ≥ {threshold} had {error} % wrong "
-                "pixels on average (target {target} %).",
+    "pixels on average (target {target} %).",
     TOO_FEW: "Too few decisions yet ({decisions} of {min_support}): the project's threshold {threshold} is used.",
     UNMET: "No score range met the {target} % target yet: only labels above {threshold} are accepted.",
     None: "Not calibrated yet: the project's threshold {threshold}.",
@@ -148,9 +152,11 @@ def _threshold_text(project) -> str:
     status = calibration.get("status") if calibration.get("status") in (CALIBRATED, TOO_FEW, UNMET) else None
     target = calibration.get("target", project.target_pixel_error)
     return THRESHOLD_FROM[status].format(
-        decisions=calibration.get("decisions", 0), min_support=MIN_SUPPORT,
+        decisions=calibration.get("decisions", 0),
+        min_support=MIN_SUPPORT,
         threshold=_score(review_threshold_effective(project) if status else project.review_threshold),
-        error=_pct(calibration.get("mean_error") or 0.0), target=_pct(target, 2),
+        error=_pct(calibration.get("mean_error") or 0.0),
+        target=_pct(target, 2),
     )
 
 
@@ -160,16 +166,22 @@ def _error_text(project) -> str:
         return NO_AUDITS
     if estimate.low is None:
         return ERROR_ONE_AUDIT.format(mean=_pct(estimate.mean))
-    return ERROR_WITH_INTERVAL.format(mean=_pct(estimate.mean), level=_pct(estimate.level, 0), low=_pct(estimate.low),
-                                      high=_pct(estimate.high), n=estimate.n)
+    return ERROR_WITH_INTERVAL.format(
+        mean=_pct(estimate.mean),
+        level=_pct(estimate.level, 0),
+        low=_pct(estimate.low),
+        high=_pct(estimate.high),
+        n=estimate.n,
+    )
 
 
 def _accepted_text(project) -> str:
     accepted, without_human = unlabeled_share_accepted(project=project)
     if not without_human:
         return NO_UNLABELED
-    return ACCEPTED_SHARE.format(accepted=accepted, without_human=without_human,
-                                 share=_pct(accepted / without_human, 0))
+    return ACCEPTED_SHARE.format(
+        accepted=accepted, without_human=without_human, share=_pct(accepted / without_human, 0)
+    )
 
 
 @login_required
@@ -247,11 +259,17 @@ def regions(request, project_id: int, item_id: int):
     except RegionsUnavailable as missing:
         return JsonResponse({"error": str(missing)}, status=409)
     layers = {name: reverse("review:layer", args=[project.pk, item.pk, name]) for name in ("labels", "su", "ru")}
-    return JsonResponse({
-        "item": item.pk, "width": item.image.width, "height": item.image.height, **doubtful.as_json(),
-        "superpixels_url": reverse("images:superpixels", args=[project.pk, item.image_id]),
-        "layers": layers, "teachers": bool(item.su_label and item.ru_label),
-    })
+    return JsonResponse(
+        {
+            "item": item.pk,
+            "width": item.image.width,
+            "height": item.image.height,
+            **doubtful.as_json(),
+            "superpixels_url": reverse("images:superpixels", args=[project.pk, item.image_id]),
+            "layers": layers,
+            "teachers": bool(item.su_label and item.ru_label),
+        }
+    )
 
 
 @login_required
@@ -264,8 +282,12 @@ def finish_regions(request, project_id: int, item_id: int):
     try:
         review = region_review_parse(request.body)
         item = review_item_finish_regions(
-            item=item, user=request.user, mode=review.mode, decisions=review.decisions,
-            seconds=review.seconds, activity=review.activity,
+            item=item,
+            user=request.user,
+            mode=review.mode,
+            decisions=review.decisions,
+            seconds=review.seconds,
+            activity=review.activity,
         )
     except InvalidRegionReview as invalid:
         return JsonResponse({"error": str(invalid)}, status=400)
@@ -292,8 +314,13 @@ def layer(request, project_id: int, item_id: int, name: str):
     like the page."""
     project = project_get_for_user(user=request.user, project_id=project_id, role=Role.REVIEWER)
     item = _item_or_404(project, item_id)
-    render = {"labels": maps.labels_png, "confidence": maps.confidence_png, "disagreement": maps.disagreement_png,
-              "su": maps.su_png, "ru": maps.ru_png}
+    render = {
+        "labels": maps.labels_png,
+        "confidence": maps.confidence_png,
+        "disagreement": maps.disagreement_png,
+        "su": maps.su_png,
+        "ru": maps.ru_png,
+    }
     if name not in render:
         raise Http404(NO_SUCH_ITEM)
     return maps.png_response(render[name](project=project, item=item))

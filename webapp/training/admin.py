@@ -1,4 +1,5 @@
 """Django admin for training runs (read-mostly: the worker owns their state) and model versions."""
+
 from django.contrib import admin
 
 from webapp.training.models import ModelVersion, TrainingRun
@@ -7,7 +8,16 @@ from webapp.training.models import ModelVersion, TrainingRun
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
     list_display = [
-        "id", "project", "status", "trigger", "phase", "stage", "step", "total_steps", "created_at", "finished_at",
+        "id",
+        "project",
+        "status",
+        "trigger",
+        "phase",
+        "stage",
+        "step",
+        "total_steps",
+        "created_at",
+        "finished_at",
     ]
     list_filter = ["status", "trigger", "project"]
     list_select_related = ["project"]
@@ -23,8 +33,18 @@ class ModelVersionAdmin(admin.ModelAdmin):
     list_display = ["project", "number", "is_active", "miou", "run", "created_at"]
     list_filter = ["project", "is_active"]
     list_select_related = ["project", "run"]
-    readonly_fields = ["project", "run", "number", "student_path", "su_teacher_path", "ru_teacher_path",
-                       "miou", "per_class_iou", "config", "created_at"]
+    readonly_fields = [
+        "project",
+        "run",
+        "number",
+        "student_path",
+        "su_teacher_path",
+        "ru_teacher_path",
+        "miou",
+        "per_class_iou",
+        "config",
+        "created_at",
+    ]
 
 
 # The "Retrain" action on projects (webapp.projects.admin asks apps to append their actions).

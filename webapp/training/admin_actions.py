@@ -3,6 +3,7 @@
 It goes through training_run_start like the page and the API, so the same rules hold: only
 the project's admins, one active run per project, at least one labeled image.
 """
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 

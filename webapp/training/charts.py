@@ -2,6 +2,7 @@
 
 The x axis is the round's step count: the student stage is drawn after the teachers' steps.
 """
+
 from dataclasses import dataclass, field
 
 STAGE_COLOURS = {"teachers": "#7c3aed", "student": "#059669"}
@@ -50,13 +51,25 @@ def miou_chart(val_history: list[dict], *, teacher_steps: int, width: int = 520,
         if not stage_points:
             continue
         coords = [xy(p) for p in stage_points]
-        series.append(Series(
-            stage=stage, colour=STAGE_COLOURS[stage], points=" ".join(f"{x},{y}" for x, y in coords),
-            dots=[(x, y, f"{stage} step {p['step']}: mIoU {p['miou']:.3f}") for (x, y), p in zip(coords, stage_points, strict=True)],
-        ))
+        series.append(
+            Series(
+                stage=stage,
+                colour=STAGE_COLOURS[stage],
+                points=" ".join(f"{x},{y}" for x, y in coords),
+                dots=[
+                    (x, y, f"{stage} step {p['step']}: mIoU {p['miou']:.3f}")
+                    for (x, y), p in zip(coords, stage_points, strict=True)
+                ],
+            )
+        )
     ticks = [(round(height - pad - (height - 2 * pad) * f, 1), f"{y_max * f:.2f}") for f in (0, 0.5, 1)]
     best = max(points, key=lambda p: p["miou"])
     return Chart(
-        width=width, height=height, pad=pad, series=series, y_ticks=ticks, x_label=f"step (of {x_max})",
+        width=width,
+        height=height,
+        pad=pad,
+        series=series,
+        y_ticks=ticks,
+        x_label=f"step (of {x_max})",
         best=f"best {best['miou']:.3f} ({best['stage']}, step {best['step']})",
     )

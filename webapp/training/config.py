@@ -6,6 +6,7 @@ PyPI packages (EfficientNet-Lite0 / Lite2), so a fresh install trains pretrained
 offline, and the round is planned to fit `max_minutes` (15) on 2 CPU cores, pseudo-labelling
 included. Deployments override any key in settings or per project.
 """
+
 import copy
 from typing import Any
 

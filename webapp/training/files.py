@@ -6,6 +6,7 @@ file is downloaded once into a local cache keyed by its storage name; names are 
 addressed or versioned (`.../<checksum>.png`, `.../v3-human.png`), so a cached copy never
 goes stale.
 """
+
 from pathlib import Path
 
 from django.conf import settings

@@ -4,6 +4,7 @@ Files live in MODELS_ROOT/exports/<version id>-<checkpoint mtime>/, so a rewritt
 gets a fresh export; each export is written to a temporary folder and renamed into place, so
 two requests at once never hand out half a file.
 """
+
 import shutil
 import tempfile
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Training rounds and the model versions they produce. The run row is the whole state."""
+
 from django.conf import settings
 from django.db import models
 
@@ -82,7 +83,9 @@ class TrainingRun(models.Model):
 
 class ModelVersion(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
-    run = models.OneToOneField(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_version")
+    run = models.OneToOneField(
+        TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_version"
+    )
     number = models.PositiveIntegerField()
     is_active = models.BooleanField(default=False)
     # Checkpoint files, relative to settings.MODELS_ROOT.

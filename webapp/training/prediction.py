@@ -4,6 +4,7 @@ The model is loaded once per process and kept, keyed by (version id, checkpoint 
 re-activated or overwritten checkpoint is picked up, and requests never pay the load.
 Images larger than the training crop are predicted with ml.infer's sliding window.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,7 +60,9 @@ _cache: OrderedDict[tuple[int, float], LoadedModel] = OrderedDict()
 _lock = threading.Lock()
 
 
-def predict_image_array(*, project: Project, image: Image | None = None, data: bytes | None = None) -> tuple[np.ndarray, dict]:
+def predict_image_array(
+    *, project: Project, image: Image | None = None, data: bytes | None = None
+) -> tuple[np.ndarray, dict]:
     """The active model's mask for a stored image or uploaded bytes.
 
     Returns (HxW uint8 array of the project's class indices, scores) where scores holds
@@ -101,8 +104,11 @@ def served_model(*, project: Project) -> LoadedModel:
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     if loaded.model.spec.num_classes != project.num_classes:
-        raise NoActiveModel(CLASS_COUNT_MISMATCH.format(
-            number=version.number, model=loaded.model.spec.num_classes, project=project.num_classes))
+        raise NoActiveModel(
+            CLASS_COUNT_MISMATCH.format(
+                number=version.number, model=loaded.model.spec.num_classes, project=project.num_classes
+            )
+        )
     return loaded
 
 
@@ -116,7 +122,8 @@ def _load(version: ModelVersion, path: Path) -> LoadedModel:
     model, _checkpoint = load_model(path, map_location="cpu")
     config = version.config or {}
     return LoadedModel(
-        model=model, number=version.number,
+        model=model,
+        number=version.number,
         crop_size=int(config.get("crop_size") or DEFAULT_CROP_SIZE),
         long_side=config.get("long_side") or None,
         tau=float(config.get("tau", DEFAULT_TAU)),

@@ -14,6 +14,7 @@ go to the queue as audits. The same pass yields each image's pooled teacher feat
 class-balanced uncertainty, stored with the item, and both teachers' labels (for review by
 region: webapp.review.regions); the queue is re-ordered at the end.
 """
+
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable
@@ -108,8 +109,9 @@ def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop
     window = run.config.get("eval_window")
     amp = bool(run.config.get("amp", True))
     project = run.project
-    routing = Routing(threshold=review_threshold_calibrate(project=project).threshold,
-                      audit_share=project.audit_share, run_id=run.pk)
+    routing = Routing(
+        threshold=review_threshold_calibrate(project=project).threshold, audit_share=project.audit_share, run_id=run.pk
+    )
     shares = label_class_shares(project=project)
     class_share = torch.from_numpy(shares) if shares is not None else None
     images = images_to_pseudo_label(project=project)
@@ -136,13 +138,19 @@ def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop
             for i, image in enumerate(batch):
                 scores = image_scores(fused.confidence[i], fused.su_pred[i], fused.ru_pred[i], tau)
                 pseudo_label_store(
-                    image=image, run=run, version=version, tau=tau, scores=scores,
+                    image=image,
+                    run=run,
+                    version=version,
+                    tau=tau,
+                    scores=scores,
                     pred=fused.pred[i].cpu().numpy().astype(np.uint8),
                     confidence=fused.confidence[i].float().cpu().numpy(),
                     disagreement=fused.disagreement_map[i].cpu().numpy(),
                     su_pred=fused.su_pred[i].cpu().numpy().astype(np.uint8) if teacher_labels else None,
                     ru_pred=fused.ru_pred[i].cpu().numpy().astype(np.uint8) if teacher_labels else None,
-                    routing=routing, features=features[i], class_uncertainty=uncertainty[i],
+                    routing=routing,
+                    features=features[i],
+                    class_uncertainty=uncertainty[i],
                 )
             done += len(batch)
             TrainingRun.objects.filter(pk=run.pk).update(pseudo_done=done, heartbeat_at=timezone.now())
@@ -175,10 +183,20 @@ class Routing:
 
 
 def pseudo_label_store(
-    *, image: Image, run: TrainingRun, version: ModelVersion, tau: float, scores: dict,
-    pred: np.ndarray, confidence: np.ndarray, disagreement: np.ndarray,
-    su_pred: np.ndarray | None = None, ru_pred: np.ndarray | None = None,
-    routing: Routing | None = None, features: np.ndarray | None = None, class_uncertainty: float | None = None,
+    *,
+    image: Image,
+    run: TrainingRun,
+    version: ModelVersion,
+    tau: float,
+    scores: dict,
+    pred: np.ndarray,
+    confidence: np.ndarray,
+    disagreement: np.ndarray,
+    su_pred: np.ndarray | None = None,
+    ru_pred: np.ndarray | None = None,
+    routing: Routing | None = None,
+    features: np.ndarray | None = None,
+    class_uncertainty: float | None = None,
 ):
     """Save one pseudo-label as a Mask version and route it: review item (doubtful, or an
     audit) or accepted label. routing defaults to the project's review_threshold, no audits.
@@ -200,24 +218,35 @@ def pseudo_label_store(
             return None  # a reviewer took the item since the list was made
         try:
             mask = mask_save(
-                image=locked, base_version=locked.mask_version, array=pred, source=MaskSource.PSEUDO,
+                image=locked,
+                base_version=locked.mask_version,
+                array=pred,
+                source=MaskSource.PSEUDO,
                 status=ImageStatus.IN_REVIEW if to_review else ImageStatus.PSEUDO_LABELED,
-                scores=MaskScores(**scores), model_version=version,
+                scores=MaskScores(**scores),
+                model_version=version,
             )
         except MaskConflict:
             return None
         if to_review:
             review_item_create(
-                image=locked, mask=mask, run=run, score=score, scores=scores,
+                image=locked,
+                mask=mask,
+                run=run,
+                score=score,
+                scores=scores,
                 confidence_png=gray_png(np.clip(confidence * 255.0, 0, 255).astype(np.uint8)),
                 disagreement_png=gray_png(disagreement.astype(np.uint8) * 255),
                 features=None if features is None else vector_to_bytes(features),
-                class_uncertainty=class_uncertainty, is_audit=destination == AUDIT,
+                class_uncertainty=class_uncertainty,
+                is_audit=destination == AUDIT,
                 su_label_png=None if su_pred is None else gray_png(su_pred.astype(np.uint8)),
                 ru_label_png=None if ru_pred is None else gray_png(ru_pred.astype(np.uint8)),
             )
         else:
-            _write_training_copy(project.pk, locked.pk, mask.version, pred, confidence, tau, project_ignore_index(project))
+            _write_training_copy(
+                project.pk, locked.pk, mask.version, pred, confidence, tau, project_ignore_index(project)
+            )
     return mask
 
 

@@ -2,6 +2,7 @@
 version, pseudo-label. Every state change is written to the TrainingRun row; the worker holds
 nothing the page needs.
 """
+
 import logging
 import shutil
 import socket
@@ -42,9 +43,7 @@ class Heartbeat(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stopped.wait(heartbeat_seconds()):
-                TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
+                TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
         finally:
             connection.close()  # this thread's own connection
 
@@ -82,20 +81,30 @@ class RunProgress:
             self.timings.setdefault("first_step", {})[event.stage] = event.step
         evaluated = event.val_miou is not None
         if evaluated:
-            self.val_history.append({
-                "stage": event.stage, "step": event.step, "miou": event.val_miou,
-                "mious": event.val_mious or {}, "elapsed": round(event.elapsed, 1),
-            })
+            self.val_history.append(
+                {
+                    "stage": event.stage,
+                    "step": event.step,
+                    "miou": event.val_miou,
+                    "mious": event.val_mious or {},
+                    "elapsed": round(event.elapsed, 1),
+                }
+            )
         last_step = event.step == event.total_steps
         told = plan is not None or bool(note)
         if not (stage_changed or evaluated or last_step or told or now - self.last_write >= PROGRESS_INTERVAL_S):
             return
         self.last_write = now
         TrainingRun.objects.filter(pk=self.run_id).update(
-            stage=event.stage, step=event.step, total_steps=event.total_steps,
+            stage=event.stage,
+            step=event.step,
+            total_steps=event.total_steps,
             losses={k: round(float(v), 5) for k, v in event.losses.items()},
-            learning_rate=event.lr, mask_ratio=event.mask_ratio, val_history=self.val_history,
-            timings=self.timings, heartbeat_at=timezone.now(),
+            learning_rate=event.lr,
+            mask_ratio=event.mask_ratio,
+            val_history=self.val_history,
+            timings=self.timings,
+            heartbeat_at=timezone.now(),
         )
 
 
@@ -121,7 +130,10 @@ def training_run_claim(*, run_id: int) -> TrainingRun | None:
     """Take a queued run for this worker; None if another worker (or a cancel) got there first."""
     now = timezone.now()
     claimed = TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker_host=socket.gethostname(),
+        status=RunStatus.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        worker_host=socket.gethostname(),
         phase="preparing",
     )
     return TrainingRun.objects.select_related("project").get(pk=run_id) if claimed else None
@@ -165,15 +177,25 @@ def _execute(run: TrainingRun) -> None:
     training_set = training_set_for_project(project=run.project)
     counts = training_set.counts
     TrainingRun.objects.filter(pk=run.pk).update(
-        phase="training", num_labeled=counts["labeled"], num_pseudo=counts["pseudo_labeled"],
-        num_unlabeled=counts["unlabeled"], num_validation=counts["validation"], weight_sources=run.weight_sources,
+        phase="training",
+        num_labeled=counts["labeled"],
+        num_pseudo=counts["pseudo_labeled"],
+        num_unlabeled=counts["unlabeled"],
+        num_validation=counts["validation"],
+        weight_sources=run.weight_sources,
     )
     started = time.monotonic()
     stop = StopFlag(run.pk)
     result = train_round(
-        run.config, labeled=training_set.labeled, unlabeled=training_set.unlabeled, val=training_set.validation,
-        pseudo_labeled=training_set.pseudo_labeled, out_dir=out_dir, resume_from=resume_from,
-        progress=RunProgress(run), should_stop=stop,
+        run.config,
+        labeled=training_set.labeled,
+        unlabeled=training_set.unlabeled,
+        val=training_set.validation,
+        pseudo_labeled=training_set.pseudo_labeled,
+        out_dir=out_dir,
+        resume_from=resume_from,
+        progress=RunProgress(run),
+        should_stop=stop,
         pseudo_label_images=len(images_to_pseudo_label(project=run.project)),
         pseudo_seconds_per_image=pseudo_seconds_per_image_measured(project=run.project),
     )
@@ -190,7 +212,11 @@ def _execute(run: TrainingRun) -> None:
     TrainingRun.objects.filter(pk=run.pk).update(phase="pseudo-labelling")
     finished = pseudo_label_project(run=run, version=version, should_stop=stop)
     _add_timing(run.pk, "pseudo_s", time.monotonic() - started)
-    _finish(run.pk, RunStatus.SUCCEEDED if finished else RunStatus.CANCELLED, phase="done" if finished else "pseudo-labelling")
+    _finish(
+        run.pk,
+        RunStatus.SUCCEEDED if finished else RunStatus.CANCELLED,
+        phase="done" if finished else "pseudo-labelling",
+    )
 
 
 def _prepare_resume(run: TrainingRun, out_dir: Path) -> Path | None:
@@ -239,9 +265,15 @@ def _record_model_version(run: TrainingRun, result):
     from webapp.training.services import model_version_create
 
     root = models_root()
-    paths = {role: str(Path(files["best"]).relative_to(root)) for role, files in result.checkpoints.items() if "best" in files}
+    paths = {
+        role: str(Path(files["best"]).relative_to(root))
+        for role, files in result.checkpoints.items()
+        if "best" in files
+    }
     student_metrics = result.metrics.get("student") or {}
     return model_version_create(
-        run=run, paths=paths, miou=result.best_miou.get("student"),
+        run=run,
+        paths=paths,
+        miou=result.best_miou.get("student"),
         per_class_iou=student_metrics.get("per_class_iou") or {},
     )

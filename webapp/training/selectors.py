@@ -1,4 +1,5 @@
 """Reads for training: what a round trains on, runs, model versions, progress figures."""
+
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -48,9 +49,13 @@ PARTIAL_LABEL_SHARE = 0.2
 def partially_labeled_image_ids(*, project: Project) -> set[int]:
     """Images whose current mask is a partial region review's with at least
     PARTIAL_LABEL_SHARE of its pixels unlabeled (webapp.review records the share)."""
-    return set(ReviewItem.objects.filter(
-        project=project, unlabeled_share__gte=PARTIAL_LABEL_SHARE, region_mask_id=F("image__current_mask_id"),
-    ).values_list("image_id", flat=True))
+    return set(
+        ReviewItem.objects.filter(
+            project=project,
+            unlabeled_share__gte=PARTIAL_LABEL_SHARE,
+            region_mask_id=F("image__current_mask_id"),
+        ).values_list("image_id", flat=True)
+    )
 
 
 def _held_out(labeled: list) -> tuple[list, str]:
@@ -132,9 +137,7 @@ def training_run_active(*, project: Project) -> TrainingRun | None:
 
 
 def training_runs_for_project(*, project: Project, limit: int = 20) -> list[TrainingRun]:
-    return list(
-        TrainingRun.objects.filter(project=project).select_related("triggered_by", "model_version")[:limit]
-    )
+    return list(TrainingRun.objects.filter(project=project).select_related("triggered_by", "model_version")[:limit])
 
 
 def model_versions_for_project(*, project: Project) -> list[ModelVersion]:
@@ -159,8 +162,12 @@ def resumable_run_for_project(*, project: Project) -> TrainingRun | None:
 def pseudo_seconds_per_image_measured(*, project: Project) -> float | None:
     """Seconds per image that the project's last finished pseudo-labelling took (for the next
     round's time plan); None before any."""
-    run = (TrainingRun.objects.filter(project=project, status=RunStatus.SUCCEEDED, pseudo_total__gt=0)
-           .order_by("-finished_at").only("timings", "pseudo_total").first())
+    run = (
+        TrainingRun.objects.filter(project=project, status=RunStatus.SUCCEEDED, pseudo_total__gt=0)
+        .order_by("-finished_at")
+        .only("timings", "pseudo_total")
+        .first()
+    )
     seconds = (run.timings or {}).get("pseudo_s") if run else None
     return float(seconds) / run.pseudo_total if seconds else None
 
@@ -270,7 +277,8 @@ def run_facts(run: TrainingRun) -> RunFacts:
         weight_sources=sources,
         random_warnings=[
             s.get("warning") or RANDOM_WEIGHTS.format(role=s.get("role"), encoder=s.get("encoder"))
-            for s in sources if s.get("source") == "random"
+            for s in sources
+            if s.get("source") == "random"
         ],
         plan=plan_summary(plan, pseudo_images=run.pseudo_total or run.num_unlabeled) if plan else "",
         plan_note=plan.get("note") or "",
@@ -283,11 +291,13 @@ def run_facts(run: TrainingRun) -> RunFacts:
 
 
 def plan_summary(plan: dict, *, pseudo_images: int = 0) -> str:
-    """"Planned to fit 15 min: 240 teacher steps at 1.9 s, 520 student steps at 0.8 s, 3.1 min
+    """ "Planned to fit 15 min: 240 teacher steps at 1.9 s, 520 student steps at 0.8 s, 3.1 min
     reserved for pseudo-labelling 322 images." (parts a round does not have are left out)."""
     parts = []
     if plan.get("teacher_steps"):
-        parts.append(PLAN_TEACHERS.format(steps=plan["teacher_steps"], step_s=_step_seconds(plan.get("teacher_step_s"))))
+        parts.append(
+            PLAN_TEACHERS.format(steps=plan["teacher_steps"], step_s=_step_seconds(plan.get("teacher_step_s")))
+        )
     if plan.get("student_steps"):
         parts.append(PLAN_STUDENT.format(steps=plan["student_steps"], step_s=_step_seconds(plan.get("student_step_s"))))
     if plan.get("pseudo_s"):

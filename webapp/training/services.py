@@ -2,6 +2,7 @@
 
 The worker side (claiming a run, progress, pseudo-labelling) lives in `runner.py`.
 """
+
 import uuid
 from datetime import timedelta
 
@@ -34,8 +35,15 @@ VERSION_OF_OTHER_PROJECT = "That model version belongs to another project."
 
 # Model-defining config keys: a previous round's weights fit only if these are unchanged.
 _MODEL_KEYS = (
-    "method", "teachers", "num_classes", "su_encoder", "su_kwargs", "ru_encoder", "ru_kwargs",
-    "student_encoder", "student_kwargs",
+    "method",
+    "teachers",
+    "num_classes",
+    "su_encoder",
+    "su_kwargs",
+    "ru_encoder",
+    "ru_kwargs",
+    "student_encoder",
+    "student_kwargs",
 )
 
 
@@ -106,8 +114,13 @@ def training_run_start(*, project: Project, user, trigger: str) -> TrainingRun:
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(
-                project=project, trigger=trigger, triggered_by=user, config=config, celery_task_id=task_id,
-                resumed_from=_warm_start_source(project=project, config=config), weight_sources=sources,
+                project=project,
+                trigger=trigger,
+                triggered_by=user,
+                config=config,
+                celery_task_id=task_id,
+                resumed_from=_warm_start_source(project=project, config=config),
+                weight_sources=sources,
             )
             run.checkpoint_dir = run_dir_relative(project_id=project.pk, run_id=run.pk)
             run.save(update_fields=["checkpoint_dir"])
@@ -182,9 +195,15 @@ def model_version_create(*, run: TrainingRun, paths: dict[str, str], miou, per_c
     Project.objects.select_for_update().filter(pk=run.project_id).first()  # serialises numbering
     last = ModelVersion.objects.filter(project_id=run.project_id).aggregate(n=Max("number"))["n"]
     version = ModelVersion.objects.create(
-        project_id=run.project_id, run=run, number=(last or 0) + 1, student_path=paths["student"],
-        su_teacher_path=paths.get("su", ""), ru_teacher_path=paths.get("ru", ""), miou=miou,
-        per_class_iou=per_class_iou, config=run.config,
+        project_id=run.project_id,
+        run=run,
+        number=(last or 0) + 1,
+        student_path=paths["student"],
+        su_teacher_path=paths.get("su", ""),
+        ru_teacher_path=paths.get("ru", ""),
+        miou=miou,
+        per_class_iou=per_class_iou,
+        config=run.config,
     )
     return _activate(version)
 

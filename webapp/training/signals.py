@@ -3,6 +3,7 @@ app needs no knowledge of training or review (and the editor's save path, owned 
 covered without changes). They run after commit: post_save fires inside mask_save's
 transaction, before the image's current mask and status are updated.
 """
+
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver

@@ -7,6 +7,7 @@ acks_late + reject_on_worker_lost (settings) put the message back if the worker 
 redelivered task finds the run no longer queued and does nothing, and the reaper marks the
 dead run failed so that a new run resumes from its checkpoints.
 """
+
 from celery import shared_task
 
 from webapp.training import runner

@@ -2,6 +2,7 @@
 
 Every member may look; starting, cancelling and activating are for project admins (403).
 """
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect

@@ -1,4 +1,5 @@
 """A project's webhooks and the log of their deliveries."""
+
 import secrets
 
 from django.conf import settings

@@ -1,4 +1,5 @@
 """Reads for webhooks: a project's hooks with their latest deliveries."""
+
 from webapp.projects.models import Project
 from webapp.webhooks.models import Webhook
 

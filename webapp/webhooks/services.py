@@ -4,6 +4,7 @@ An event creates one Delivery per active webhook of the project that asked for i
 queues webhook_deliver for each after commit. Emitters call webhook_event_emit from
 transaction.on_commit, so a rolled-back change sends nothing.
 """
+
 import json
 import time
 import urllib.error
@@ -52,8 +53,9 @@ def _checked(url: str, events: list[str]) -> tuple[str, list[str]]:
         raise WebhookRefused(EVENTS_REQUIRED, field="events")
     unknown = [e for e in events if e not in WebhookEvent.values]
     if unknown:
-        raise WebhookRefused(EVENT_UNKNOWN.format(event=unknown[0], valid=", ".join(WebhookEvent.values)),
-                             field="events")
+        raise WebhookRefused(
+            EVENT_UNKNOWN.format(event=unknown[0], valid=", ".join(WebhookEvent.values)), field="events"
+        )
     return url, sorted(set(events))
 
 
@@ -99,8 +101,13 @@ def webhook_event_emit(*, project_id: int, event: str, data: dict) -> list[int]:
     with transaction.atomic():
         for hook in hooks:
             delivery = Delivery.objects.create(webhook=hook, event=event, payload={})
-            delivery.payload = {"event": event, "delivery": delivery.pk, "project": project_id,
-                                "created_at": delivery.created_at.isoformat(), "data": data}
+            delivery.payload = {
+                "event": event,
+                "delivery": delivery.pk,
+                "project": project_id,
+                "created_at": delivery.created_at.isoformat(),
+                "data": data,
+            }
             delivery.save(update_fields=["payload"])
             ids.append(delivery.pk)
             webhook_deliver.delay_on_commit(delivery.pk)
@@ -133,17 +140,20 @@ _OPENER = urllib.request.build_opener(_NoRedirects)
 
 def backoff_seconds(attempt: int) -> int:
     """Wait after failed attempt number `attempt` (1-based): base * 2^(attempt-1), capped."""
-    return min(settings.SEGLOOP_WEBHOOK_BACKOFF_MAX_SECONDS,
-               settings.SEGLOOP_WEBHOOK_BACKOFF_SECONDS * 2 ** (attempt - 1))
+    return min(
+        settings.SEGLOOP_WEBHOOK_BACKOFF_MAX_SECONDS, settings.SEGLOOP_WEBHOOK_BACKOFF_SECONDS * 2 ** (attempt - 1)
+    )
 
 
 def _post(hook: Webhook, delivery: Delivery) -> tuple[int | None, str]:
     """(HTTP status or None, error text) of one POST of the delivery's signed payload."""
     body = json.dumps(delivery.payload, sort_keys=True, separators=(",", ":")).encode()
     headers = {
-        "Content-Type": "application/json", "User-Agent": USER_AGENT,
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
         SIGNATURE_HEADER: signature(secret=hook.secret, body=body, timestamp=int(time.time())),
-        EVENT_HEADER: delivery.event, DELIVERY_HEADER: str(delivery.pk),
+        EVENT_HEADER: delivery.event,
+        DELIVERY_HEADER: str(delivery.pk),
     }
     try:
         target_check(hook.url)  # again: the name may resolve elsewhere since registration
@@ -165,18 +175,22 @@ def delivery_attempt(*, delivery_id: int) -> Attempt:
     is retried with backoff until SEGLOOP_WEBHOOK_MAX_ATTEMPTS attempts, then it fails.
     A delivery already done, or whose webhook was removed, is left alone."""
     with transaction.atomic():
-        delivery = (Delivery.objects.select_for_update().select_related("webhook")
-                    .filter(pk=delivery_id).first())
+        delivery = Delivery.objects.select_for_update().select_related("webhook").filter(pk=delivery_id).first()
         if delivery is None or delivery.status in (DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED):
-            return Attempt(delivered=delivery is not None and delivery.status == DeliveryStatus.SUCCEEDED,
-                           retry_in=None)
+            return Attempt(
+                delivered=delivery is not None and delivery.status == DeliveryStatus.SUCCEEDED, retry_in=None
+            )
         delivery.attempts += 1
         delivery.save(update_fields=["attempts"])
     code, error = _post(delivery.webhook, delivery)
     delivered = code is not None and 200 <= code < 300
     retry_in = None
     if delivered:
-        delivery.status, delivery.delivered_at, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, timezone.now(), None
+        delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
+            DeliveryStatus.SUCCEEDED,
+            timezone.now(),
+            None,
+        )
     elif delivery.attempts >= settings.SEGLOOP_WEBHOOK_MAX_ATTEMPTS or not delivery.webhook.active:
         delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
     else:

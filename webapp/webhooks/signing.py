@@ -4,6 +4,7 @@ Header: ``X-Segloop-Signature: t=<unix seconds>,v1=<hex>``, where
 ``hex = HMAC_SHA256(key=webhook.secret, msg=f"{t}.".encode() + body)``. A receiver recomputes
 it over the raw body bytes, compares in constant time, and refuses old timestamps (replays).
 """
+
 import hashlib
 import hmac
 import time
@@ -19,8 +20,9 @@ def signature(*, secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def signature_valid(*, secret: str, body: bytes, header: str, now: float | None = None,
-                    tolerance: int = TOLERANCE_SECONDS) -> bool:
+def signature_valid(
+    *, secret: str, body: bytes, header: str, now: float | None = None, tolerance: int = TOLERANCE_SECONDS
+) -> bool:
     """What a receiver does (tests and docs use it): True if `header` signs `body` recently."""
     try:
         parts = dict(item.split("=", 1) for item in header.split(","))

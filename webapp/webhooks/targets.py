@@ -9,6 +9,7 @@ may resolve differently later). Redirects are not followed. settings.SEGLOOP_WEB
 intranet deployments. A name re-resolved between the check and the connection (DNS rebinding)
 is not caught; deployments that need that guard route deliveries through an egress proxy.
 """
+
 import ipaddress
 import socket
 from urllib.parse import urlsplit

@@ -5,6 +5,7 @@ doubles per attempt (services.backoff_seconds, capped); the attempt count and th
 the Delivery row, not in the worker, so a redelivered task (acks_late) does not send twice a
 delivery already logged as done.
 """
+
 from celery import shared_task
 
 from webapp.webhooks.services import delivery_attempt

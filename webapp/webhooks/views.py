@@ -1,4 +1,5 @@
 """The webhooks section of the project settings page (admins): register and remove URLs."""
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404

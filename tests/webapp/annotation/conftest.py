@@ -1,8 +1,15 @@
 """One Chromium per test module, and pages logged in as a given user on the live server."""
+
 import pytest
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +33,9 @@ def page_for(browser, live_server):
         session_client = Client()
         session_client.force_login(user)
         context = browser.new_context(viewport={"width": 1200, "height": 760})
-        context.add_cookies([{"name": "sessionid", "value": session_client.cookies["sessionid"].value,
-                              "url": live_server.url}])
+        context.add_cookies(
+            [{"name": "sessionid", "value": session_client.cookies["sessionid"].value, "url": live_server.url}]
+        )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)
@@ -39,5 +47,3 @@ def page_for(browser, live_server):
     yield make
     for context in contexts:
         context.close()
-
-

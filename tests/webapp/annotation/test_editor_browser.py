@@ -2,6 +2,7 @@
 
 Every check on painting reads the mask the server stored (mask_read of the current mask).
 """
+
 import numpy as np
 import pytest
 from django.urls import reverse
@@ -51,11 +52,12 @@ def editor_value(page, x, y):
 def save_and_wait(page, expected_status):
     page.keyboard.press("Control+s")
     page.wait_for_function(
-        "text => document.querySelector('[data-status]').textContent.includes(text)", arg=expected_status)
+        "text => document.querySelector('[data-status]').textContent.includes(text)", arg=expected_status
+    )
 
 
 def distance_to_segment(shape, a, b):
-    ys, xs = np.mgrid[0:shape[0], 0:shape[1]]
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]]
     (ax, ay), (bx, by) = a, b
     t = np.clip(((xs - ax) * (bx - ax) + (ys - ay) * (by - ay)) / ((bx - ax) ** 2 + (by - ay) ** 2), 0, 1)
     return np.hypot(xs - (ax + t * (bx - ax)), ys - (ay + t * (by - ay)))
@@ -158,7 +160,8 @@ def test_reviewer_sees_the_mask_read_only_and_cannot_save(page_for, live_server,
         const island = document.querySelector('[data-editor]');
         const config = JSON.parse(island.querySelector('script[type="application/json"]').textContent);
         const token = JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRFToken'];
-        const png = await (await import('/static/js/editor/png.js')).encodeIndexPng(island.editorPage.editor.labels, config.width, config.height);
+        const pngModule = await import('/static/js/editor/png.js');
+        const png = await pngModule.encodeIndexPng(island.editorPage.editor.labels, config.width, config.height);
         const form = new FormData();
         form.append('mask', png, 'mask.png');
         form.append('base_version', '0');
@@ -207,8 +210,9 @@ def test_keyboard_shortcuts_choose_classes_tools_undo_redo_and_help(page_for, li
     assert page.locator("canvas[data-overlay]").is_visible()
 
     page.locator("[data-prefill]").click()
-    page.wait_for_function("text => document.querySelector('[data-status]').textContent === text",
-                           arg=selectors.NOTHING_TO_PREFILL)
+    page.wait_for_function(
+        "text => document.querySelector('[data-status]').textContent === text", arg=selectors.NOTHING_TO_PREFILL
+    )
 
     page.keyboard.press("?")
     help_dialog = page.locator("dialog[data-help]")
@@ -225,7 +229,8 @@ def test_index_pngs_round_trip_exactly_through_the_pages_encoder_and_decoder(pag
     values = (np.arange(W * H) * 7919 % 256).astype(np.uint8).reshape(H, W)
     image = make_image(W, H)
     page = open_editor(page_for(member), live_server, image)
-    result = page.evaluate("""async ([pilPng, width, height]) => {
+    result = page.evaluate(
+        """async ([pilPng, width, height]) => {
         const png = await import('/static/js/editor/png.js');
         const bytes = Uint8Array.from(atob(pilPng), c => c.charCodeAt(0));
         const decoded = await png.decodeIndexPng(bytes.buffer);
@@ -239,7 +244,9 @@ def test_index_pngs_round_trip_exactly_through_the_pages_encoder_and_decoder(pag
         const rgba = context.getImageData(0, 0, width, height).data;
         const red = Array.from({length: width * height}, (_, i) => rgba[4 * i]);
         return {decoded: Array.from(decoded.labels), reencoded: btoa(String.fromCharCode(...encoded)), red};
-    }""", [__import__("base64").b64encode(mask_png(values)).decode(), W, H])
+    }""",
+        [__import__("base64").b64encode(mask_png(values)).decode(), W, H],
+    )
     assert np.array_equal(np.array(result["decoded"], dtype=np.uint8).reshape(H, W), values)
     import base64
     import io

@@ -4,6 +4,7 @@ The image is a grid of flat colour blocks, its superpixels are computed by the s
 the editor opens, and every check reads the mask the server stored after a save (mask_read)
 against the labels the server computed.
 """
+
 import base64
 import io
 
@@ -29,7 +30,7 @@ def blocks_png() -> bytes:
     colours = rng.permutation(np.array([[r, g, b] for r in (20, 130, 240) for g in (20, 230) for b in (40, 200)]))
     rgb = np.zeros((H, W, 3), np.uint8)
     for k, (by, bx) in enumerate(np.ndindex(H // BLOCK, W // BLOCK)):
-        rgb[by * BLOCK:(by + 1) * BLOCK, bx * BLOCK:(bx + 1) * BLOCK] = colours[k]
+        rgb[by * BLOCK : (by + 1) * BLOCK, bx * BLOCK : (bx + 1) * BLOCK] = colours[k]
     buffer = io.BytesIO()
     PILImage.fromarray(rgb).save(buffer, format="PNG")
     return buffer.getvalue()
@@ -51,7 +52,9 @@ def server_labels(image) -> np.ndarray:
 
 
 def open_editor(page, live_server, image, superpixels=True):
-    page.goto(live_server.url + reverse("annotation:editor", kwargs={"project_id": image.project_id, "image_id": image.id}))
+    page.goto(
+        live_server.url + reverse("annotation:editor", kwargs={"project_id": image.project_id, "image_id": image.id})
+    )
     page.wait_for_selector("[data-editor][data-ready]")
     if superpixels:
         page.wait_for_selector("[data-editor][data-superpixels]")
@@ -66,8 +69,10 @@ def screen(page, x, y):
 
 def saved_mask(page, image, expected_version) -> np.ndarray:
     page.keyboard.press("Control+s")
-    page.wait_for_function("text => document.querySelector('[data-status]').textContent.includes(text)",
-                           arg=f"Saved as version {expected_version}")
+    page.wait_for_function(
+        "text => document.querySelector('[data-status]').textContent.includes(text)",
+        arg=f"Saved as version {expected_version}",
+    )
     image.refresh_from_db()
     return mask_read(image.current_mask)
 
@@ -100,12 +105,15 @@ def test_ids_in_all_three_channels_decode_exactly(page_for, live_server, member)
     labels = ((np.arange(h * w) * 7919 + 60_000) % 70_001).reshape(h, w).astype(np.int32)
     page = page_for(member)
     page.goto(live_server.url + reverse("login"))
-    decoded = page.evaluate("""async (png) => {
+    decoded = page.evaluate(
+        """async (png) => {
         const { loadSuperpixels } = await import('/static/js/editor/superpixels.js');
         const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
         const sp = await loadSuperpixels(URL.createObjectURL(new Blob([bytes], {type: 'image/png'})));
         return {count: sp.count, labels: Array.from(sp.labels), size: sp.pixelsOf(70000).length};
-    }""", base64.b64encode(superpixels_png(labels)).decode())
+    }""",
+        base64.b64encode(superpixels_png(labels)).decode(),
+    )
     assert np.array_equal(np.array(decoded["labels"]).reshape(h, w), labels)
     assert decoded["count"] == 70_001 and decoded["size"] == (labels == 70_000).sum()
 
@@ -138,9 +146,11 @@ def test_drag_paints_every_superpixel_it_crosses(page_for, live_server, member, 
     page.mouse.down()
     page.mouse.move(*screen(page, x1, y), steps=6)
     page.mouse.up()
-    crossed = np.unique(labels[y, x0:x1 + 1])
+    crossed = np.unique(labels[y, x0 : x1 + 1])
     assert len(crossed) >= 3
-    assert page.evaluate("document.querySelector('[data-editor]').editorPage.editor.stats.lastStroke.regions") == len(crossed)
+    assert page.evaluate("document.querySelector('[data-editor]').editorPage.editor.stats.lastStroke.regions") == len(
+        crossed
+    )
     assert np.array_equal(saved_mask(page, image, 1), np.where(np.isin(labels, crossed), CAR, VOID))
     # One drag is one step: a single undo takes all of it back.
     page.keyboard.press("Control+z")
@@ -246,7 +256,8 @@ def test_cleanup_matches_scipy_on_random_masks(page_for, live_server, member):
     masks.append(np.digitize(ndimage.gaussian_filter(rng.random((h, w)), 0.8), [0.47, 0.5, 0.53]).astype(np.uint8))
     page = page_for(member)
     page.goto(live_server.url + reverse("login"))
-    results = page.evaluate("""async ([masks, w, h]) => {
+    results = page.evaluate(
+        """async ([masks, w, h]) => {
         const { LabelMap, DirtyRect } = await import('/static/js/editor/labelmap.js');
         const { fillHoles, removeIslands } = await import('/static/js/editor/cleanup.js');
         const out = [];
@@ -260,7 +271,9 @@ def test_cleanup_matches_scipy_on_random_masks(page_for, live_server, member):
             }
         }
         return out;
-    }""", [[m.ravel().tolist() for m in masks], w, h])
+    }""",
+        [[m.ravel().tolist() for m in masks], w, h],
+    )
     for k, (holes, islands) in enumerate(results):
         mask, value = masks[k // 4], k % 4
         inside = mask == value
@@ -277,7 +290,9 @@ def test_superpixel_tool_waits_while_they_are_computed(page_for, live_server, me
     image = image_import(project=project, name="fresh.png", data=blocks_png(), uploaded_by=owner)
     page = open_editor(page_for(member), live_server, image, superpixels=False)
     button = page.locator("[data-tool='superpixel']")
-    page.wait_for_function("() => document.querySelector(\"[data-tool='superpixel']\").title === 'Superpixels are still being computed'")
+    page.wait_for_function(
+        "() => document.querySelector(\"[data-tool='superpixel']\").title === 'Superpixels are still being computed'"
+    )
     assert button.is_disabled()
     page.keyboard.press("s")
     assert page.locator("[data-editor]").get_attribute("data-tool") == "brush"

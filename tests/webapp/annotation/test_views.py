@@ -1,4 +1,5 @@
 """The editor's page and endpoints: who may do what, saving, conflicts, bad masks, prefill, next."""
+
 import io
 from pathlib import Path
 
@@ -31,8 +32,9 @@ def read_png(data: bytes) -> np.ndarray:
 def post_mask(client, image, array, *, base_version=0, editing_seconds="12.5"):
     upload = io.BytesIO(mask_png(array))
     upload.name = "mask.png"
-    return client.post(url("save", image), {"mask": upload, "base_version": base_version,
-                                            "editing_seconds": editing_seconds})
+    return client.post(
+        url("save", image), {"mask": upload, "base_version": base_version, "editing_seconds": editing_seconds}
+    )
 
 
 @pytest.fixture
@@ -51,7 +53,7 @@ def test_member_sees_editor_with_image_size_classes_and_urls(client, member, ima
     assert (config["width"], config["height"], config["canEdit"], config["unpainted"]) == (20, 10, True, VOID)
     assert [c["name"] for c in config["classes"]] == ["background", "road", "car", "void"]
     assert config["urls"]["save"] == url("save", image)
-    assert b'data-editor' in response.content and b'js/editor/main.js' in response.content
+    assert b"data-editor" in response.content and b"js/editor/main.js" in response.content
 
 
 def test_reviewer_opens_editor_read_only_with_save_disabled(client, reviewer, image):
@@ -146,8 +148,9 @@ def test_save_stores_a_human_version_with_editing_time_and_labels_the_image(clie
 def test_save_accepts_the_png_as_raw_request_body(client, member, image):
     array = np.zeros((10, 20), dtype=np.uint8)
     client.force_login(member)
-    response = client.post(url("save", image) + "?base_version=0&editing_seconds=3", data=mask_png(array),
-                           content_type="image/png")
+    response = client.post(
+        url("save", image) + "?base_version=0&editing_seconds=3", data=mask_png(array), content_type="image/png"
+    )
     assert response.status_code == 200 and response.json() == {"version": 1}
     assert Mask.objects.get(image=image).editing_seconds == 3.0
 
@@ -266,8 +269,14 @@ def test_save_needs_post(client, member, image):
 
 def _pseudo(image, value, *, version_base):
     array = np.full((image.height, image.width), value, dtype=np.uint8)
-    return mask_save(image=image, base_version=version_base, array=array, source=MaskSource.PSEUDO,
-                     scores=MaskScores(0.5, 0.4, 0.1), status=ImageStatus.PSEUDO_LABELED)
+    return mask_save(
+        image=image,
+        base_version=version_base,
+        array=array,
+        source=MaskSource.PSEUDO,
+        scores=MaskScores(0.5, 0.4, 0.1),
+        status=ImageStatus.PSEUDO_LABELED,
+    )
 
 
 def test_prefill_without_model_or_pseudo_label_says_so(client, member, image):
@@ -318,8 +327,9 @@ def test_prefill_uses_the_active_models_prediction(client, member, project, make
     relative = f"projects/{project.pk}/v1/student.pt"
     (Path(settings.MODELS_ROOT) / relative).parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(Path(settings.MODELS_ROOT) / relative, model=model)
-    ModelVersion.objects.create(project=project, number=1, is_active=True, student_path=relative,
-                                config={"crop_size": 64})
+    ModelVersion.objects.create(
+        project=project, number=1, is_active=True, student_path=relative, config={"crop_size": 64}
+    )
     image = make_image(48, 32)
     _pseudo(image, 1, version_base=0)  # the model wins over a stored pseudo-label
     client.force_login(member)

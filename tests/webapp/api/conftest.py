@@ -1,4 +1,5 @@
 """API clients authenticated by token, and a tiny trained student for prediction and export."""
+
 import shutil
 from pathlib import Path
 
@@ -30,13 +31,13 @@ def two_region_image(width: int, height: int) -> np.ndarray:
     rng = np.random.default_rng(width * 1000 + height)
     pixels = np.empty((height, width, 3), dtype=np.uint8)
     pixels[:, : width // 2] = rng.integers(0, 40, (height, width // 2, 3))
-    pixels[:, width // 2:] = rng.integers(215, 255, (height, width - width // 2, 3))
+    pixels[:, width // 2 :] = rng.integers(215, 255, (height, width - width // 2, 3))
     return pixels
 
 
 def two_region_labels(width: int, height: int) -> np.ndarray:
     labels = np.zeros((height, width), dtype=np.uint8)
-    labels[:, width // 2:] = 2
+    labels[:, width // 2 :] = 2
     return labels
 
 
@@ -85,8 +86,12 @@ def active_model(project, tiny_student_checkpoint, settings):
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(tiny_student_checkpoint, target)
     return ModelVersion.objects.create(
-        project=project, number=1, is_active=True, student_path=relative,
-        config={"crop_size": TRAIN_SIZE, "tau": 0.9}, miou=0.5,
+        project=project,
+        number=1,
+        is_active=True,
+        student_path=relative,
+        config={"crop_size": TRAIN_SIZE, "tau": 0.9},
+        miou=0.5,
     )
 
 

@@ -1,4 +1,5 @@
 """Who may call what: anonymous 401, outsider 404, member without the role 403, as the pages."""
+
 import pytest
 from django.urls import reverse
 

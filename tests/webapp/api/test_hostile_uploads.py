@@ -1,5 +1,6 @@
 """Hostile files sent to every endpoint that decodes user bytes: the API mask PUT, the editor's
 save, the API upload and prediction. Each answers 400 with the user's message and stores nothing."""
+
 import io
 
 import numpy as np
@@ -23,8 +24,7 @@ def image(make_image):
 MASKS = {
     "bomb-1-bit": (lambda: png_bomb(bit_depth=1), lambda: MASK_TOO_LARGE.format(limit=pixel_limit(), iw=32, ih=24)),
     "bomb-8-bit": (lambda: png_bomb(bit_depth=8), lambda: MASK_TOO_LARGE.format(limit=pixel_limit(), iw=32, ih=24)),
-    "truncated": (lambda: truncated(mask_png(np.random.default_rng(0).integers(0, 3, (24, 32)))),
-                  lambda: MASK_NOT_PNG),
+    "truncated": (lambda: truncated(mask_png(np.random.default_rng(0).integers(0, 3, (24, 32)))), lambda: MASK_NOT_PNG),
 }
 
 
@@ -66,22 +66,28 @@ def test_api_upload_refuses_an_image_bomb(bit_depth, api_for, member, project, m
     before = media_files()
     upload = io.BytesIO(png_bomb(bit_depth=bit_depth))
     upload.name = "bomb.png"
-    response = api_for(member).post(reverse("api:image-list", kwargs={"project_id": project.pk}),
-                                    {"files": [upload]}, format="multipart")
+    response = api_for(member).post(
+        reverse("api:image-list", kwargs={"project_id": project.pk}), {"files": [upload]}, format="multipart"
+    )
     assert response.status_code == 400
-    assert response.json()["results"][0]["error"] == TOO_MANY_PIXELS_UNKNOWN.format(name="bomb.png",
-                                                                                     limit=pixel_limit())
+    assert response.json()["results"][0]["error"] == TOO_MANY_PIXELS_UNKNOWN.format(
+        name="bomb.png", limit=pixel_limit()
+    )
     assert not Image.objects.exists() and media_files() == before
 
 
-@pytest.mark.parametrize("data, message", [
-    (lambda: png_bomb(), lambda: TOO_MANY_PIXELS_UNKNOWN.format(name="upload", limit=pixel_limit())),
-    (lambda: truncated(noise_png(64, 48, seed=3)), lambda: TRUNCATED.format(name="upload")),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (lambda: png_bomb(), lambda: TOO_MANY_PIXELS_UNKNOWN.format(name="upload", limit=pixel_limit())),
+        (lambda: truncated(noise_png(64, 48, seed=3)), lambda: TRUNCATED.format(name="upload")),
+    ],
+)
 def test_predict_refuses_hostile_images_with_400(data, message, api_for, member, project, active_model):
     upload = io.BytesIO(data())
     upload.name = "x.png"
-    response = api_for(member).post(reverse("api:predict", kwargs={"project_id": project.pk}), {"file": upload},
-                                    format="multipart")
+    response = api_for(member).post(
+        reverse("api:predict", kwargs={"project_id": project.pk}), {"file": upload}, format="multipart"
+    )
     assert response.status_code == 400
     assert response.json() == {"detail": message()}

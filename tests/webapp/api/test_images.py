@@ -1,4 +1,5 @@
 """Images: upload many with per-file results, list with filters and pages, read, download."""
+
 import io
 
 import pytest
@@ -19,8 +20,9 @@ def upload(name, data):
 
 def test_upload_many_reports_each_file_and_stores_the_good_ones(api_for, member, project):
     files = [upload("a.png", noise_png(seed=1)), upload("broken.png", b"nope"), upload("b.png", noise_png(seed=2))]
-    response = api_for(member).post(reverse("api:image-list", kwargs={"project_id": project.pk}),
-                                    {"files": files}, format="multipart")
+    response = api_for(member).post(
+        reverse("api:image-list", kwargs={"project_id": project.pk}), {"files": files}, format="multipart"
+    )
     assert response.status_code == 201
     body = response.json()
     assert (body["created"], body["failed"]) == (2, 1)
@@ -31,15 +33,20 @@ def test_upload_many_reports_each_file_and_stores_the_good_ones(api_for, member,
 
 
 def test_upload_with_only_bad_files_is_400_and_stores_nothing(api_for, member, project):
-    response = api_for(member).post(reverse("api:image-list", kwargs={"project_id": project.pk}),
-                                    {"files": [upload("x.png", b"nope")]}, format="multipart")
+    response = api_for(member).post(
+        reverse("api:image-list", kwargs={"project_id": project.pk}),
+        {"files": [upload("x.png", b"nope")]},
+        format="multipart",
+    )
     assert response.status_code == 400
     assert response.json()["created"] == 0
     assert not Image.objects.exists()
 
 
 def test_upload_without_files_says_how(api_for, member, project):
-    response = api_for(member).post(reverse("api:image-list", kwargs={"project_id": project.pk}), {}, format="multipart")
+    response = api_for(member).post(
+        reverse("api:image-list", kwargs={"project_id": project.pk}), {}, format="multipart"
+    )
     assert response.status_code == 400
     assert response.json() == {"detail": "Send the images as multipart form data in the field `files`."}
 

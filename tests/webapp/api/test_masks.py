@@ -1,4 +1,5 @@
 """Masks over the API: PNG with ETag, PUT with base version, 409 on conflict, 400 on bad masks."""
+
 import io
 
 import numpy as np
@@ -46,8 +47,9 @@ def test_image_without_mask_is_404_with_reason(api_for, member, make_image):
 
 def test_put_mask_with_base_version_stores_a_new_human_version(api_for, member, make_image):
     image = make_image(mask=labels(1))
-    response = api_for(member).put(mask_url(image) + "?base_version=1&editing_seconds=12.5", mask_png(labels(2)),
-                                   content_type="image/png")
+    response = api_for(member).put(
+        mask_url(image) + "?base_version=1&editing_seconds=12.5", mask_png(labels(2)), content_type="image/png"
+    )
     assert response.status_code == 201, response.content
     assert response["ETag"] == '"2"'
     assert response.json()["mask"]["author"] == "member"
@@ -66,27 +68,48 @@ def test_put_mask_with_if_match_header(api_for, member, make_image):
 
 def test_stale_base_version_is_409_and_both_versions_are_kept(api_for, member, owner, make_image):
     image = make_image(mask=labels(0))
-    assert api_for(owner).put(mask_url(image) + "?base_version=1", mask_png(labels(1)), content_type="image/png").status_code == 201
+    assert (
+        api_for(owner)
+        .put(mask_url(image) + "?base_version=1", mask_png(labels(1)), content_type="image/png")
+        .status_code
+        == 201
+    )
     response = api_for(member).put(mask_url(image) + "?base_version=1", mask_png(labels(2)), content_type="image/png")
     assert response.status_code == 409
-    assert response.json() == {"detail": MASK_CONFLICT.format(current=2, base=1, saved=3),
-                               "current_version": 2, "saved_version": 3}
+    assert response.json() == {
+        "detail": MASK_CONFLICT.format(current=2, base=1, saved=3),
+        "current_version": 2,
+        "saved_version": 3,
+    }
     image.refresh_from_db()
     assert image.mask_version == 2  # the owner's version stays current
     kept = Mask.objects.get(image=image, version=3)
     assert kept.is_conflict and np.array_equal(mask_read(kept), labels(2))
-    history = api_for(member).get(reverse("api:mask-history", kwargs={"project_id": image.project_id, "image_id": image.pk})).json()
-    assert [(m["version"], m["is_conflict"], m["is_current"]) for m in history] == [(1, False, False), (2, False, True), (3, True, False)]
-    old = api_for(member).get(reverse("api:mask-version", kwargs={"project_id": image.project_id, "image_id": image.pk, "version": 3}))
+    history = (
+        api_for(member)
+        .get(reverse("api:mask-history", kwargs={"project_id": image.project_id, "image_id": image.pk}))
+        .json()
+    )
+    assert [(m["version"], m["is_conflict"], m["is_current"]) for m in history] == [
+        (1, False, False),
+        (2, False, True),
+        (3, True, False),
+    ]
+    old = api_for(member).get(
+        reverse("api:mask-version", kwargs={"project_id": image.project_id, "image_id": image.pk, "version": 3})
+    )
     assert np.array_equal(np.array(PILImage.open(io.BytesIO(b"".join(old.streaming_content)))), labels(2))
 
 
-@pytest.mark.parametrize("body, message", [
-    (mask_png(np.full((24, 32), 9, dtype=np.uint8)), MASK_UNKNOWN_CLASSES.format(values=[9], valid="0..3")),
-    (mask_png(np.zeros((10, 10), dtype=np.uint8)), MASK_WRONG_SIZE.format(mw=10, mh=10, iw=32, ih=24)),
-    (b"\x89PNG not really", "The mask must be a PNG of class indices."),
-    (b"", "Send the mask as the request body with Content-Type: image/png."),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (mask_png(np.full((24, 32), 9, dtype=np.uint8)), MASK_UNKNOWN_CLASSES.format(values=[9], valid="0..3")),
+        (mask_png(np.zeros((10, 10), dtype=np.uint8)), MASK_WRONG_SIZE.format(mw=10, mh=10, iw=32, ih=24)),
+        (b"\x89PNG not really", "The mask must be a PNG of class indices."),
+        (b"", "Send the mask as the request body with Content-Type: image/png."),
+    ],
+)
 def test_bad_mask_is_400_with_the_reason_and_nothing_is_stored(api_for, member, make_image, body, message):
     image = make_image(mask=labels(1))
     response = api_for(member).put(mask_url(image) + "?base_version=1", body, content_type="image/png")

@@ -1,4 +1,5 @@
 """Prediction with the active model, and the student downloaded as TorchScript and ONNX."""
+
 import base64
 import io
 from pathlib import Path
@@ -25,7 +26,7 @@ def assert_two_regions(mask: np.ndarray):
     assert mask.shape == (HEIGHT, WIDTH) and mask.dtype == np.uint8
     assert set(np.unique(mask).tolist()) <= {0, 1, 2}
     assert (mask[:, : WIDTH // 2 - 8] == 0).mean() > 0.9
-    assert (mask[:, WIDTH // 2 + 8:] == 2).mean() > 0.9
+    assert (mask[:, WIDTH // 2 + 8 :] == 2).mean() > 0.9
 
 
 def test_predict_image_array_segments_an_image_larger_than_the_training_crop(project, active_model):
@@ -96,12 +97,16 @@ def test_api_predict_without_model_is_409_with_message(api_for, member, project)
     assert response.json() == {"detail": NO_ACTIVE_MODEL.format(project=project.name)}
 
 
-@pytest.mark.parametrize("damage, template", [
-    (lambda path: path.unlink(), prediction.MODEL_FILE_MISSING),
-    (lambda path: path.write_bytes(b"not a checkpoint"), prediction.MODEL_UNREADABLE),
-])
-def test_api_predict_409_speaks_of_the_model_not_of_server_paths(damage, template, api_for, member, project,
-                                                                  active_model, settings):
+@pytest.mark.parametrize(
+    "damage, template",
+    [
+        (lambda path: path.unlink(), prediction.MODEL_FILE_MISSING),
+        (lambda path: path.write_bytes(b"not a checkpoint"), prediction.MODEL_UNREADABLE),
+    ],
+)
+def test_api_predict_409_speaks_of_the_model_not_of_server_paths(
+    damage, template, api_for, member, project, active_model, settings
+):
     prediction._cache.clear()
     damage(Path(settings.MODELS_ROOT) / active_model.student_path)
     upload = io.BytesIO(png_of(two_region_image(WIDTH, HEIGHT)))

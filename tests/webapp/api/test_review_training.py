@@ -1,4 +1,5 @@
 """Review queue and training over the API: reviewers review, admins train and activate."""
+
 import numpy as np
 import pytest
 from django.urls import reverse
@@ -16,12 +17,24 @@ pytestmark = pytest.mark.django_db
 
 
 def queue_item(image, score):
-    mask = mask_save(image=image, base_version=image.mask_version, array=np.ones((24, 32), np.uint8),
-                     source=MaskSource.PSEUDO, status=ImageStatus.IN_REVIEW, scores=MaskScores(score, score, 0.1))
+    mask = mask_save(
+        image=image,
+        base_version=image.mask_version,
+        array=np.ones((24, 32), np.uint8),
+        source=MaskSource.PSEUDO,
+        status=ImageStatus.IN_REVIEW,
+        scores=MaskScores(score, score, 0.1),
+    )
     grey = png_of(np.zeros((24, 32), np.uint8))
-    return review_item_create(image=image, mask=mask, run=None, score=score,
-                              scores={"mean_confidence": score, "confident_fraction": score, "disagreement": 0.1},
-                              confidence_png=grey, disagreement_png=grey)
+    return review_item_create(
+        image=image,
+        mask=mask,
+        run=None,
+        score=score,
+        scores={"mean_confidence": score, "confident_fraction": score, "disagreement": 0.1},
+        confidence_png=grey,
+        disagreement_png=grey,
+    )
 
 
 def url(name, project, **kwargs):
@@ -42,7 +55,9 @@ def test_next_gives_the_least_confident_item_and_accept_makes_it_a_human_mask(ap
     assert doubtful.image.current_mask.source == MaskSource.HUMAN and doubtful.image.status == ImageStatus.LABELED
 
 
-def test_reject_sends_the_image_back_to_unlabeled_and_a_second_decision_is_409(api_for, reviewer, owner, project, make_image):
+def test_reject_sends_the_image_back_to_unlabeled_and_a_second_decision_is_409(
+    api_for, reviewer, owner, project, make_image
+):
     item = queue_item(make_image(), 0.3)
     response = api_for(reviewer).post(url("review-reject", project, item_id=item.pk), {}, format="json")
     assert response.status_code == 200 and response.json()["status"] == ReviewStatus.REJECTED
@@ -59,7 +74,11 @@ def test_empty_queue_is_204(api_for, reviewer, project):
 
 def test_annotator_without_reviewer_role_gets_403_and_outsider_404(api_for, member, outsider, project, make_image):
     item = queue_item(make_image(), 0.3)
-    for name, kwargs in (("review-next", {}), ("review-accept", {"item_id": item.pk}), ("review-reject", {"item_id": item.pk})):
+    for name, kwargs in (
+        ("review-next", {}),
+        ("review-accept", {"item_id": item.pk}),
+        ("review-reject", {"item_id": item.pk}),
+    ):
         response = api_for(member).post(url(name, project, **kwargs))
         assert response.status_code == 403
         assert response.json() == {"detail": ROLE_REQUIRED.format(role="reviewer")}
@@ -96,8 +115,10 @@ def test_non_admin_member_cannot_start_cancel_or_activate(api_for, member, revie
     version = ModelVersion.objects.create(project=project, number=1, student_path="x.pt")
     for user in (member, reviewer):
         client = api_for(user)
-        for response in (client.post(url("run-list", project)),
-                         client.post(url("model-activate", project, version_id=version.pk))):
+        for response in (
+            client.post(url("run-list", project)),
+            client.post(url("model-activate", project, version_id=version.pk)),
+        ):
             assert response.status_code == 403
             assert response.json() == {"detail": ROLE_REQUIRED.format(role="admin")}
     assert not project.training_runs.exists()

@@ -1,5 +1,6 @@
 """The OpenAPI schema, the vendored docs pages, and a property-based run of the whole API from
 its own schema (schemathesis): no 5xx and no response that breaks the schema."""
+
 import collections
 import itertools
 import os
@@ -22,9 +23,14 @@ def test_schema_is_openapi_3_with_every_resource(client):
     schema = response.json()
     assert schema["openapi"].startswith("3.")
     paths = schema["paths"]
-    for expected in ("/api/auth/token/", "/api/projects/{project_id}/images/{image_id}/mask/",
-                     "/api/projects/{project_id}/predict/", "/api/projects/{project_id}/export/",
-                     "/api/projects/{project_id}/review/next/", "/api/projects/{project_id}/training/runs/"):
+    for expected in (
+        "/api/auth/token/",
+        "/api/projects/{project_id}/images/{image_id}/mask/",
+        "/api/projects/{project_id}/predict/",
+        "/api/projects/{project_id}/export/",
+        "/api/projects/{project_id}/review/next/",
+        "/api/projects/{project_id}/training/runs/",
+    ):
         assert expected in paths
     put = paths["/api/projects/{project_id}/images/{image_id}/mask/"]["put"]
     assert "image/png" in put["requestBody"]["content"]
@@ -48,8 +54,14 @@ def populated(project, owner, make_image, active_model):
     labeled = make_image(mask=np.zeros((24, 32), np.uint8))
     item = queue_item(make_image(), 0.4)
     run = TrainingRun.objects.create(project=project, trigger=RunTrigger.API, status=RunStatus.SUCCEEDED)
-    return {"project_id": project.pk, "image_id": labeled.pk, "version": 1, "version_id": active_model.pk,
-            "item_id": item.pk, "run_id": run.pk}
+    return {
+        "project_id": project.pk,
+        "image_id": labeled.pk,
+        "version": 1,
+        "version_id": active_model.pk,
+        "item_id": item.pk,
+        "run_id": run.pk,
+    }
 
 
 @pytest.fixture
@@ -86,21 +98,33 @@ def test_whole_api_from_its_schema_gives_no_server_error_and_conforms(populated,
     settings.ALLOWED_HOSTS = ["*"]
     auth = {"Authorization": f"Token {Token.objects.create(user=owner).key}"}
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
-    checks = [not_a_server_error, status_code_conformance, content_type_conformance,
-              response_headers_conformance, response_schema_conformance]
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+    ]
     operations = [result.ok() for result in schema.get_all_operations()]
     seen = collections.defaultdict(set)
     assert len(operations) >= 25
 
     for operation, mode in itertools.product(operations, [GenerationMode(m) for m in MODES]):
+
         @given(case=operation.as_strategy(generation_mode=mode))
-        @hypothesis_settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                             phases=[Phase.explicit, Phase.generate],
-                             suppress_health_check=list(HealthCheck))
+        @hypothesis_settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         def call(case):
             # Real ids, so that requests reach the code behind the access checks.
-            case.path_parameters = {name: populated.get(name, value)
-                                    for name, value in (case.path_parameters or {}).items()}
+            case.path_parameters = {
+                name: populated.get(name, value) for name, value in (case.path_parameters or {}).items()
+            }
             response = case.call(headers=auth)
             seen[operation.label].add(response.status_code)  # noqa: B023 (call() runs in this iteration)
             case.validate_response(response, checks=checks, headers=auth)
@@ -109,6 +133,7 @@ def test_whole_api_from_its_schema_gives_no_server_error_and_conforms(populated,
 
     # The run reached the code behind the checks: every read succeeded at least once (writes
     # get random bytes for images and masks, which are rightly refused).
-    never_ok = sorted(label for label, codes in seen.items()
-                      if label.startswith("GET") and not any(200 <= c < 300 for c in codes))
+    never_ok = sorted(
+        label for label, codes in seen.items() if label.startswith("GET") and not any(200 <= c < 300 for c in codes)
+    )
     assert never_ok == [], {label: seen[label] for label in never_ok}

@@ -1,4 +1,5 @@
 """COCO RLE against examples worked out by hand from the COCO format description."""
+
 import numpy as np
 import pytest
 

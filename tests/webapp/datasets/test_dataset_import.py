@@ -1,5 +1,6 @@
 """Zip import against hostile and broken archives: all or nothing, limits read from the central
 directory before any member is, clear 400s for encrypted members and names that climb out."""
+
 import io
 import json
 import struct
@@ -54,8 +55,11 @@ def dataset(count=3, **extra) -> dict[str, bytes]:
 def post(client, project, data: bytes):
     upload = io.BytesIO(data)
     upload.name = "dataset.zip"
-    return client.post(reverse("api:import", kwargs={"project_id": project.pk}), {"file": upload, "confirm": "true"},
-                       format="multipart")
+    return client.post(
+        reverse("api:import", kwargs={"project_id": project.pk}),
+        {"file": upload, "confirm": "true"},
+        format="multipart",
+    )
 
 
 @pytest.fixture
@@ -91,8 +95,9 @@ def test_a_mask_bomb_after_good_images_stores_nothing(bit_depth, client, project
     assert response.status_code == 400
     body = response.json()
     assert body["detail"] == NOTHING_IMPORTED.format(failed=1, total=3)
-    assert body["results"] == [{"name": "street2.png", "image": None,
-                                "error": MASK_TOO_LARGE.format(limit=pixel_limit(), iw=32, ih=24)}]
+    assert body["results"] == [
+        {"name": "street2.png", "image": None, "error": MASK_TOO_LARGE.format(limit=pixel_limit(), iw=32, ih=24)}
+    ]
 
 
 def test_an_image_bomb_and_a_truncated_image_are_both_reported_and_nothing_stored(client, project, nothing_stored):
@@ -102,7 +107,9 @@ def test_an_image_bomb_and_a_truncated_image_are_both_reported_and_nothing_store
     body = post(client, project, zip_of(members)).json()
     assert body["detail"] == NOTHING_IMPORTED.format(failed=2, total=3)
     assert [r["error"] for r in body["results"]] == [
-        TOO_MANY_PIXELS_UNKNOWN.format(name="street0.png", limit=pixel_limit()), TRUNCATED.format(name="street1.png")]
+        TOO_MANY_PIXELS_UNKNOWN.format(name="street0.png", limit=pixel_limit()),
+        TRUNCATED.format(name="street1.png"),
+    ]
 
 
 def test_the_same_image_twice_in_a_zip_stores_nothing(client, project, nothing_stored):
@@ -157,7 +164,8 @@ def test_an_encrypted_member_is_a_clear_400(client, project, nothing_stored):
 
 
 def test_a_central_directory_claiming_a_huge_total_is_refused_before_any_member_is_read(
-        client, project, nothing_stored, monkeypatch):
+    client, project, nothing_stored, monkeypatch
+):
     members = dataset(1, **{f"images/big{i}.png": b"x" for i in range(60)})
     archive = zip_of(members)
     for i in range(60):  # each under the per-member limit, together over the total
@@ -182,12 +190,16 @@ def test_too_many_members_are_refused_before_any_member_is_read(client, project,
     assert response.json() == {"detail": TOO_MANY_MEMBERS.format(count=MAX_MEMBERS + 1, limit=MAX_MEMBERS)}
 
 
-@pytest.mark.parametrize("field, value, message", [
-    (10, 60_000, lambda: TOO_MANY_MEMBERS.format(count=60_000, limit=MAX_MEMBERS)),
-    (12, 2**31, lambda: DIRECTORY_TOO_LARGE.format(size_mb=2**31 / 2**20, limit_mb=MAX_DIRECTORY_BYTES / 2**20)),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        (10, 60_000, lambda: TOO_MANY_MEMBERS.format(count=60_000, limit=MAX_MEMBERS)),
+        (12, 2**31, lambda: DIRECTORY_TOO_LARGE.format(size_mb=2**31 / 2**20, limit_mb=MAX_DIRECTORY_BYTES / 2**20)),
+    ],
+)
 def test_an_end_record_declaring_a_huge_directory_is_refused_before_it_is_parsed(
-        field, value, message, client, project, nothing_stored, monkeypatch):
+    field, value, message, client, project, nothing_stored, monkeypatch
+):
     archive = bytearray(zip_of(dataset(1)))
     end = archive.rfind(b"PK\x05\x06")
     struct.pack_into("<H" if field == 10 else "<I", archive, end + field, value)
@@ -203,10 +215,17 @@ def test_a_real_deflate_bomb_within_the_limits_costs_bounded_work_and_stores_not
     assert body["detail"] == NOTHING_IMPORTED.format(failed=4, total=4)
 
 
-@pytest.mark.parametrize("name", [
-    "../../evil.png", "/etc/evil.png", "images/../../evil.png", "images\\..\\..\\evil.png", "C:/evil.png",
-    "images/evil\x1b[2J.png",  # a terminal escape in a name shown in messages and logs
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../evil.png",
+        "/etc/evil.png",
+        "images/../../evil.png",
+        "images\\..\\..\\evil.png",
+        "C:/evil.png",
+        "images/evil\x1b[2J.png",  # a terminal escape in a name shown in messages and logs
+    ],
+)
 def test_names_that_climb_out_of_the_archive_are_refused(name, client, project, nothing_stored):
     members = dataset(1)
     members[name] = noise_png(32, 24, seed=7)
@@ -220,8 +239,9 @@ def test_names_that_climb_out_of_the_archive_are_refused(name, client, project, 
 
 def test_an_original_name_with_folders_is_kept_as_its_last_part(client, project):
     members = dataset(1)
-    members["manifest.json"] = json.dumps([{"image": "images/street0.png", "mask": "masks/street0.png",
-                                            "original_name": "../../../etc/passwd.png"}]).encode()
+    members["manifest.json"] = json.dumps(
+        [{"image": "images/street0.png", "mask": "masks/street0.png", "original_name": "../../../etc/passwd.png"}]
+    ).encode()
     assert post(client, project, zip_of(members)).status_code == 201
     assert Image.objects.get(project=project).original_name == "passwd.png"
 
@@ -231,10 +251,13 @@ def test_bzip2_members_are_refused_as_an_unsupported_method(client, project, not
     assert response.json() == {"detail": UNSUPPORTED_METHOD.format(name="“classes.json”")}
 
 
-@pytest.mark.parametrize("classes, problem", [
-    ({"classes": [{"index": [1], "name": "road"}]}, "each class needs a whole-number index and a name"),
-    ({"classes": [{"index": 1, "name": {"x": 1}}]}, "each class needs a whole-number index and a name"),
-])
+@pytest.mark.parametrize(
+    "classes, problem",
+    [
+        ({"classes": [{"index": [1], "name": "road"}]}, "each class needs a whole-number index and a name"),
+        ({"classes": [{"index": 1, "name": {"x": 1}}]}, "each class needs a whole-number index and a name"),
+    ],
+)
 def test_classes_of_the_wrong_types_are_a_mismatch_not_a_crash(classes, problem, client, project, nothing_stored):
     response = post(client, project, zip_of(dataset(1, **{"classes.json": json.dumps(classes).encode()})))
     assert response.json() == {"detail": CLASS_MISMATCH.format(problems=problem)}
@@ -245,10 +268,20 @@ def test_deeply_nested_json_is_bad_json_not_a_crash(client, project, nothing_sto
     assert response.json() == {"detail": BAD_JSON.format(name="manifest.json")}
 
 
-@hypothesis_settings(max_examples=150, deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(damage=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(["flip", "cut", "insert"]),
-                                 st.binary(min_size=1, max_size=8)), min_size=1, max_size=4))
+@hypothesis_settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    damage=st.lists(
+        st.tuples(st.integers(0, 10**6), st.sampled_from(["flip", "cut", "insert"]), st.binary(min_size=1, max_size=8)),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_a_damaged_zip_is_imported_whole_or_refused_with_a_message(damage, project, member):
     data = bytearray(zip_of(dataset(2)))
     for at, action, noise in damage:
@@ -256,7 +289,7 @@ def test_a_damaged_zip_is_imported_whole_or_refused_with_a_message(damage, proje
         if action == "flip":
             data[at] ^= noise[0] or 1
         elif action == "cut":
-            del data[at:at + len(noise) * 8]
+            del data[at : at + len(noise) * 8]
         else:
             data[at:at] = noise
     try:

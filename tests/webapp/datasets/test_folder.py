@@ -1,5 +1,6 @@
 """A folder upload through the page: masks pair with images by name, every refusal is reported
 per file, a pair is all or nothing, and a dataset zip is analysed before it is stored."""
+
 import io
 import zipfile
 
@@ -23,8 +24,11 @@ def labels(seed: int) -> np.ndarray:
 
 def upload(client, project, files: dict[str, bytes], **fields):
     """POST as the page's module does: every file under "files", its relative path under "paths"."""
-    payload = {"files": [SimpleUploadedFile(path.rsplit("/", 1)[-1], data) for path, data in files.items()],
-               "paths": list(files), **fields}
+    payload = {
+        "files": [SimpleUploadedFile(path.rsplit("/", 1)[-1], data) for path, data in files.items()],
+        "paths": list(files),
+        **fields,
+    }
     return client.post(reverse("images:upload", args=[project.id]), payload, headers={"HX-Request": "true"})
 
 
@@ -36,11 +40,14 @@ def logged_in(client, member):
 
 def test_masks_pair_by_folder_or_suffix_and_refusals_are_reported_per_file(logged_in, project):
     files = {
-        "shoot/a.png": noise_png(seed=1), "shoot/masks/a.png": mask_png(labels(1)),
+        "shoot/a.png": noise_png(seed=1),
+        "shoot/masks/a.png": mask_png(labels(1)),
         "shoot/b.jpg.png": noise_png(seed=2),
-        "shoot/c.png": noise_png(seed=3), "shoot/c_mask.png": mask_png(labels(3)),
+        "shoot/c.png": noise_png(seed=3),
+        "shoot/c_mask.png": mask_png(labels(3)),
         "shoot/masks/orphan.png": mask_png(labels(4)),
-        "shoot/notes.txt": b"not an image", "shoot/.DS_Store": b"\0",
+        "shoot/notes.txt": b"not an image",
+        "shoot/.DS_Store": b"\0",
     }
     page = upload(logged_in, project, files).content.decode()
     assert "3 created, 2 refused" in page

@@ -1,5 +1,6 @@
 """Peer formats in both directions, checked by the peers' own readers: pycocotools and Datumaro read
 our exports with masks equal to ours, and our import reads what Datumaro wrote, mapping classes by name."""
+
 import io
 import json
 import re
@@ -35,8 +36,12 @@ pytestmark = pytest.mark.django_db
 NAMES = ["background", "road", "car", "void"]  # the project fixture's classes; void is the ignore class
 # Datumaro's format for each of ours (CVAT's "Segmentation mask 1.1" is Datumaro's voc_segmentation
 # with colour masks, which is what CVAT itself calls to write it).
-DATUMARO_FORMAT = {"coco": "coco_instances", "voc": "voc_segmentation", "cityscapes": "cityscapes",
-                   "cvat": "voc_segmentation"}
+DATUMARO_FORMAT = {
+    "coco": "coco_instances",
+    "voc": "voc_segmentation",
+    "cityscapes": "cityscapes",
+    "cvat": "voc_segmentation",
+}
 
 
 def labels_for(seed: int, width: int = 32, height: int = 24) -> np.ndarray:
@@ -146,8 +151,11 @@ def test_cityscapes_writes_label_ids_with_the_id_mapping(client, project, labell
 @pytest.fixture
 def shuffled(owner, member):
     """The same class names at other indices (and colours), so only a mapping by name gets them right."""
-    project = project_create(owner=owner, name="Shuffled", classes=[
-        ClassSpec("car"), ClassSpec("road"), ClassSpec("background"), ClassSpec("void", is_ignore=True)])
+    project = project_create(
+        owner=owner,
+        name="Shuffled",
+        classes=[ClassSpec("car"), ClassSpec("road"), ClassSpec("background"), ClassSpec("void", is_ignore=True)],
+    )
     membership_set(project=project, user=member, annotator=True)
     return project
 
@@ -159,11 +167,19 @@ def datumaro_dataset(count: int = 2) -> tuple[dm.Dataset, dict[str, np.ndarray]]
         labels = labels_for(20 + i)
         pixels = np.array(PILImage.open(io.BytesIO(noise_png(32, 24, seed=500 + i))).convert("RGB"))
         annotations = [Mask(image=labels == k, label=k, id=k + 1) for k in np.unique(labels).tolist()]
-        items.append(DatasetItem(id=f"frame{i}", subset="default", media=DmImage.from_numpy(pixels[..., ::-1].copy()),
-                                 annotations=annotations))
+        items.append(
+            DatasetItem(
+                id=f"frame{i}",
+                subset="default",
+                media=DmImage.from_numpy(pixels[..., ::-1].copy()),
+                annotations=annotations,
+            )
+        )
         truths[f"frame{i}"] = labels
-    categories = {AnnotationType.label: LabelCategories.from_iterable(NAMES),
-                  AnnotationType.mask: MaskCategories(colormap=colours)}
+    categories = {
+        AnnotationType.label: LabelCategories.from_iterable(NAMES),
+        AnnotationType.mask: MaskCategories(colormap=colours),
+    }
     return dm.Dataset.from_iterable(items, categories=categories), truths
 
 
@@ -179,8 +195,9 @@ def zipped(folder: Path) -> bytes:
 def post_import(client, project, data: bytes, **fields):
     upload = io.BytesIO(data)
     upload.name = "dataset.zip"
-    return client.post(reverse("api:import", kwargs={"project_id": project.pk}), {"file": upload, **fields},
-                       format="multipart")
+    return client.post(
+        reverse("api:import", kwargs={"project_id": project.pk}), {"file": upload, **fields}, format="multipart"
+    )
 
 
 def stored_masks(project) -> dict[str, np.ndarray]:
@@ -188,8 +205,10 @@ def stored_masks(project) -> dict[str, np.ndarray]:
     back = np.zeros(256, dtype=np.uint8)
     for c in project.label_classes.all():
         back[c.index] = NAMES.index(c.name)
-    return {Path(image.original_name).stem.removesuffix("_leftImg8bit"): back[mask_read(image.current_mask)]
-            for image in Image.objects.filter(project=project).select_related("current_mask")}
+    return {
+        Path(image.original_name).stem.removesuffix("_leftImg8bit"): back[mask_read(image.current_mask)]
+        for image in Image.objects.filter(project=project).select_related("current_mask")
+    }
 
 
 def cityscapes_by_hand(folder: Path, count: int = 2) -> dict[str, np.ndarray]:
@@ -221,9 +240,12 @@ def test_datumaro_reads_the_cityscapes_fixture_as_we_do(tmp_path):
         assert np.array_equal(datumaro_label_map(item, label_names, truth.shape), truth)
 
 
-@pytest.mark.xfail(raises=OSError, strict=True,
-                   reason="Datumaro writes Cityscapes instance ids as int32 PNGs, which Pillow 13 refuses "
-                          "(Datumaro pins pillow~=12; we pin Pillow 13)")
+@pytest.mark.xfail(
+    raises=OSError,
+    strict=True,
+    reason="Datumaro writes Cityscapes instance ids as int32 PNGs, which Pillow 13 refuses "
+    "(Datumaro pins pillow~=12; we pin Pillow 13)",
+)
 def test_datumaro_cannot_write_cityscapes_under_pillow_13(tmp_path):
     dataset, _ = datumaro_dataset(1)
     dataset.export(str(tmp_path), "cityscapes", save_media=True)
@@ -268,15 +290,29 @@ def test_the_format_is_detected_when_not_named(client, shuffled, tmp_path):
 def test_our_coco_import_rasterises_polygons_as_pycocotools_does(client, shuffled):
     polygon = [[2.5, 1.0, 28.0, 3.5, 20.0, 21.0, 4.0, 15.5]]
     expected = coco_mask.decode(coco_mask.merge(coco_mask.frPyObjects(polygon, 24, 32))).astype(bool)
-    document = {"images": [{"id": 7, "file_name": "shape.png", "width": 32, "height": 24}],
-                "categories": [{"id": 1, "name": "road"}, {"id": 2, "name": "car"}],
-                "annotations": [{"id": 1, "image_id": 7, "category_id": 1, "segmentation": polygon, "iscrowd": 0},
-                                {"id": 2, "image_id": 7, "category_id": 2, "iscrowd": 1,
-                                 "segmentation": coco_mask.encode(np.asfortranarray(
-                                     np.pad(np.ones((3, 3), np.uint8), ((0, 21), (0, 29)))))}]}
+    document = {
+        "images": [{"id": 7, "file_name": "shape.png", "width": 32, "height": 24}],
+        "categories": [{"id": 1, "name": "road"}, {"id": 2, "name": "car"}],
+        "annotations": [
+            {"id": 1, "image_id": 7, "category_id": 1, "segmentation": polygon, "iscrowd": 0},
+            {
+                "id": 2,
+                "image_id": 7,
+                "category_id": 2,
+                "iscrowd": 1,
+                "segmentation": coco_mask.encode(
+                    np.asfortranarray(np.pad(np.ones((3, 3), np.uint8), ((0, 21), (0, 29))))
+                ),
+            },
+        ],
+    }
     document["annotations"][1]["segmentation"]["counts"] = document["annotations"][1]["segmentation"]["counts"].decode()
-    data = zipped_members({"annotations/instances_default.json": json.dumps(document).encode(),
-                           "images/default/shape.png": noise_png(32, 24, seed=900)})
+    data = zipped_members(
+        {
+            "annotations/instances_default.json": json.dumps(document).encode(),
+            "images/default/shape.png": noise_png(32, 24, seed=900),
+        }
+    )
     assert post_import(client, shuffled, data, confirm="true").status_code == 201
     mask = stored_masks(shuffled)["shape"]
     truth = np.full((24, 32), 3, dtype=np.uint8)  # uncovered: the ignore class
@@ -300,8 +336,14 @@ def voc_zip(names: list[str], labels: np.ndarray, *, seed: int = 700) -> bytes:
     labelmap = "".join(f"{n}:{i},{i},{i}::\n" for i, n in enumerate(names))
     mask = io.BytesIO()
     PILImage.fromarray(labels, mode="L").save(mask, format="PNG")
-    return zipped_members({"labelmap.txt": labelmap.encode(), "JPEGImages/a.png": noise_png(32, 24, seed=seed),
-                           "SegmentationClass/a.png": mask.getvalue(), "ImageSets/Segmentation/train.txt": b"a\n"})
+    return zipped_members(
+        {
+            "labelmap.txt": labelmap.encode(),
+            "JPEGImages/a.png": noise_png(32, 24, seed=seed),
+            "SegmentationClass/a.png": mask.getvalue(),
+            "ImageSets/Segmentation/train.txt": b"a\n",
+        }
+    )
 
 
 def test_unknown_and_missing_classes_are_reported_and_unknown_pixels_go_to_the_ignore_class(client, project):
@@ -397,21 +439,31 @@ def test_import_dataset_command_refuses_what_cannot_be_imported(project, tmp_pat
 
 
 def coco_zip(annotations: list[dict], *, width: int = 32, height: int = 24) -> bytes:
-    document = {"images": [{"id": 1, "file_name": "a.png", "width": width, "height": height}],
-                "categories": [{"id": 1, "name": "road"}], "annotations": annotations}
-    return zipped_members({"annotations/instances_default.json": json.dumps(document).encode(),
-                           "images/default/a.png": noise_png(32, 24, seed=901)})
+    document = {
+        "images": [{"id": 1, "file_name": "a.png", "width": width, "height": height}],
+        "categories": [{"id": 1, "name": "road"}],
+        "annotations": annotations,
+    }
+    return zipped_members(
+        {
+            "annotations/instances_default.json": json.dumps(document).encode(),
+            "images/default/a.png": noise_png(32, 24, seed=901),
+        }
+    )
 
 
-@pytest.mark.parametrize("segmentation", [
-    {"size": [24, 32], "counts": [10, 5]},  # runs that do not cover the image
-    {"size": [24, 32], "counts": [-5, 773]},  # a negative run
-    {"size": [12, 32], "counts": [384]},  # another size than the image's
-    {"size": [24, 32], "counts": "\x7f\x7f"},  # not COCO's run-length alphabet
-    [[1, 2, 3]],  # a polygon of fewer than three points
-    [[1, 2, 3, "x", 5, 6]],
-    "nothing",
-])
+@pytest.mark.parametrize(
+    "segmentation",
+    [
+        {"size": [24, 32], "counts": [10, 5]},  # runs that do not cover the image
+        {"size": [24, 32], "counts": [-5, 773]},  # a negative run
+        {"size": [12, 32], "counts": [384]},  # another size than the image's
+        {"size": [24, 32], "counts": "\x7f\x7f"},  # not COCO's run-length alphabet
+        [[1, 2, 3]],  # a polygon of fewer than three points
+        [[1, 2, 3, "x", 5, 6]],
+        "nothing",
+    ],
+)
 def test_a_coco_segmentation_that_is_not_one_is_refused_and_names_the_annotation(client, project, segmentation):
     data = coco_zip([{"id": 4, "image_id": 1, "category_id": 1, "segmentation": segmentation}])
     report = post_import(client, project, data).json()
@@ -423,24 +475,32 @@ def test_a_coco_segmentation_that_is_not_one_is_refused_and_names_the_annotation
 def test_coco_size_mismatch_and_annotation_floods_are_refused(client, project, settings):
     report = post_import(client, project, coco_zip([], width=64)).json()
     assert report["can_import"]  # no annotation: the image alone, size unchecked
-    flood = [{"id": i, "image_id": 1, "category_id": 1, "segmentation": [[0, 0, 5, 0, 5, 5]]}
-             for i in range(MAX_ANNOTATIONS + 1)]
+    flood = [
+        {"id": i, "image_id": 1, "category_id": 1, "segmentation": [[0, 0, 5, 0, 5, 5]]}
+        for i in range(MAX_ANNOTATIONS + 1)
+    ]
     report = post_import(client, project, coco_zip(flood)).json()
-    assert report["results"][0]["error"] == COCO_TOO_MANY.format(name="a.png", count=MAX_ANNOTATIONS + 1,
-                                                                 limit=MAX_ANNOTATIONS)
+    assert report["results"][0]["error"] == COCO_TOO_MANY.format(
+        name="a.png", count=MAX_ANNOTATIONS + 1, limit=MAX_ANNOTATIONS
+    )
     wrong = coco_zip([{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[0, 0, 5, 0, 5, 5]]}], width=64)
     report = post_import(client, project, wrong).json()
-    assert report["results"][0]["error"] == COCO_SIZE.format(name="a.png", json="annotations/instances_default.json",
-                                                             cw=64, ch=24, iw=32, ih=24)
+    assert report["results"][0]["error"] == COCO_SIZE.format(
+        name="a.png", json="annotations/instances_default.json", cw=64, ch=24, iw=32, ih=24
+    )
 
 
-@pytest.mark.parametrize("labelmap, message", [
-    ("road:1,2::\n", BAD_LABELMAP.format(line=1, problem="the colour must be r,g,b from 0 to 255")),
-    ("road:0,0,0:\n", BAD_LABELMAP.format(line=1, problem="four ':'-separated fields are needed")),
-])
+@pytest.mark.parametrize(
+    "labelmap, message",
+    [
+        ("road:1,2::\n", BAD_LABELMAP.format(line=1, problem="the colour must be r,g,b from 0 to 255")),
+        ("road:0,0,0:\n", BAD_LABELMAP.format(line=1, problem="four ':'-separated fields are needed")),
+    ],
+)
 def test_a_broken_labelmap_is_refused_whole(client, project, labelmap, message):
-    data = zipped_members({"labelmap.txt": labelmap.encode(), "SegmentationClass/a.png": b"",
-                           "JPEGImages/a.png": noise_png(seed=3)})
+    data = zipped_members(
+        {"labelmap.txt": labelmap.encode(), "SegmentationClass/a.png": b"", "JPEGImages/a.png": noise_png(seed=3)}
+    )
     response = post_import(client, project, data)
     assert response.status_code == 400 and response.json()["detail"] == message
 
@@ -448,15 +508,25 @@ def test_a_broken_labelmap_is_refused_whole(client, project, labelmap, message):
 def test_a_colour_mask_with_colours_the_labelmap_lacks_is_refused(client, project):
     rgb = io.BytesIO()
     PILImage.fromarray(np.full((24, 32, 3), 77, dtype=np.uint8)).save(rgb, format="PNG")
-    data = zipped_members({"labelmap.txt": b"road:0,0,0::\n", "JPEGImages/a.png": noise_png(seed=3),
-                           "SegmentationClass/a.png": rgb.getvalue()})
+    data = zipped_members(
+        {
+            "labelmap.txt": b"road:0,0,0::\n",
+            "JPEGImages/a.png": noise_png(seed=3),
+            "SegmentationClass/a.png": rgb.getvalue(),
+        }
+    )
     report = post_import(client, project, data).json()
     assert report["results"][0]["error"] == UNKNOWN_COLOURS.format(name="a.png", colours="#4d4d4d")
 
 
 def test_a_mask_bomb_in_a_peer_format_is_refused_by_the_guarded_decoder(client, project):
-    data = zipped_members({"labelmap.txt": b"road:0,0,0::\n", "JPEGImages/a.png": noise_png(seed=3),
-                           "SegmentationClass/a.png": png_bomb()})
+    data = zipped_members(
+        {
+            "labelmap.txt": b"road:0,0,0::\n",
+            "JPEGImages/a.png": noise_png(seed=3),
+            "SegmentationClass/a.png": png_bomb(),
+        }
+    )
     report = post_import(client, project, data).json()
     assert not report["can_import"] and "pixels" in report["results"][0]["error"]
     assert not Image.objects.filter(project=project).exists()

@@ -3,6 +3,7 @@ first, then sees its mask (a conflict, both versions kept) instead of failing.
 
 Found by bench/web_load.py: a save that had waited for the lock read current_mask_id of
 the new row but the mask joined from the old snapshot (None), and answered 500."""
+
 import threading
 import time
 
@@ -23,8 +24,9 @@ def test_a_save_that_waited_for_the_lock_reports_a_conflict(make_image, owner):
 
     def second_save():
         try:
-            mask_save(image=Image.objects.get(pk=image.pk), base_version=1, array=np.full((24, 32), 2, np.uint8),
-                      author=owner)
+            mask_save(
+                image=Image.objects.get(pk=image.pk), base_version=1, array=np.full((24, 32), 2, np.uint8), author=owner
+            )
             outcome.append("saved")
         except MaskConflict as conflict:
             outcome.append(("conflict", conflict.current_version))

@@ -1,4 +1,5 @@
 """Files are served only to members, with their content type and private, long-lived caching."""
+
 import numpy as np
 import pytest
 from django.urls import reverse

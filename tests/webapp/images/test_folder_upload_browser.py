@@ -1,6 +1,7 @@
 """A whole folder through the upload page in Chromium: the folder picker (webkitdirectory) sends
 every file with its path, the report shows the one refused file and why, and the rest is stored
 (the image with its mask from masks/)."""
+
 import zipfile
 
 import numpy as np
@@ -16,8 +17,7 @@ from webapp.images.validation import NOT_AN_IMAGE
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_a_folder_upload_reports_the_refused_file_and_stores_the_rest(page_for, live_server, project, member,
-                                                                     tmp_path):
+def test_a_folder_upload_reports_the_refused_file_and_stores_the_rest(page_for, live_server, project, member, tmp_path):
     folder = tmp_path / "shoot"
     (folder / "masks").mkdir(parents=True)
     labels = np.zeros((48, 64), dtype=np.uint8)
@@ -73,8 +73,9 @@ def test_a_dataset_zip_is_analysed_and_stored_only_after_confirm(page_for, live_
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_a_folder_over_the_file_limit_is_stopped_in_the_page(page_for, live_server, project, member, tmp_path,
-                                                             settings):
+def test_a_folder_over_the_file_limit_is_stopped_in_the_page(
+    page_for, live_server, project, member, tmp_path, settings
+):
     settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2  # Django would refuse the request whole
     for i in range(3):
         (tmp_path / f"{i}.png").write_bytes(noise_png(16, 16, seed=i))

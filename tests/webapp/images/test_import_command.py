@@ -1,4 +1,5 @@
 """`manage.py import_images`: pairs by stem, refuses bad pairs whole, summarises, re-runs safely."""
+
 from io import StringIO
 from pathlib import Path
 
@@ -54,10 +55,13 @@ def test_rerun_skips_duplicates_and_creates_nothing(project, folders):
     assert "Created 0 images; skipped 1 duplicates; refused 0." in out and "duplicate, skipped: a.png" in out
 
 
-@pytest.mark.parametrize("mask, message", [
-    (np.zeros((10, 10)), MASK_WRONG_SIZE.format(mw=10, mh=10, iw=32, ih=24)),
-    (np.full((24, 32), 7), MASK_UNKNOWN_CLASSES.format(values=[7], valid="0..3")),
-])
+@pytest.mark.parametrize(
+    "mask, message",
+    [
+        (np.zeros((10, 10)), MASK_WRONG_SIZE.format(mw=10, mh=10, iw=32, ih=24)),
+        (np.full((24, 32), 7), MASK_UNKNOWN_CLASSES.format(values=[7], valid="0..3")),
+    ],
+)
 def test_bad_mask_refuses_the_whole_pair(mask, message, project, folders, media_files):
     images, masks = folders
     (images / "bad.png").write_bytes(noise_png(seed=2))
@@ -70,7 +74,11 @@ def test_bad_mask_refuses_the_whole_pair(mask, message, project, folders, media_
     assert f"refused: bad.png: {message}" in out
     assert "Created 1 images (1 with a human mask); skipped 0 duplicates; refused 1." in out
     good = Image.objects.get()
-    assert media_files() - before == {Path(good.file.path), Path(good.thumbnail.path), Path(good.current_mask.file.path)}
+    assert media_files() - before == {
+        Path(good.file.path),
+        Path(good.thumbnail.path),
+        Path(good.current_mask.file.path),
+    }
 
 
 def test_broken_image_is_refused_with_its_message(project, folders):
@@ -80,10 +88,13 @@ def test_broken_image_is_refused_with_its_message(project, folders):
     assert f"refused: {NOT_AN_IMAGE.format(name='broken.png')}" in out and not Image.objects.exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["404", "."], NO_SUCH_PROJECT.format(value="404")),
-    (["Streets", ".", "--user", "ghost"], NO_SUCH_USER.format(value="ghost")),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["404", "."], NO_SUCH_PROJECT.format(value="404")),
+        (["Streets", ".", "--user", "ghost"], NO_SUCH_USER.format(value="ghost")),
+    ],
+)
 def test_unknown_project_or_user_stops_before_importing(args, message, project, folders):
     images, _ = folders
     (images / "a.png").write_bytes(noise_png())

@@ -5,6 +5,7 @@ Inputs: raw bytes; real mask PNGs of every single-channel kind, then damaged (by
 cut, inserted); and PNGs rebuilt chunk by chunk with valid CRCs from random headers, palettes
 and pixel streams, so the damage reaches Pillow's decoders and not only its CRC check.
 """
+
 import io
 import re
 import struct
@@ -19,14 +20,26 @@ from tests.webapp.hostile_files import PNG_SIGNATURE, png_chunk
 from webapp.images import validation
 from webapp.images.validation import InvalidUpload, decode_mask_upload
 
-MESSAGES = [validation.MASK_NOT_PNG, validation.MASK_NOT_SINGLE_CHANNEL, validation.MASK_WRONG_SIZE,
-            validation.MASK_TOO_LARGE, validation.MASK_UNKNOWN_CLASSES]
+MESSAGES = [
+    validation.MASK_NOT_PNG,
+    validation.MASK_NOT_SINGLE_CHANNEL,
+    validation.MASK_WRONG_SIZE,
+    validation.MASK_TOO_LARGE,
+    validation.MASK_UNKNOWN_CLASSES,
+]
 # Each message template as a pattern: its {fields} match anything.
-PATTERNS = [re.compile(".+".join(re.escape(part) for part in re.split(r"\{[^}]*\}", message)), re.DOTALL)
-            for message in MESSAGES]
+PATTERNS = [
+    re.compile(".+".join(re.escape(part) for part in re.split(r"\{[^}]*\}", message)), re.DOTALL)
+    for message in MESSAGES
+]
 
-EXAMPLES = settings(max_examples=300, deadline=None, database=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+EXAMPLES = settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 small_side = st.integers(1, 48)
 classes = st.sets(st.integers(0, 255), min_size=1, max_size=8) | st.just({0, 1, 2, 3})
@@ -50,8 +63,11 @@ def real_masks(draw):
     width, height = draw(small_side), draw(small_side)
     kind = draw(st.sampled_from(["L", "P", "1", "L;2", "L;4", "I;16", "RGB", "LA"]))
     top = {"1": 1, "L;2": 3, "L;4": 15}.get(kind, 5)
-    labels = draw(st.integers(0, 2**32 - 1).map(lambda seed: np.random.default_rng(seed).integers(
-        0, top + 1, (height, width)).astype(np.uint8)))
+    labels = draw(
+        st.integers(0, 2**32 - 1).map(
+            lambda seed: np.random.default_rng(seed).integers(0, top + 1, (height, width)).astype(np.uint8)
+        )
+    )
     buffer = io.BytesIO()
     options = {"interlace": draw(st.booleans())} if kind in ("L", "P") else {}
     if kind == "P":
@@ -79,14 +95,29 @@ def damaged(draw, source):
         if action == "flip" and data:
             data[at] ^= draw(st.integers(1, 255))
         elif action == "cut":
-            del data[at:at + draw(st.integers(1, 64))]
+            del data[at : at + draw(st.integers(1, 64))]
         else:
             data[at:at] = draw(st.binary(min_size=1, max_size=16))
     return bytes(data)
 
 
-VALID_HEADERS = [(1, 0), (2, 0), (4, 0), (8, 0), (16, 0), (8, 2), (16, 2), (1, 3), (2, 3), (4, 3), (8, 3),
-                 (8, 4), (16, 4), (8, 6), (16, 6)]  # (bit depth, colour type) pairs PNG allows
+VALID_HEADERS = [
+    (1, 0),
+    (2, 0),
+    (4, 0),
+    (8, 0),
+    (16, 0),
+    (8, 2),
+    (16, 2),
+    (1, 3),
+    (2, 3),
+    (4, 3),
+    (8, 3),
+    (8, 4),
+    (16, 4),
+    (8, 6),
+    (16, 6),
+]  # (bit depth, colour type) pairs PNG allows
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 
 
@@ -94,8 +125,9 @@ CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 def rebuilt_pngs(draw):
     """A PNG whose chunks all carry valid CRCs but whose header, palette and pixels are random:
     mostly a valid header with well-formed rows of random pixels, sometimes anything at all."""
-    side = st.integers(0, 9).flatmap(lambda roll: st.sampled_from([0, 30_000, 65_536, 2**31 - 1]) if roll == 0
-                                     else small_side)
+    side = st.integers(0, 9).flatmap(
+        lambda roll: st.sampled_from([0, 30_000, 65_536, 2**31 - 1]) if roll == 0 else small_side
+    )
     width, height = draw(side), draw(side)
     if draw(st.integers(0, 4)):
         depth, colour = draw(st.sampled_from(VALID_HEADERS))

@@ -1,4 +1,5 @@
 """mask_save keeps a plain grayscale upload byte for byte and normalises every other form."""
+
 import io
 
 import numpy as np

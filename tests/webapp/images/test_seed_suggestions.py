@@ -6,6 +6,7 @@ flat noise), five of each with small variations. The encoder is the app's defaul
 pretrained from its PyPI package (offline); it is built once per process
 (webapp.images.embeddings.pretrained_encoder caches it).
 """
+
 import io
 import time
 
@@ -68,7 +69,8 @@ def import_kinds(project, user, per_kind: int = PER_KIND) -> list[Image]:
     """Kinds interleaved, so import order says nothing about kind."""
     return [
         image_import(project=project, name=f"{kind}-{variant}.png", data=png(PAINTERS[kind](variant)), uploaded_by=user)
-        for variant in range(per_kind) for kind in KINDS
+        for variant in range(per_kind)
+        for kind in KINDS
     ]
 
 

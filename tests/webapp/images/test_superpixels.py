@@ -1,6 +1,7 @@
 """Superpixels per image: computed once after import (service, task, command), stored as a
 lossless RGB PNG named by the image's checksum, and served to project members only; a GET
 never computes them."""
+
 import io
 import time
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Upload through the page: every bad file is refused with its exact message and leaves nothing."""
+
 import pytest
 from django.conf import settings
 from django.urls import reverse
@@ -40,8 +41,9 @@ def test_upload_page_shows_multiple_file_input_and_progress_bar(client, project,
 
 def test_member_uploads_several_files_and_the_broken_one_is_reported(client, project, member, media_files):
     client.force_login(member)
-    response = upload(client, project, ("a.png", noise_png(seed=1)), ("broken.png", b"not an image"),
-                      ("b.png", noise_png(seed=2)))
+    response = upload(
+        client, project, ("a.png", noise_png(seed=1)), ("broken.png", b"not an image"), ("b.png", noise_png(seed=2))
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert sorted(Image.objects.filter(project=project).values_list("original_name", flat=True)) == ["a.png", "b.png"]
@@ -84,7 +86,8 @@ BAD_FILES = {
     "over-size-limit": (
         lambda settings: setattr(settings, "SEGLOOP_MAX_UPLOAD_BYTES", 2048) or noise_png(64, 64, seed=5),
         lambda name: TOO_LARGE_BYTES.format(
-            name=name, size_mb=len(noise_png(64, 64, seed=5)) / 2**20, limit_mb=2048 / 2**20),
+            name=name, size_mb=len(noise_png(64, 64, seed=5)) / 2**20, limit_mb=2048 / 2**20
+        ),
     ),
 }
 

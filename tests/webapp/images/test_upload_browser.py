@@ -1,12 +1,19 @@
 """The upload page in a real browser: progress bar, per-file results, then the gallery's tabs."""
+
 import pytest
 from django.urls import reverse
 
 from tests.conftest import noise_png
 from webapp.images.validation import NOT_AN_IMAGE
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The one guarded decode of user bytes: bombs, truncated and damaged files become
 InvalidUpload with the user's message, never another exception."""
+
 import io
 import struct
 import warnings
@@ -63,8 +64,9 @@ def test_the_bomb_warning_turned_into_an_error_is_a_refusal_too(monkeypatch):
     monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 600)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-        message = refusal(lambda: decode_mask_upload(data=mask_png(np.zeros((24, 32))), width=32, height=24,
-                                                     valid_indices=CLASSES))
+        message = refusal(
+            lambda: decode_mask_upload(data=mask_png(np.zeros((24, 32))), width=32, height=24, valid_indices=CLASSES)
+        )
     assert message == MASK_TOO_LARGE.format(limit=1200, iw=32, ih=24)
 
 
@@ -74,15 +76,17 @@ def test_truncated_files_are_refused(keep):
     message = refusal(lambda: check_image_bytes(name="cut.png", data=truncated(image, keep)))
     assert message == TRUNCATED.format(name="cut.png")
     mask = mask_png(np.random.default_rng(0).integers(0, 4, (48, 64)))
-    message = refusal(lambda: decode_mask_upload(data=truncated(mask, keep), width=64, height=48,
-                                                 valid_indices=CLASSES))
+    message = refusal(
+        lambda: decode_mask_upload(data=truncated(mask, keep), width=64, height=48, valid_indices=CLASSES)
+    )
     assert message == MASK_NOT_PNG
 
 
 def test_a_truncated_bomb_body_is_refused_not_decoded():
     bomb = png_bomb(3000, 3000, bit_depth=8)
-    message = refusal(lambda: decode_mask_upload(data=truncated(bomb, 0.5), width=3000, height=3000,
-                                                 valid_indices=CLASSES))
+    message = refusal(
+        lambda: decode_mask_upload(data=truncated(bomb, 0.5), width=3000, height=3000, valid_indices=CLASSES)
+    )
     assert message == MASK_NOT_PNG
 
 

@@ -1,4 +1,5 @@
 """Django admin: every model has working list and change pages for site staff."""
+
 import numpy as np
 import pytest
 from django.urls import reverse
@@ -20,18 +21,46 @@ def admin_user(django_user_model):
 @pytest.fixture
 def rows(project, make_image):
     image = make_image(mask=np.zeros((24, 32), dtype=np.uint8))
-    pseudo = mask_save(image=image, base_version=1, array=np.ones((24, 32), dtype=np.uint8),
-                       source=MaskSource.PSEUDO, status="in_review")
+    pseudo = mask_save(
+        image=image,
+        base_version=1,
+        array=np.ones((24, 32), dtype=np.uint8),
+        source=MaskSource.PSEUDO,
+        status="in_review",
+    )
     run = TrainingRun.objects.create(project=project, trigger=RunTrigger.ADMIN)
     version = ModelVersion.objects.create(project=project, run=run, number=1, student_path="p/student.pt")
-    review = ReviewItem.objects.create(project=project, image=image, pseudo_mask=pseudo, run=run, score=0.3,
-                                       mean_confidence=0.5, confident_fraction=0.4, disagreement=0.1)
-    return {"projects_project": project, "images_image": image, "images_mask": Mask.objects.get(pk=pseudo.pk),
-            "training_trainingrun": run, "training_modelversion": version, "review_reviewitem": review}
+    review = ReviewItem.objects.create(
+        project=project,
+        image=image,
+        pseudo_mask=pseudo,
+        run=run,
+        score=0.3,
+        mean_confidence=0.5,
+        confident_fraction=0.4,
+        disagreement=0.1,
+    )
+    return {
+        "projects_project": project,
+        "images_image": image,
+        "images_mask": Mask.objects.get(pk=pseudo.pk),
+        "training_trainingrun": run,
+        "training_modelversion": version,
+        "review_reviewitem": review,
+    }
 
 
-@pytest.mark.parametrize("model", ["projects_project", "images_image", "images_mask", "training_trainingrun",
-                                   "training_modelversion", "review_reviewitem"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "projects_project",
+        "images_image",
+        "images_mask",
+        "training_trainingrun",
+        "training_modelversion",
+        "review_reviewitem",
+    ],
+)
 def test_admin_list_and_change_pages_render(model, client, admin_user, rows):
     client.force_login(admin_user)
     assert client.get(reverse(f"admin:{model}_changelist")).status_code == 200

@@ -1,4 +1,5 @@
 """`manage.py create_project`: presets (CamVid) and class lists."""
+
 from io import StringIO
 
 import pytest
@@ -23,18 +24,32 @@ def test_camvid_preset_has_11_classes_and_unlabelled_ignored_at_11(owner):
 
 
 def test_class_list_with_colours_and_ignore(owner):
-    call_command("create_project", "Fields", "--owner", "owner", "--classes", "soil, crop:#00ff00, void:#000000:ignore",
-                 stdout=StringIO())
+    call_command(
+        "create_project",
+        "Fields",
+        "--owner",
+        "owner",
+        "--classes",
+        "soil, crop:#00ff00, void:#000000:ignore",
+        stdout=StringIO(),
+    )
     project = Project.objects.get(name="Fields")
-    assert list(project.label_classes.values_list("name", "is_ignore")) == [("soil", False), ("crop", False), ("void", True)]
+    assert list(project.label_classes.values_list("name", "is_ignore")) == [
+        ("soil", False),
+        ("crop", False),
+        ("void", True),
+    ]
     assert project.label_classes.get(name="crop").color == "#00ff00"
 
 
-@pytest.mark.parametrize("classes, message", [
-    ("a:red", BAD_CLASS.format(item="a:red")),
-    ("a:#000000:skip", BAD_CLASS.format(item="a:#000000:skip")),
-    ("void:#000000:ignore,a", "The ignore class must be the last class."),
-])
+@pytest.mark.parametrize(
+    "classes, message",
+    [
+        ("a:red", BAD_CLASS.format(item="a:red")),
+        ("a:#000000:skip", BAD_CLASS.format(item="a:#000000:skip")),
+        ("void:#000000:ignore,a", "The ignore class must be the last class."),
+    ],
+)
 def test_bad_class_lists_create_nothing(classes, message, owner):
     with pytest.raises(CommandError) as error:
         call_command("create_project", "Bad", "--owner", "owner", "--classes", classes)

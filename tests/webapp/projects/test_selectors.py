@@ -1,4 +1,5 @@
 """Counts and pages stay one query each, whatever the project's size."""
+
 import pytest
 
 from webapp.images.models import Image, ImageStatus

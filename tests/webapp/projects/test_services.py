@@ -1,5 +1,6 @@
 """project_create: the class limit holds in the service, so the API (tests/webapp/api/test_projects.py)
 and the page refuse alike."""
+
 import pytest
 from django.urls import reverse
 from django.utils.html import escape
@@ -31,8 +32,9 @@ def test_the_service_refuses_257_classes_and_stores_nothing(outsider):
 def test_the_page_refuses_300_classes_with_the_message(client, outsider):
     client.force_login(outsider)
     rows = [(f"c{i}", "#000000", False) for i in range(300)]
-    response = client.post(reverse("projects:create"), {"name": "Too many", "review_threshold": "0.9",
-                                                        **class_rows(*rows)})
+    response = client.post(
+        reverse("projects:create"), {"name": "Too many", "review_threshold": "0.9", **class_rows(*rows)}
+    )
     assert response.status_code == 200
     assert escape(too_many(300)) in response.content.decode()
     assert not Project.objects.exists()
@@ -41,7 +43,6 @@ def test_the_page_refuses_300_classes_with_the_message(client, outsider):
 def test_the_page_skips_blank_rows_when_counting(client, outsider):
     client.force_login(outsider)
     rows = [(f"c{i}", "#000000", False) for i in range(256)] + [("", "#000000", False)] * 10
-    response = client.post(reverse("projects:create"), {"name": "Full", "review_threshold": "0.9",
-                                                        **class_rows(*rows)})
+    response = client.post(reverse("projects:create"), {"name": "Full", "review_threshold": "0.9", **class_rows(*rows)})
     assert response.status_code == 302
     assert Project.objects.get().label_classes.count() == 256

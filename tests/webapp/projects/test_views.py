@@ -1,4 +1,5 @@
 """Project pages: who may see what, creating projects, the gallery and the members page."""
+
 import pytest
 from django.urls import reverse
 from django.utils.html import escape
@@ -38,16 +39,24 @@ def test_member_logs_in_and_lands_on_project_list(client, member, project):
 
 def page_urls(project, image=None):
     urls = [
-        reverse("projects:list"), reverse("projects:create"), reverse("projects:detail", args=[project.id]),
-        reverse("projects:members", args=[project.id]), reverse("images:upload", args=[project.id]),
+        reverse("projects:list"),
+        reverse("projects:create"),
+        reverse("projects:detail", args=[project.id]),
+        reverse("projects:members", args=[project.id]),
+        reverse("images:upload", args=[project.id]),
     ]
     membership = Membership.objects.get(project=project, user__username="member")
-    urls += [reverse("projects:member_update", args=[project.id, membership.id]),
-             reverse("projects:member_remove", args=[project.id, membership.id])]
+    urls += [
+        reverse("projects:member_update", args=[project.id, membership.id]),
+        reverse("projects:member_remove", args=[project.id, membership.id]),
+    ]
     if image is not None:
         args = [project.id, image.id]
-        urls += [reverse("images:file", args=args), reverse("images:thumbnail", args=args),
-                 reverse("images:mask_file", args=[*args, 1])]
+        urls += [
+            reverse("images:file", args=args),
+            reverse("images:thumbnail", args=args),
+            reverse("images:mask_file", args=[*args, 1]),
+        ]
     return urls
 
 
@@ -116,23 +125,34 @@ def test_create_page_starts_with_a_background_class(client, outsider):
 
 def test_any_user_creates_a_project_and_becomes_its_admin(client, outsider):
     client.force_login(outsider)
-    data = {"name": "Fields", "description": "Crops", "review_threshold": "0.8",
-            **class_rows(("soil", "#804000", False), ("", "#000000", False), ("crop", "#00ff00", False),
-                         ("void", "#000000", True))}
+    data = {
+        "name": "Fields",
+        "description": "Crops",
+        "review_threshold": "0.8",
+        **class_rows(
+            ("soil", "#804000", False), ("", "#000000", False), ("crop", "#00ff00", False), ("void", "#000000", True)
+        ),
+    }
     response = client.post(reverse("projects:create"), data)
     project = Project.objects.get(name="Fields")
     assert response.status_code == 302 and response["Location"] == reverse("projects:detail", args=[project.id])
     assert list(project.label_classes.values_list("index", "name", "color", "is_ignore")) == [
-        (0, "soil", "#804000", False), (1, "crop", "#00ff00", False), (2, "void", "#000000", True)]
+        (0, "soil", "#804000", False),
+        (1, "crop", "#00ff00", False),
+        (2, "void", "#000000", True),
+    ]
     assert project.review_threshold == 0.8 and project.owner == outsider
     assert Membership.objects.get(project=project, user=outsider).is_admin
 
 
-@pytest.mark.parametrize("rows, message", [
-    ([("a", "#000000", True), ("b", "#111111", False)], "The ignore class must be the last class."),
-    ([("a", "#000000", False), ("a", "#111111", False)], "Class names must be given and distinct."),
-    ([("", "#000000", False)], "A project needs at least one label class."),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([("a", "#000000", True), ("b", "#111111", False)], "The ignore class must be the last class."),
+        ([("a", "#000000", False), ("a", "#111111", False)], "Class names must be given and distinct."),
+        ([("", "#000000", False)], "A project needs at least one label class."),
+    ],
+)
 def test_invalid_classes_show_the_services_message_and_create_nothing(rows, message, client, owner):
     client.force_login(owner)
     response = client.post(reverse("projects:create"), {"name": "Bad", "review_threshold": "0.9", **class_rows(*rows)})
@@ -143,8 +163,9 @@ def test_invalid_classes_show_the_services_message_and_create_nothing(rows, mess
 
 def test_bad_colour_and_threshold_are_refused(client, owner):
     client.force_login(owner)
-    response = client.post(reverse("projects:create"), {"name": "Bad", "review_threshold": "1.5",
-                                                          **class_rows(("a", "red", False))})
+    response = client.post(
+        reverse("projects:create"), {"name": "Bad", "review_threshold": "1.5", **class_rows(("a", "red", False))}
+    )
     html = response.content.decode()
     assert "Colours are written #rrggbb." in html and "less than or equal to 1" in html
     assert not Project.objects.filter(name="Bad").exists()
@@ -200,8 +221,9 @@ def test_pages_walk_forward_and_back_through_all_images(client, member, project,
 def test_htmx_tab_request_gets_only_the_gallery_fragment(client, member, project, make_image):
     make_image()
     client.force_login(member)
-    html = client.get(reverse("projects:detail", args=[project.id]), {"status": "unlabeled"},
-                      headers={"HX-Request": "true"}).content.decode()
+    html = client.get(
+        reverse("projects:detail", args=[project.id]), {"status": "unlabeled"}, headers={"HX-Request": "true"}
+    ).content.decode()
     assert "<html" not in html and 'class="tabs"' in html and "<img" in html
 
 
@@ -240,17 +262,19 @@ def test_links_follow_the_users_roles(client, project, owner, member, reviewer, 
 
 def test_admin_adds_a_member_with_roles(client, owner, outsider, project):
     client.force_login(owner)
-    response = client.post(reverse("projects:members", args=[project.id]),
-                           {"username": "outsider", "reviewer": "on"})
+    response = client.post(reverse("projects:members", args=[project.id]), {"username": "outsider", "reviewer": "on"})
     assert response.status_code == 302
     membership = Membership.objects.get(project=project, user=outsider)
     assert (membership.is_annotator, membership.is_reviewer, membership.is_admin) == (False, True, False)
 
 
-@pytest.mark.parametrize("username, message", [
-    ("nobody", UNKNOWN_USER.format(username="nobody")),
-    ("member", ALREADY_MEMBER.format(username="member")),
-])
+@pytest.mark.parametrize(
+    "username, message",
+    [
+        ("nobody", UNKNOWN_USER.format(username="nobody")),
+        ("member", ALREADY_MEMBER.format(username="member")),
+    ],
+)
 def test_adding_an_unknown_user_or_a_member_again_is_refused(username, message, client, owner, project):
     client.force_login(owner)
     response = client.post(reverse("projects:members", args=[project.id]), {"username": username, "admin": "on"})
@@ -262,10 +286,15 @@ def test_admin_changes_roles_and_the_row_is_swapped(client, owner, member, proje
     client.force_login(owner)
     membership = Membership.objects.get(project=project, user=member)
     prefix = f"m{membership.id}"
-    response = client.post(reverse("projects:member_update", args=[project.id, membership.id]),
-                           {f"{prefix}-reviewer": "on"}, headers={"HX-Request": "true"})
+    response = client.post(
+        reverse("projects:member_update", args=[project.id, membership.id]),
+        {f"{prefix}-reviewer": "on"},
+        headers={"HX-Request": "true"},
+    )
     html = response.content.decode()
-    assert response.status_code == 200 and html.strip().startswith(f'<tr id="member-{membership.id}"') and "Saved." in html
+    assert (
+        response.status_code == 200 and html.strip().startswith(f'<tr id="member-{membership.id}"') and "Saved." in html
+    )
     membership.refresh_from_db()
     assert (membership.is_annotator, membership.is_reviewer, membership.is_admin) == (False, True, False)
 
@@ -273,8 +302,11 @@ def test_admin_changes_roles_and_the_row_is_swapped(client, owner, member, proje
 def test_owner_cannot_lose_admin_or_be_removed(client, owner, project):
     client.force_login(owner)
     membership = Membership.objects.get(project=project, user=owner)
-    response = client.post(reverse("projects:member_update", args=[project.id, membership.id]),
-                           {f"m{membership.id}-annotator": "on"}, headers={"HX-Request": "true"})
+    response = client.post(
+        reverse("projects:member_update", args=[project.id, membership.id]),
+        {f"m{membership.id}-annotator": "on"},
+        headers={"HX-Request": "true"},
+    )
     assert escape(OWNER_STAYS_ADMIN.format(username="owner")) in response.content.decode()
     response = client.post(reverse("projects:member_remove", args=[project.id, membership.id]), follow=True)
     assert escape(OWNER_STAYS_ADMIN.format(username="owner")) in response.content.decode()

@@ -7,6 +7,7 @@ disagree on under half of it (not doubtful). Every other region is sure. The pse
 road; the SU teacher says stripes of x, the RU teacher stripes of y (several classes per
 region, so taking a teacher's label is not one class).
 """
+
 import io
 from dataclasses import dataclass
 
@@ -87,9 +88,16 @@ def region_item(project, image, *, tau: float = 0.95) -> RegionItem:
     run = TrainingRun.objects.create(project=project, trigger=RunTrigger.PAGE, status="succeeded", config={"tau": tau})
     version = ModelVersion.objects.create(project=project, run=run, number=run.pk, student_path="unused.pt")
     mask = pseudo_label_store(
-        image=image, run=run, version=version, tau=tau,
+        image=image,
+        run=run,
+        version=version,
+        tau=tau,
         scores={"mean_confidence": 0.4, "confident_fraction": 0.7, "disagreement": float(disagreement.mean())},
-        pred=pseudo, confidence=confidence, disagreement=disagreement, su_pred=su, ru_pred=ru,
+        pred=pseudo,
+        confidence=confidence,
+        disagreement=disagreement,
+        su_pred=su,
+        ru_pred=ru,
         routing=Routing(threshold=0.9),
     )
     item = ReviewItem.objects.get(pseudo_mask=mask)

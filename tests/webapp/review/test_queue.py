@@ -1,4 +1,5 @@
 """The queue's order (webapp.review.queue), audits, and the learned threshold."""
+
 import numpy as np
 import pytest
 
@@ -28,15 +29,24 @@ H, W = 12, 16
 def queued(make_image, *, score, features=None, uncertainty=None, is_audit=False, label=1):
     image = make_image(W, H)
     mask = mask_save(
-        image=image, base_version=0, array=np.full((H, W), label, np.uint8), source=MaskSource.PSEUDO,
-        status=ImageStatus.IN_REVIEW, scores=MaskScores(score, 0.5, 0.1),
+        image=image,
+        base_version=0,
+        array=np.full((H, W), label, np.uint8),
+        source=MaskSource.PSEUDO,
+        status=ImageStatus.IN_REVIEW,
+        scores=MaskScores(score, 0.5, 0.1),
     )
     return review_item_create(
-        image=image, mask=mask, run=None, score=score,
+        image=image,
+        mask=mask,
+        run=None,
+        score=score,
         scores={"mean_confidence": score, "confident_fraction": 0.5, "disagreement": 0.1},
-        confidence_png=gray_png(np.zeros((H, W), np.uint8)), disagreement_png=gray_png(np.zeros((H, W), np.uint8)),
+        confidence_png=gray_png(np.zeros((H, W), np.uint8)),
+        disagreement_png=gray_png(np.zeros((H, W), np.uint8)),
         features=None if features is None else vector_to_bytes(features),
-        class_uncertainty=uncertainty, is_audit=is_audit,
+        class_uncertainty=uncertainty,
+        is_audit=is_audit,
     )
 
 
@@ -48,8 +58,14 @@ def grouped_queue(project, make_image):
     for n in range(17):
         name = "a" if n < 8 else "b" if n < 16 else "outlier"
         centre = np.eye(6)[{"a": 0, "b": 1, "outlier": 2}[name]]
-        items[name].append(queued(make_image, score=0.3 + 0.01 * n, features=centre + rng.normal(0, 0.02, 6),
-                                  uncertainty=float(rng.random())))
+        items[name].append(
+            queued(
+                make_image,
+                score=0.3 + 0.01 * n,
+                features=centre + rng.normal(0, 0.02, 6),
+                uncertainty=float(rng.random()),
+            )
+        )
     project.review_batch_size = 3
     project.save(update_fields=["review_batch_size"])
     return items
@@ -78,8 +94,9 @@ def test_diverse_order_spreads_the_first_picks_over_the_groups(project, grouped_
 
 
 @pytest.mark.django_db
-def test_with_enough_labels_the_most_doubtful_of_each_group_comes_first(project, grouped_queue, make_image,
-                                                                       monkeypatch):
+def test_with_enough_labels_the_most_doubtful_of_each_group_comes_first(
+    project, grouped_queue, make_image, monkeypatch
+):
     import webapp.review.queue as queue
 
     monkeypatch.setattr(queue, "FEW_LABELS_PER_CLASS", 0)
@@ -115,8 +132,7 @@ def test_items_without_features_fall_back_to_least_confident(project, queue_item
 
 @pytest.mark.django_db
 def test_audits_are_spread_through_the_order(project, grouped_queue, make_image):
-    audits = [queued(make_image, score=0.97, features=np.eye(6)[3], uncertainty=0.0, is_audit=True)
-              for _ in range(3)]
+    audits = [queued(make_image, score=0.97, features=np.eye(6)[3], uncertainty=0.0, is_audit=True) for _ in range(3)]
     review_queue_reorder(project=project)
     ranks = sorted(ReviewItem.objects.get(pk=a.pk).queue_rank for a in audits)
     assert ranks == [4, 9, 14]  # every fifth place, not all at the end
@@ -134,8 +150,7 @@ def test_audit_sampling_rate():
 
 
 @pytest.mark.django_db
-def test_threshold_is_learned_from_known_corrections(project, make_image, reviewer,
-                                                      django_capture_on_commit_callbacks):
+def test_threshold_is_learned_from_known_corrections(project, make_image, reviewer, django_capture_on_commit_callbacks):
     """Items scoring >= 0.8 were nearly right (1 pixel of 192 changed), those below were
     wrong (half the pixels): with a 5 % target the threshold lands at 0.8."""
     scores = [0.95, 0.9, 0.88, 0.85, 0.83, 0.82, 0.81, 0.8, 0.7, 0.6]
@@ -149,8 +164,13 @@ def test_threshold_is_learned_from_known_corrections(project, make_image, review
         else:
             human[: H // 2] = 2
         with django_capture_on_commit_callbacks(execute=True):  # the app's human-mask hook
-            mask_save(image=item.image, base_version=item.pseudo_mask.version, array=human, author=reviewer,
-                      source=MaskSource.HUMAN)
+            mask_save(
+                image=item.image,
+                base_version=item.pseudo_mask.version,
+                array=human,
+                author=reviewer,
+                source=MaskSource.HUMAN,
+            )
         item.refresh_from_db()
         assert item.status == ReviewStatus.CORRECTED
         assert item.pixel_error == pytest.approx(1 / (H * W) if score >= 0.8 else 0.5)

@@ -1,5 +1,6 @@
 """The review page's queue parts: why an item was picked, the auto-accept panel, and the
 admins' queue settings (review_settings_update behind them)."""
+
 import numpy as np
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -18,8 +19,12 @@ from webapp.review.services import review_item_next
 
 pytestmark = pytest.mark.django_db
 
-DEFAULTS = {"queue_strategy": QueueStrategy.DIVERSE, "review_batch_size": 20, "target_pixel_error": 0.05,
-            "audit_share": 0.05}
+DEFAULTS = {
+    "queue_strategy": QueueStrategy.DIVERSE,
+    "review_batch_size": 20,
+    "target_pixel_error": 0.05,
+    "audit_share": 0.05,
+}
 VALID = {"strategy": "least_confident", "batch_size": "20", "target_pixel_error": "5", "audit_share": "5"}
 
 
@@ -90,15 +95,45 @@ def test_page_loads_the_panel_after_itself(client, reviewer, queue_items):
 
 
 CALIBRATIONS = [
-    ({"threshold": 0.83, "status": CALIBRATED, "support": 12, "decisions": 40, "mean_error": 0.031, "target": 0.05,
-      "at": "2025-01-01T00:00:00+00:00"},
-     "0.83", "Learned from 40 decisions: pseudo-labels scoring ≥ 0.83 had 3.1 % wrong pixels on average (target 5 %)."),
-    ({"threshold": 0.9, "status": TOO_FEW, "support": 0, "decisions": 3, "mean_error": None, "target": 0.05,
-      "at": "2025-01-01T00:00:00+00:00"},
-     "0.90", "Too few decisions yet (3 of 8): the project's threshold 0.90 is used."),
-    ({"threshold": 0.970001, "status": UNMET, "support": 0, "decisions": 30, "mean_error": None, "target": 0.05,
-      "at": "2025-01-01T00:00:00+00:00"},
-     "0.97", "No score range met the 5 % target yet: only labels above 0.97 are accepted."),
+    (
+        {
+            "threshold": 0.83,
+            "status": CALIBRATED,
+            "support": 12,
+            "decisions": 40,
+            "mean_error": 0.031,
+            "target": 0.05,
+            "at": "2025-01-01T00:00:00+00:00",
+        },
+        "0.83",
+        "Learned from 40 decisions: pseudo-labels scoring ≥ 0.83 had 3.1 % wrong pixels on average (target 5 %).",
+    ),
+    (
+        {
+            "threshold": 0.9,
+            "status": TOO_FEW,
+            "support": 0,
+            "decisions": 3,
+            "mean_error": None,
+            "target": 0.05,
+            "at": "2025-01-01T00:00:00+00:00",
+        },
+        "0.90",
+        "Too few decisions yet (3 of 8): the project's threshold 0.90 is used.",
+    ),
+    (
+        {
+            "threshold": 0.970001,
+            "status": UNMET,
+            "support": 0,
+            "decisions": 30,
+            "mean_error": None,
+            "target": 0.05,
+            "at": "2025-01-01T00:00:00+00:00",
+        },
+        "0.97",
+        "No score range met the 5 % target yet: only labels above 0.97 are accepted.",
+    ),
     ({}, "0.90", "Not calibrated yet: the project's threshold 0.90."),
 ]
 
@@ -120,8 +155,14 @@ def test_panel_counts_accepted_pseudo_labels_and_estimates_their_error_from_audi
 ):
     project = queue_items[0].project
     accepted = make_image(16, 12)
-    mask_save(image=accepted, base_version=0, array=np.ones((12, 16), np.uint8), source=MaskSource.PSEUDO,
-              status=ImageStatus.PSEUDO_LABELED, scores=MaskScores(0.95, 0.9, 0.0))
+    mask_save(
+        image=accepted,
+        base_version=0,
+        array=np.ones((12, 16), np.uint8),
+        source=MaskSource.PSEUDO,
+        status=ImageStatus.PSEUDO_LABELED,
+        scores=MaskScores(0.95, 0.9, 0.0),
+    )
     make_image(mask=np.zeros((24, 32), np.uint8))  # a human mask: not counted
     client.force_login(reviewer)
     html = panel(client, project).content.decode()
@@ -132,8 +173,10 @@ def test_panel_counts_accepted_pseudo_labels_and_estimates_their_error_from_audi
     for item, error in zip(queue_items, errors, strict=True):
         ReviewItem.objects.filter(pk=item.pk).update(is_audit=True, status=ReviewStatus.CORRECTED, pixel_error=error)
     estimate = error_estimate(errors)
-    expected = (f"{round(estimate.mean * 100, 1):g} % (90 % CI {round(estimate.low * 100, 1):g}–"
-                f"{round(estimate.high * 100, 1):g} %), from 3 audits")
+    expected = (
+        f"{round(estimate.mean * 100, 1):g} % (90 % CI {round(estimate.low * 100, 1):g}–"
+        f"{round(estimate.high * 100, 1):g} %), from 3 audits"
+    )
     assert expected.startswith("5 % (90 % CI ")
     assert f"Estimated pixel error of accepted pseudo-labels: {expected}." in panel(client, project).content.decode()
 
@@ -184,8 +227,12 @@ def test_admin_sets_target_and_audit_share_as_percentages(client, owner, ranked_
     before = ranks()
     client.force_login(owner)
     post_settings(client, project, {**VALID, "strategy": "random", "target_pixel_error": "2.5", "audit_share": "10"})
-    assert settings_of(project) == {**DEFAULTS, "queue_strategy": QueueStrategy.RANDOM, "target_pixel_error": 0.025,
-                                    "audit_share": 0.1}
+    assert settings_of(project) == {
+        **DEFAULTS,
+        "queue_strategy": QueueStrategy.RANDOM,
+        "target_pixel_error": 0.025,
+        "audit_share": 0.1,
+    }
     assert ranks() == before  # neither field changes the order
     assert views.SETTINGS_SAVED in page(client, project)
 
@@ -207,17 +254,20 @@ def test_outsider_gets_404_and_nothing_changes(client, outsider, ranked_highest_
     assert ranks() == before and settings_of(project) == settings_before
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("batch_size", "0", forms.BATCH_SIZE_INVALID),
-    ("batch_size", "501", forms.BATCH_SIZE_INVALID),
-    ("batch_size", "2.5", forms.BATCH_SIZE_INVALID),
-    ("target_pixel_error", "80", forms.TARGET_INVALID),
-    ("target_pixel_error", "0.05", forms.TARGET_INVALID),
-    ("target_pixel_error", "nan", forms.TARGET_INVALID),
-    ("audit_share", "-1", forms.AUDIT_INVALID),
-    ("audit_share", "", forms.AUDIT_INVALID),
-    ("strategy", "best", forms.STRATEGY_INVALID),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("batch_size", "0", forms.BATCH_SIZE_INVALID),
+        ("batch_size", "501", forms.BATCH_SIZE_INVALID),
+        ("batch_size", "2.5", forms.BATCH_SIZE_INVALID),
+        ("target_pixel_error", "80", forms.TARGET_INVALID),
+        ("target_pixel_error", "0.05", forms.TARGET_INVALID),
+        ("target_pixel_error", "nan", forms.TARGET_INVALID),
+        ("audit_share", "-1", forms.AUDIT_INVALID),
+        ("audit_share", "", forms.AUDIT_INVALID),
+        ("strategy", "best", forms.STRATEGY_INVALID),
+    ],
+)
 def test_invalid_values_get_the_message_and_change_nothing(client, owner, ranked_highest_first, field, value, message):
     project = ranked_highest_first
     before, settings_before = ranks(), settings_of(project)
@@ -232,8 +282,15 @@ def test_invalid_values_get_the_message_and_change_nothing(client, owner, ranked
 
 def test_get_never_changes_state(client, owner, ranked_highest_first):
     project = ranked_highest_first
-    calibrated = {"threshold": 0.83, "status": CALIBRATED, "support": 12, "decisions": 40, "mean_error": 0.031,
-                  "target": 0.05, "at": "2025-01-01T00:00:00+00:00"}
+    calibrated = {
+        "threshold": 0.83,
+        "status": CALIBRATED,
+        "support": 12,
+        "decisions": 40,
+        "mean_error": 0.031,
+        "target": 0.05,
+        "at": "2025-01-01T00:00:00+00:00",
+    }
     Project.objects.filter(pk=project.pk).update(threshold_calibration=calibrated)
     before, settings_before = ranks(), settings_of(project)
     client.force_login(owner)
@@ -252,13 +309,20 @@ def test_get_never_changes_state(client, owner, ranked_highest_first):
 
 def test_service_refuses_non_admins(reviewer, ranked_highest_first):
     with pytest.raises(PermissionDenied, match=ADMINS_ONLY):
-        review_settings_update(project=ranked_highest_first, user=reviewer, strategy="least_confident",
-                               batch_size=20, target_pixel_error=0.05, audit_share=0.05)
+        review_settings_update(
+            project=ranked_highest_first,
+            user=reviewer,
+            strategy="least_confident",
+            batch_size=20,
+            target_pixel_error=0.05,
+            audit_share=0.05,
+        )
     assert settings_of(ranked_highest_first)["queue_strategy"] == QueueStrategy.RANDOM
 
 
-@pytest.mark.parametrize("values", [{"batch_size": 0}, {"target_pixel_error": 0.8}, {"audit_share": -0.1},
-                                    {"strategy": "best"}])
+@pytest.mark.parametrize(
+    "values", [{"batch_size": 0}, {"target_pixel_error": 0.8}, {"audit_share": -0.1}, {"strategy": "best"}]
+)
 def test_service_refuses_out_of_range_values_and_saves_nothing(owner, project, values):
     given = {"strategy": "random", "batch_size": 30, "target_pixel_error": 0.02, "audit_share": 0.1, **values}
     with pytest.raises(ValueError, match="Invalid queue setting"):
@@ -272,15 +336,17 @@ def test_service_relearns_the_threshold_for_a_new_target(owner, queue_items):
         ReviewItem.objects.filter(pk=item.pk).update(status=ReviewStatus.ACCEPTED, pixel_error=error)
     Project.objects.filter(pk=project.pk).update(threshold_calibration={"threshold": 0.9, "status": TOO_FEW})
     project.refresh_from_db()
-    changed = review_settings_update(project=project, user=owner, strategy="diverse", batch_size=20,
-                                     target_pixel_error=0.03, audit_share=0.05)
+    changed = review_settings_update(
+        project=project, user=owner, strategy="diverse", batch_size=20, target_pixel_error=0.03, audit_share=0.05
+    )
     assert changed == ["target_pixel_error"]
     project.refresh_from_db()
     assert project.threshold_calibration["target"] == 0.03 and project.threshold_calibration["decisions"] == 3
 
 
 def test_service_leaves_an_uncalibrated_project_uncalibrated(owner, project):
-    review_settings_update(project=project, user=owner, strategy="diverse", batch_size=20,
-                           target_pixel_error=0.03, audit_share=0.05)
+    review_settings_update(
+        project=project, user=owner, strategy="diverse", batch_size=20, target_pixel_error=0.03, audit_share=0.05
+    )
     project.refresh_from_db()
     assert project.threshold_calibration == {} and project.target_pixel_error == 0.03

@@ -4,6 +4,7 @@ Every check reads the mask the server stored (mask_read of the image's current m
 compares it pixel for pixel with the composition expected from the crafted item
 (regions_setup): the page only previews, the server composes.
 """
+
 import numpy as np
 import pytest
 from django.urls import reverse
@@ -63,7 +64,9 @@ def test_take_su_for_one_region_paint_another_and_accept_the_rest(page_for, live
     hover(page, *made.pixel_in("C"))
     assert current_region(page) == made.ids["C"]
     page.keyboard.press("p")
-    assert page.locator("[data-region-status]").text_content().startswith("4 doubtful regions outlined; 2 regions decided")
+    assert (
+        page.locator("[data-region-status]").text_content().startswith("4 doubtful regions outlined; 2 regions decided")
+    )
     finish_and_wait(page, "a")
 
     expected = made.pseudo.copy()
@@ -105,8 +108,9 @@ def test_partial_finish_stores_the_ignore_index_where_nobody_checked(page_for, l
 
 
 def test_partial_finish_without_an_ignore_class_is_refused_on_the_page(page_for, live_server, owner, reviewer):
-    plain = project_create(owner=owner, name="No void",
-                           classes=[ClassSpec("background"), ClassSpec("road"), ClassSpec("car")])
+    plain = project_create(
+        owner=owner, name="No void", classes=[ClassSpec("background"), ClassSpec("road"), ClassSpec("car")]
+    )
     membership_set(project=plain, user=reviewer, annotator=False, reviewer=True)
     made = region_item(plain, block_image(plain, owner))
     page = open_by_region(page_for(reviewer), live_server, plain)

@@ -1,5 +1,6 @@
 """Review by region without a browser: the doubtful regions and their order, the mask the
 server composes, the refusals, who may do it, and the parser of the page's request."""
+
 import json
 
 import numpy as np
@@ -83,8 +84,11 @@ def test_regions_endpoint_lists_them_in_order_with_their_confidence(client, revi
     project = made.item.project
     body = client.get(reverse("review:regions", args=[project.pk, made.item.pk])).json()
     assert [r["id"] for r in body["regions"]] == [made.ids[n] for n in ("A", "B", "C", "D")]
-    assert [r["confidence"] for r in body["regions"]][:3] == [pytest.approx(0.2, abs=0.005),
-                                                            pytest.approx(0.5, abs=0.005), pytest.approx(0.8, abs=0.005)]
+    assert [r["confidence"] for r in body["regions"]][:3] == [
+        pytest.approx(0.2, abs=0.005),
+        pytest.approx(0.5, abs=0.005),
+        pytest.approx(0.8, abs=0.005),
+    ]
     assert body["count"] == made.superpixels.max() + 1 and body["tau"] == 0.95 and body["teachers"] is True
     assert body["superpixels_url"] == reverse("images:superpixels", args=[project.pk, made.item.image_id])
     for name in ("su", "ru"):
@@ -103,8 +107,14 @@ def test_regions_endpoint_says_when_superpixels_are_missing(client, reviewer, qu
 
 
 def test_accept_the_rest_composes_teacher_painted_and_pseudo_regions(made, reviewer):
-    item = finish(made, reviewer, A=RegionChoice("su"), C=RegionChoice("paint", CAR), D=RegionChoice("ru"),
-                  B=RegionChoice("pseudo"))
+    item = finish(
+        made,
+        reviewer,
+        A=RegionChoice("su"),
+        C=RegionChoice("paint", CAR),
+        D=RegionChoice("ru"),
+        B=RegionChoice("pseudo"),
+    )
     expected = made.pseudo.copy()
     expected[made.where("A")] = made.su[made.where("A")]
     expected[made.where("C")] = CAR
@@ -113,7 +123,9 @@ def test_accept_the_rest_composes_teacher_painted_and_pseudo_regions(made, revie
     stored = mask_read(image.current_mask)
     assert (stored == expected).all()
     assert image.status == ImageStatus.LABELED and image.current_mask.source == MaskSource.HUMAN
-    assert image.current_mask.author_id == reviewer.pk and image.current_mask.based_on_version == item.pseudo_mask.version
+    assert (
+        image.current_mask.author_id == reviewer.pk and image.current_mask.based_on_version == item.pseudo_mask.version
+    )
     assert item.status == ReviewStatus.CORRECTED and item.reviewed_by_id == reviewer.pk
     assert item.pixel_error == pytest.approx(pixel_error(made.pseudo, expected, VOID))
     assert item.seconds_spent == 12.5 and item.leased_by_id is None
@@ -148,7 +160,10 @@ def test_partial_finish_leaves_unchecked_doubtful_regions_at_the_ignore_index(ma
 def test_the_browsers_times_and_keys_are_recorded_per_region(made, reviewer):
     a, e = made.ids["A"], made.ids["E"]
     item = review_item_finish_regions(
-        item=made.item, user=reviewer, mode="accept", decisions={a: RegionChoice("su")},
+        item=made.item,
+        user=reviewer,
+        mode="accept",
+        decisions={a: RegionChoice("su")},
         activity={a: {"seconds": 2.5, "keys": ["tab", "1"]}, e: {"seconds": 0.75, "keys": []}},
     )
     log = item.region_log
@@ -161,9 +176,15 @@ def test_compose_is_a_table_lookup_per_pixel():
     superpixels = np.array([[0, 0, 1], [2, 2, 1]], np.int32)
     pseudo = np.full((2, 3), 1, np.uint8)
     su, ru = np.array([[5, 6, 7], [8, 9, 4]], np.uint8), np.zeros((2, 3), np.uint8)
-    mask = region_mask_compose(superpixels=superpixels, pseudo=pseudo, su=su, ru=ru,
-                               choices={0: RegionChoice("su"), 1: RegionChoice("paint", 2)}, unlabeled=[2],
-                               ignore_index=255)
+    mask = region_mask_compose(
+        superpixels=superpixels,
+        pseudo=pseudo,
+        su=su,
+        ru=ru,
+        choices={0: RegionChoice("su"), 1: RegionChoice("paint", 2)},
+        unlabeled=[2],
+        ignore_index=255,
+    )
     assert mask.tolist() == [[5, 6, 2], [255, 255, 2]]
 
 
@@ -181,16 +202,35 @@ def assert_refused(made, message, call):
 
 def test_unknown_regions_and_classes_are_refused(made, reviewer):
     beyond = int(made.superpixels.max()) + 1
-    assert_refused(made, UNKNOWN_REGIONS.format(ids=f"{beyond}, {beyond + 5}"), lambda: review_item_finish_regions(
-        item=made.item, user=reviewer, mode="accept", decisions={beyond + 5: RegionChoice("su"), beyond: RegionChoice("ru")}))
-    assert_refused(made, UNKNOWN_REGIONS.format(ids=str(beyond)), lambda: review_item_finish_regions(
-        item=made.item, user=reviewer, mode="accept", decisions={}, activity={beyond: {"seconds": 1.0, "keys": []}}))
+    assert_refused(
+        made,
+        UNKNOWN_REGIONS.format(ids=f"{beyond}, {beyond + 5}"),
+        lambda: review_item_finish_regions(
+            item=made.item,
+            user=reviewer,
+            mode="accept",
+            decisions={beyond + 5: RegionChoice("su"), beyond: RegionChoice("ru")},
+        ),
+    )
+    assert_refused(
+        made,
+        UNKNOWN_REGIONS.format(ids=str(beyond)),
+        lambda: review_item_finish_regions(
+            item=made.item, user=reviewer, mode="accept", decisions={}, activity={beyond: {"seconds": 1.0, "keys": []}}
+        ),
+    )
     for label in (VOID, 9):  # the ignore class is not a class to paint with
-        assert_refused(made, UNKNOWN_CLASS.format(label=label), lambda label=label: finish(made, reviewer, A=RegionChoice("paint", label)))
+        assert_refused(
+            made,
+            UNKNOWN_CLASS.format(label=label),
+            lambda label=label: finish(made, reviewer, A=RegionChoice("paint", label)),
+        )
 
 
 def test_partial_finish_is_refused_without_an_ignore_class(owner, reviewer):
-    plain = project_create(owner=owner, name="No void", classes=[ClassSpec("background"), ClassSpec("road"), ClassSpec("car")])
+    plain = project_create(
+        owner=owner, name="No void", classes=[ClassSpec("background"), ClassSpec("road"), ClassSpec("car")]
+    )
     membership_set(project=plain, user=reviewer, annotator=False, reviewer=True)
     made = region_item(plain, block_image(plain, owner))
     assert_refused(made, PARTIAL_NEEDS_IGNORE, lambda: finish(made, reviewer, "partial", A=RegionChoice("su")))
@@ -226,8 +266,9 @@ def test_annotators_may_not_review_by_region(made, member):
 
 def post(client, made, body):
     url = reverse("review:finish_regions", args=[made.item.project_id, made.item.pk])
-    return client.post(url, data=body if isinstance(body, (str, bytes)) else json.dumps(body),
-                       content_type="application/json")
+    return client.post(
+        url, data=body if isinstance(body, (str, bytes)) else json.dumps(body), content_type="application/json"
+    )
 
 
 def test_outsider_gets_404_and_annotator_403_on_the_region_urls(client, outsider, member, made):
@@ -248,14 +289,22 @@ def test_finish_is_post_only(client, reviewer, made):
 def test_the_page_posts_decisions_and_gets_the_next_url(client, reviewer, made):
     client.force_login(reviewer)
     a, b = made.ids["A"], made.ids["B"]
-    response = post(client, made, {
-        "mode": "partial", "seconds": 8.25,
-        "decisions": {str(a): {"source": "su"}, str(b): {"source": "paint", "class": CAR}},
-        "regions": {str(a): {"seconds": 1.5, "keys": ["tab", "1"]}},
-    })
+    response = post(
+        client,
+        made,
+        {
+            "mode": "partial",
+            "seconds": 8.25,
+            "decisions": {str(a): {"source": "su"}, str(b): {"source": "paint", "class": CAR}},
+            "regions": {str(a): {"seconds": 1.5, "keys": ["tab", "1"]}},
+        },
+    )
     assert response.status_code == 200
-    assert response.json() == {"status": "corrected", "message": REGIONS_PARTIAL.format(n=2, s="s"),
-                               "next": reverse("review:queue", args=[made.item.project_id])}
+    assert response.json() == {
+        "status": "corrected",
+        "message": REGIONS_PARTIAL.format(n=2, s="s"),
+        "next": reverse("review:queue", args=[made.item.project_id]),
+    }
     made.item.refresh_from_db()
     assert made.item.seconds_spent == 8.25 and made.item.region_log["regions"][str(a)]["keys"] == ["tab", "1"]
 
@@ -282,22 +331,25 @@ def test_the_page_gets_the_refusal_in_words(client, reviewer, made):
     assert response.status_code == 200 and response.json()["message"] == REGIONS_CORRECTED
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"decisions": {}}, forms.REGION_MODE_INVALID),
-    ({"mode": "all", "decisions": {}}, forms.REGION_MODE_INVALID),
-    ({"mode": "accept", "decisions": []}, forms.REGION_REVIEW_UNREADABLE),
-    ({"mode": "accept", "decisions": {"-1": {"source": "su"}}}, forms.REGION_ID_INVALID),
-    ({"mode": "accept", "decisions": {"16777216": {"source": "su"}}}, forms.REGION_ID_INVALID),
-    ({"mode": "accept", "decisions": {"3": {"source": "model"}}}, forms.REGION_SOURCE_INVALID),
-    ({"mode": "accept", "decisions": {"3": {"source": "paint"}}}, forms.REGION_CLASS_INVALID),
-    ({"mode": "accept", "decisions": {"3": {"source": "paint", "class": 256}}}, forms.REGION_CLASS_INVALID),
-    ({"mode": "accept", "decisions": {"3": {"source": "paint", "class": True}}}, forms.REGION_CLASS_INVALID),
-    ({"mode": "accept", "decisions": {}, "seconds": -1}, forms.REGION_SECONDS_INVALID),
-    ({"mode": "accept", "decisions": {}, "seconds": "9"}, forms.REGION_SECONDS_INVALID),
-    ({"mode": "accept", "decisions": {}, "regions": {"3": {"seconds": 1e9}}}, forms.REGION_SECONDS_INVALID),
-    ({"mode": "accept", "decisions": {}, "regions": {"3": {"keys": ["x"]}}}, forms.REGION_KEYS_INVALID),
-    ({"mode": "accept", "decisions": {}, "regions": {"3": {"keys": ["1"] * 101}}}, forms.REGION_KEYS_INVALID),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"decisions": {}}, forms.REGION_MODE_INVALID),
+        ({"mode": "all", "decisions": {}}, forms.REGION_MODE_INVALID),
+        ({"mode": "accept", "decisions": []}, forms.REGION_REVIEW_UNREADABLE),
+        ({"mode": "accept", "decisions": {"-1": {"source": "su"}}}, forms.REGION_ID_INVALID),
+        ({"mode": "accept", "decisions": {"16777216": {"source": "su"}}}, forms.REGION_ID_INVALID),
+        ({"mode": "accept", "decisions": {"3": {"source": "model"}}}, forms.REGION_SOURCE_INVALID),
+        ({"mode": "accept", "decisions": {"3": {"source": "paint"}}}, forms.REGION_CLASS_INVALID),
+        ({"mode": "accept", "decisions": {"3": {"source": "paint", "class": 256}}}, forms.REGION_CLASS_INVALID),
+        ({"mode": "accept", "decisions": {"3": {"source": "paint", "class": True}}}, forms.REGION_CLASS_INVALID),
+        ({"mode": "accept", "decisions": {}, "seconds": -1}, forms.REGION_SECONDS_INVALID),
+        ({"mode": "accept", "decisions": {}, "seconds": "9"}, forms.REGION_SECONDS_INVALID),
+        ({"mode": "accept", "decisions": {}, "regions": {"3": {"seconds": 1e9}}}, forms.REGION_SECONDS_INVALID),
+        ({"mode": "accept", "decisions": {}, "regions": {"3": {"keys": ["x"]}}}, forms.REGION_KEYS_INVALID),
+        ({"mode": "accept", "decisions": {}, "regions": {"3": {"keys": ["1"] * 101}}}, forms.REGION_KEYS_INVALID),
+    ],
+)
 def test_the_parser_refuses_malformed_reviews(body, message):
     with pytest.raises(forms.InvalidRegionReview) as invalid:
         forms.region_review_parse(json.dumps(body).encode())
@@ -305,10 +357,16 @@ def test_the_parser_refuses_malformed_reviews(body, message):
 
 
 def test_the_parser_reads_a_review():
-    parsed = forms.region_review_parse(json.dumps({
-        "mode": "partial", "seconds": 3, "decisions": {"4": {"source": "paint", "class": 2}, "7": {"source": "ru"}},
-        "regions": {"4": {"seconds": 1.234, "keys": ["p"]}},
-    }).encode())
+    parsed = forms.region_review_parse(
+        json.dumps(
+            {
+                "mode": "partial",
+                "seconds": 3,
+                "decisions": {"4": {"source": "paint", "class": 2}, "7": {"source": "ru"}},
+                "regions": {"4": {"seconds": 1.234, "keys": ["p"]}},
+            }
+        ).encode()
+    )
     assert parsed.mode == "partial" and parsed.seconds == 3.0
     assert parsed.decisions == {4: RegionChoice("paint", 2), 7: RegionChoice("ru")}
     assert parsed.activity == {4: {"seconds": 1.23, "keys": ["p"]}}

@@ -1,4 +1,5 @@
 """A newer model re-scores the queue, but never an item a reviewer holds."""
+
 import numpy as np
 import pytest
 
@@ -16,9 +17,13 @@ def _store(project, image, score):
     version = ModelVersion.objects.create(project=project, run=run, number=run.pk, student_path="unused.pt")
     shape = (image.height, image.width)
     return pseudo_label_store(
-        image=image, run=run, version=version, tau=0.9,
+        image=image,
+        run=run,
+        version=version,
+        tau=0.9,
         scores={"mean_confidence": score, "confident_fraction": 0.8, "disagreement": 0.0},
-        pred=np.full(shape, 2, np.uint8), confidence=np.full(shape, score, np.float32),
+        pred=np.full(shape, 2, np.uint8),
+        confidence=np.full(shape, score, np.float32),
         disagreement=np.zeros(shape, bool),
     )
 

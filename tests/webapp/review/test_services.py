@@ -1,4 +1,5 @@
 """Review queue services: order, leases, decisions, the corrected hook, counts."""
+
 import threading
 from datetime import timedelta
 
@@ -80,7 +81,11 @@ def test_accept_turns_the_pseudo_label_into_the_reviewers_human_mask(queue_items
     assert image.current_mask.source == MaskSource.HUMAN and image.current_mask.author == reviewer
     assert (mask_read(image.current_mask) == mask_read(item.pseudo_mask)).all()
     assert (item.status, item.reviewed_by, item.seconds_spent, item.leased_by) == (
-        ReviewStatus.ACCEPTED, reviewer, 7.5, None)
+        ReviewStatus.ACCEPTED,
+        reviewer,
+        7.5,
+        None,
+    )
     with pytest.raises(ReviewRefused) as refused:
         review_item_reject(item=item, user=reviewer)
     assert str(refused.value) == ALREADY_DECIDED.format(status="accepted", who="reviewer")
@@ -130,15 +135,21 @@ def test_human_mask_from_the_leasing_reviewer_marks_the_item_corrected(
     item = review_item_next(project=queue_items[0].project, user=reviewer)
     image = item.image
     with django_capture_on_commit_callbacks(execute=True):
-        mask_save(image=image, base_version=image.mask_version, array=np.zeros((12, 16), np.uint8),
-                  author=reviewer, editing_seconds=12.0)
+        mask_save(
+            image=image,
+            base_version=image.mask_version,
+            array=np.zeros((12, 16), np.uint8),
+            author=reviewer,
+            editing_seconds=12.0,
+        )
     item.refresh_from_db()
     assert (item.status, item.reviewed_by, item.seconds_spent) == (ReviewStatus.CORRECTED, reviewer, 12.0)
     # The pseudo-label is stale now: accepting it would overwrite the human mask.
     other = queue_items[0]
     other_image = other.image
-    mask_save(image=other_image, base_version=other_image.mask_version,
-              array=np.zeros((12, 16), np.uint8), author=reviewer)
+    mask_save(
+        image=other_image, base_version=other_image.mask_version, array=np.zeros((12, 16), np.uint8), author=reviewer
+    )
     with pytest.raises(ReviewRefused) as refused:
         review_item_accept(item=other, user=reviewer)
     assert str(refused.value) == IMAGE_CHANGED.format(current=2, pseudo=1)
@@ -150,5 +161,10 @@ def test_counts_by_decision(queue_items, reviewer):
     review_item_reject(item=queue_items[1], user=reviewer, seconds=4)
     counts = review_counts(project=queue_items[0].project)
     assert {k: counts[k] for k in ("pending", "accepted", "corrected", "rejected", "reviewed")} == {
-        "pending": 1, "accepted": 1, "corrected": 0, "rejected": 1, "reviewed": 2}
+        "pending": 1,
+        "accepted": 1,
+        "corrected": 0,
+        "rejected": 1,
+        "reviewed": 2,
+    }
     assert counts["avg_seconds"] == 3

@@ -2,6 +2,7 @@
 
 Only POSTs lease: the page (GET) shows the item the reviewer holds or a form to start,
 `review:next` leases the next item, and every decision leases the one after."""
+
 from datetime import timedelta
 
 import pytest
@@ -27,7 +28,9 @@ def rows() -> list[dict]:
 
 
 def held_by(user) -> list[int]:
-    return list(ReviewItem.objects.filter(leased_by=user, lease_expires_at__gt=timezone.now()).values_list("pk", flat=True))
+    return list(
+        ReviewItem.objects.filter(leased_by=user, lease_expires_at__gt=timezone.now()).values_list("pk", flat=True)
+    )
 
 
 def test_outsider_gets_404_on_every_review_url(client, outsider, queue_items):

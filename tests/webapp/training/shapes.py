@@ -1,4 +1,5 @@
 """Synthetic 64x64 images of coloured shapes with exact masks (road = red box, car = blue box)."""
+
 import io
 
 import numpy as np
@@ -9,8 +10,16 @@ from webapp.images.services import image_import
 # Tiny CPU round of the app's default networks (pretrained from their packages), 64 px crops,
 # exactly these step counts: no time budget, which would plan the steps to fill its minutes.
 TINY_CONFIG = {
-    "crop_size": 64, "batch_size": 2, "unlabeled_batch_size": 2, "teacher_steps": 6, "student_steps": 4,
-    "eval_every": 3, "save_every": 2, "device": "cpu", "tau": 0.5, "scale_range": [0.8, 1.2],
+    "crop_size": 64,
+    "batch_size": 2,
+    "unlabeled_batch_size": 2,
+    "teacher_steps": 6,
+    "student_steps": 4,
+    "eval_every": 3,
+    "save_every": 2,
+    "device": "cpu",
+    "tau": 0.5,
+    "scale_range": [0.8, 1.2],
     "max_minutes": None,
 }
 
@@ -42,7 +51,10 @@ def add_shapes_images(project, user, *, labeled: int, unlabeled: int, seed: int 
     for i in range(labeled + unlabeled):
         data, mask = shapes_sample(seed + i)
         image = image_import(
-            project=project, name=f"shapes{seed + i}.png", data=data, uploaded_by=user,
+            project=project,
+            name=f"shapes{seed + i}.png",
+            data=data,
+            uploaded_by=user,
             mask_data=mask_bytes(mask) if i < labeled else None,
         )
         (with_masks if i < labeled else without).append(image)

@@ -1,5 +1,6 @@
 """A partly labeled image (a partial finish of a review by region) trains twice: its labeled
 pixels as labeled data, its unlabeled pixels (the ignore index) as unlabeled data."""
+
 import numpy as np
 import pytest
 import torch
@@ -30,18 +31,25 @@ def queued_with_all_regions_doubtful(project, image):
     version = ModelVersion.objects.create(project=project, run=run, number=run.pk, student_path="unused.pt")
     ys, xs = np.mgrid[0:H, 0:W]
     mask = pseudo_label_store(
-        image=image, run=run, version=version, tau=0.95,
+        image=image,
+        run=run,
+        version=version,
+        tau=0.95,
         scores={"mean_confidence": 0.5, "confident_fraction": 0.0, "disagreement": 0.0},
-        pred=np.full(shape, ROAD, np.uint8), confidence=np.full(shape, 0.5, np.float32),
-        disagreement=np.zeros(shape, bool), su_pred=((xs // 9) % 3).astype(np.uint8),
-        ru_pred=np.zeros(shape, np.uint8), routing=Routing(threshold=0.9),
+        pred=np.full(shape, ROAD, np.uint8),
+        confidence=np.full(shape, 0.5, np.float32),
+        disagreement=np.zeros(shape, bool),
+        su_pred=((xs // 9) % 3).astype(np.uint8),
+        ru_pred=np.zeros(shape, np.uint8),
+        routing=Routing(threshold=0.9),
     )
     return ReviewItem.objects.get(pseudo_mask=mask), superpixels_read(image)
 
 
 def finish_partially(item, user, region_ids):
-    return review_item_finish_regions(item=item, user=user, mode="partial",
-                                      decisions={i: RegionChoice("su") for i in region_ids})
+    return review_item_finish_regions(
+        item=item, user=user, mode="partial", decisions={i: RegionChoice("su") for i in region_ids}
+    )
 
 
 @pytest.fixture
@@ -58,8 +66,14 @@ def partial_project(project, owner, reviewer, make_image):
     unlabeled = make_image(W, H)
     Image.objects.filter(project=project).update(is_validation=False)  # import flags a share by checksum
     Image.objects.filter(pk=validation.pk).update(is_validation=True)
-    return {"P": Image.objects.get(pk=p_item.image_id), "Q": Image.objects.get(pk=q_item.image_id),
-            "V": validation, "U": unlabeled, "p_item": p_item, "q_item": q_item}
+    return {
+        "P": Image.objects.get(pk=p_item.image_id),
+        "Q": Image.objects.get(pk=q_item.image_id),
+        "V": validation,
+        "U": unlabeled,
+        "p_item": p_item,
+        "q_item": q_item,
+    }
 
 
 def pair(image):
@@ -75,8 +89,11 @@ def test_a_partly_labeled_image_is_labeled_and_unlabeled_data(project, partial_p
     assert training_set.validation == [pair(v)]
     # the partial image comes with its mask: ml takes only its ignored pixels as unlabeled
     assert training_set.unlabeled == [pair(p), local_path(u.file)]
-    assert training_set_counts(project=project) == training_set.counts == {
-        "labeled": 2, "validation": 1, "pseudo_labeled": 0, "unlabeled": 2}
+    assert (
+        training_set_counts(project=project)
+        == training_set.counts
+        == {"labeled": 2, "validation": 1, "pseudo_labeled": 0, "unlabeled": 2}
+    )
 
 
 def test_a_full_mask_saved_later_makes_it_labeled_data_only(project, partial_project, member):
@@ -93,8 +110,15 @@ def test_the_round_trains_its_labeled_pixels_supervised_and_the_rest_unsupervise
     ignored = stored == VOID
     assert 0.2 <= ignored.mean() <= 0.8
     training_set = training_set_for_project(project=project)
-    cfg = TrainConfig(num_classes=3, ignore_index=VOID, crop_size=W, scale_range=(1.0, 1.0),
-                      batch_size=1, unlabeled_batch_size=1, cache_images=False)
+    cfg = TrainConfig(
+        num_classes=3,
+        ignore_index=VOID,
+        crop_size=W,
+        scale_range=(1.0, 1.0),
+        batch_size=1,
+        unlabeled_batch_size=1,
+        cache_images=False,
+    )
     data = _datasets(cfg, [pair(p)], [entry for entry in training_set.unlabeled if entry == pair(p)], [], [])
     torch.manual_seed(0)
     labeled, unlabeled = next(data["labeled"]), next(data["unlabeled"])

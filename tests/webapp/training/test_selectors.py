@@ -1,5 +1,6 @@
 """Progress figures of a run: the time-left estimate with and without a time plan, and the
 page's account of the plan, the teacher gate and the starting weights."""
+
 from datetime import timedelta
 
 import pytest
@@ -14,12 +15,33 @@ from webapp.training.selectors import (
     run_seconds_left,
 )
 
-PLAN = {"budget_s": 900.0, "teacher_steps": 100, "student_steps": 200, "teacher_step_s": 2.0,
-        "student_step_s": 0.5, "pseudo_s": 60.0, "pseudo_images": 40, "eval_s": 10.0, "probe_s": 5.0, "note": ""}
+PLAN = {
+    "budget_s": 900.0,
+    "teacher_steps": 100,
+    "student_steps": 200,
+    "teacher_step_s": 2.0,
+    "student_step_s": 0.5,
+    "pseudo_s": 60.0,
+    "pseudo_images": 40,
+    "eval_s": 10.0,
+    "probe_s": 5.0,
+    "note": "",
+}
 
 
-def running(*, phase="training", stage="teachers", step=0, total=100, seconds_in_stage=None, first_step=0,
-            plan=None, config=None, status=RunStatus.RUNNING, **fields) -> TrainingRun:
+def running(
+    *,
+    phase="training",
+    stage="teachers",
+    step=0,
+    total=100,
+    seconds_in_stage=None,
+    first_step=0,
+    plan=None,
+    config=None,
+    status=RunStatus.RUNNING,
+    **fields,
+) -> TrainingRun:
     """An unsaved run (running unless told): the estimate reads only its fields."""
     timings = {}
     if seconds_in_stage is not None:
@@ -27,11 +49,20 @@ def running(*, phase="training", stage="teachers", step=0, total=100, seconds_in
         timings["stage_first_step"] = first_step
     if plan is not None:
         timings["plan"] = plan
-    return TrainingRun(status=status, phase=phase, stage=stage, step=step, total_steps=total,
-                       timings=timings, config=config or {}, **fields)
+    return TrainingRun(
+        status=status,
+        phase=phase,
+        stage=stage,
+        step=step,
+        total_steps=total,
+        timings=timings,
+        config=config or {},
+        **fields,
+    )
 
 
 # ---------------------------------------------------------------- without a plan (as before)
+
 
 def test_without_a_plan_the_measured_rate_covers_this_stage_and_the_configured_student_steps():
     run = running(step=10, seconds_in_stage=30, config={"student_steps": 50})
@@ -50,6 +81,7 @@ def test_without_a_plan_nothing_is_said_before_a_step_or_outside_training():
 
 
 # ---------------------------------------------------------------- with a plan
+
 
 def test_with_a_plan_teachers_add_the_planned_student_stage_evaluation_and_pseudo_labelling():
     run = running(step=10, seconds_in_stage=30, plan=PLAN)  # measured: 3 s a step, not the planned 2
@@ -85,11 +117,13 @@ def test_with_a_plan_and_no_pseudo_labelling_nothing_is_added():
 
 # ---------------------------------------------------------------- words on the page
 
+
 def test_plan_summary_leaves_out_what_the_round_does_not_have():
     supervised = {**PLAN, "teacher_steps": 0, "pseudo_s": 0.0, "budget_s": 450.0}
     assert plan_summary(supervised) == "Planned to fit 7.5 min: 200 student steps at 0.5 s."
     assert plan_summary({**PLAN, "pseudo_images": None}, pseudo_images=7).endswith(
-        "1.0 min reserved for pseudo-labelling 7 images.")
+        "1.0 min reserved for pseudo-labelling 7 images."
+    )
 
 
 def test_gate_summary_without_validation_scores_gives_mls_reason():
@@ -99,16 +133,30 @@ def test_gate_summary_without_validation_scores_gives_mls_reason():
 
 def test_facts_of_a_random_network_without_a_warning_text_still_warn():
     run = TrainingRun(weight_sources=[{"role": "su", "encoder": "x", "source": "random", "detail": ""}])
-    assert run_facts(run).random_warnings == ["su (x) starts from random weights: expect much weaker results from few labels."]
+    assert run_facts(run).random_warnings == [
+        "su (x) starts from random weights: expect much weaker results from few labels."
+    ]
 
 
 @pytest.mark.django_db
 def test_pseudo_seconds_per_image_comes_from_the_last_finished_round(project):
     assert pseudo_seconds_per_image_measured(project=project) is None
-    TrainingRun.objects.create(project=project, trigger=RunTrigger.PAGE, status=RunStatus.SUCCEEDED,
-                               pseudo_total=40, timings={"pseudo_s": 30.0}, finished_at=timezone.now())
-    TrainingRun.objects.create(project=project, trigger=RunTrigger.PAGE, status=RunStatus.FAILED,
-                               pseudo_total=10, timings={"pseudo_s": 100.0}, finished_at=timezone.now())
+    TrainingRun.objects.create(
+        project=project,
+        trigger=RunTrigger.PAGE,
+        status=RunStatus.SUCCEEDED,
+        pseudo_total=40,
+        timings={"pseudo_s": 30.0},
+        finished_at=timezone.now(),
+    )
+    TrainingRun.objects.create(
+        project=project,
+        trigger=RunTrigger.PAGE,
+        status=RunStatus.FAILED,
+        pseudo_total=10,
+        timings={"pseudo_s": 100.0},
+        finished_at=timezone.now(),
+    )
     assert pseudo_seconds_per_image_measured(project=project) == pytest.approx(0.75)
 
 

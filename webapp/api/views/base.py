@@ -1,4 +1,5 @@
 """The one way API views reach a project and its images."""
+
 from django.shortcuts import get_object_or_404
 from rest_framework.views import APIView
 

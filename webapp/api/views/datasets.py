@@ -1,5 +1,6 @@
 """Dataset export (zip streamed as written, in segloop's layout or a peer tool's, or COCO JSON) and
 import of such a zip: analyse first (nothing stored), then confirm."""
+
 from django.http import StreamingHttpResponse
 from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
@@ -30,19 +31,23 @@ NO_ZIP = "Send the zip as multipart form data in the field `file`."
 BAD_FORMAT = "format must be one of: {choices}."
 
 MASKS_PARAMETER = OpenApiParameter(
-    "masks", OpenApiTypes.STR, enum=MASK_CHOICES,
+    "masks",
+    OpenApiTypes.STR,
+    enum=MASK_CHOICES,
     description="human (default): human masks only; human+pseudo: also accepted pseudo-labels "
-                "(confident ones, status `pseudo`; never those still in review).",
+    "(confident ones, status `pseudo`; never those still in review).",
 )
 
 
 FORMAT_PARAMETER = OpenApiParameter(
-    "format", OpenApiTypes.STR, enum=FORMAT_CHOICES,
+    "format",
+    OpenApiTypes.STR,
+    enum=FORMAT_CHOICES,
     description="segloop (default): images/, masks/, masks_color/, classes.json, manifest.json, coco.json. "
-                "coco: images/default/ and annotations/instances_default.json (RLE). voc: Pascal VOC "
-                "segmentation (labelmap.txt, paletted SegmentationClass/, ImageSets/Segmentation/). "
-                "cityscapes: leftImg8bit/, gtFine/*_gtFine_labelIds.png and label_colors.txt (the id "
-                "mapping). cvat: CVAT's Segmentation mask 1.1 (VOC layout, RGB masks in the classes' colours).",
+    "coco: images/default/ and annotations/instances_default.json (RLE). voc: Pascal VOC "
+    "segmentation (labelmap.txt, paletted SegmentationClass/, ImageSets/Segmentation/). "
+    "cityscapes: leftImg8bit/, gtFine/*_gtFine_labelIds.png and label_colors.txt (the id "
+    "mapping). cvat: CVAT's Segmentation mask 1.1 (VOC layout, RGB masks in the classes' colours).",
 )
 
 
@@ -63,12 +68,18 @@ def masks_choice(request) -> str:
 
 class ExportView(FileView):
     @extend_schema(
-        parameters=[MASKS_PARAMETER, FORMAT_PARAMETER,
-                    OpenApiParameter("include_unlabeled", OpenApiTypes.BOOL,
-                                     description="Also images without an exported mask (segloop format only).")],
+        parameters=[
+            MASKS_PARAMETER,
+            FORMAT_PARAMETER,
+            OpenApiParameter(
+                "include_unlabeled",
+                OpenApiTypes.BOOL,
+                description="Also images without an exported mask (segloop format only).",
+            ),
+        ],
         responses={(200, "application/zip"): BINARY, 400: BAD_REQUEST},
         description="The dataset as a zip: images/, masks/ (PNG of class indices), masks_color/, "
-                    "classes.json, manifest.json and coco.json (RLE masks). Streamed while it is written.",
+        "classes.json, manifest.json and coco.json (RLE masks). Streamed while it is written.",
     )
     def get(self, request, project_id: int):
         project = self.project(project_id)
@@ -87,8 +98,11 @@ class ExportView(FileView):
 
 
 class CocoExportView(ProjectView):
-    @extend_schema(parameters=[MASKS_PARAMETER], responses={200: OpenApiTypes.OBJECT, 400: BAD_REQUEST},
-                   description="COCO JSON: images, categories (class index + 1) and RLE annotations.")
+    @extend_schema(
+        parameters=[MASKS_PARAMETER],
+        responses={200: OpenApiTypes.OBJECT, 400: BAD_REQUEST},
+        description="COCO JSON: images, categories (class index + 1) and RLE annotations.",
+    )
     def get(self, request, project_id: int):
         project = self.project(project_id)
         return Response(coco_json(project=project, masks=masks_choice(request)))
@@ -96,10 +110,12 @@ class CocoExportView(ProjectView):
 
 class ImportInputSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="A zip: segloop's export, COCO, Pascal VOC, Cityscapes or CVAT masks.")
-    format = serializers.ChoiceField(choices=FORMATS, required=False,
-                                     help_text="The zip's format; detected from its layout when left out.")
-    confirm = serializers.BooleanField(default=False, help_text="false (default): analyse only, store nothing; "
-                                                                "true: import.")
+    format = serializers.ChoiceField(
+        choices=FORMATS, required=False, help_text="The zip's format; detected from its layout when left out."
+    )
+    confirm = serializers.BooleanField(
+        default=False, help_text="false (default): analyse only, store nothing; true: import."
+    )
 
 
 class ImportView(ProjectView):
@@ -109,12 +125,12 @@ class ImportView(ProjectView):
         request={"multipart/form-data": ImportInputSerializer},
         responses={200: ImportAnalysisSerializer, 201: ImportReportSerializer, 400: BAD_REQUEST},
         description="Import a dataset zip in two steps. Without `confirm` (analyse): 200 with the report "
-                    "(format, images, classes matched by name, unknown and missing, every refusal and "
-                    "`can_import`); nothing is stored. With `confirm=true`: all or nothing; every image "
-                    "and mask is checked before any is stored, and every mask becomes a new human mask "
-                    "version. 201 when stored; 400 with `detail` and the refused images' results when any "
-                    "was refused (nothing is stored then), or with `detail` alone when the zip itself "
-                    "cannot be imported. segloop's own zip must match the project's classes exactly.",
+        "(format, images, classes matched by name, unknown and missing, every refusal and "
+        "`can_import`); nothing is stored. With `confirm=true`: all or nothing; every image "
+        "and mask is checked before any is stored, and every mask becomes a new human mask "
+        "version. 201 when stored; 400 with `detail` and the refused images' results when any "
+        "was refused (nothing is stored then), or with `detail` alone when the zip itself "
+        "cannot be imported. segloop's own zip must match the project's classes exactly.",
     )
     def post(self, request, project_id: int):
         project = self.project(project_id, Role.ANNOTATOR)

@@ -1,4 +1,5 @@
 """Images: upload one or many, list with status filters, read one, download its file."""
+
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -23,7 +24,11 @@ NOTHING_UPLOADED = "Send the images as multipart form data in the field `files`.
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/bmp", "image/webp", "application/octet-stream")
 
 STATUS_PARAMETER = OpenApiParameter(
-    "status", OpenApiTypes.STR, enum=ImageStatus.values, many=True, explode=True,
+    "status",
+    OpenApiTypes.STR,
+    enum=ImageStatus.values,
+    many=True,
+    explode=True,
     description="Only images with these statuses (repeat the parameter for several).",
 )
 
@@ -68,7 +73,7 @@ class ImageListView(ProjectView, ListAPIView):
         request={"multipart/form-data": ImageUploadSerializer},
         responses={201: UploadReportSerializer, 400: BAD_REQUEST},
         description="Upload images. Each file gets its own result; the status is 201 when at least "
-                    "one was stored, 400 when none was.",
+        "one was stored, 400 when none was.",
     )
     def post(self, request, project_id: int):
         project = self.project(project_id, Role.ANNOTATOR)
@@ -88,8 +93,9 @@ class ImageDetailView(ProjectView):
 
 
 class ImageFileView(FileView):
-    @extend_schema(responses={(200, *IMAGE_TYPES): BINARY},
-                   description="The original file as uploaded, with its own content type.")
+    @extend_schema(
+        responses={(200, *IMAGE_TYPES): BINARY}, description="The original file as uploaded, with its own content type."
+    )
     def get(self, request, project_id: int, image_id: int):
         image = self.image(self.project(project_id), image_id)
         content_type = image_content_type(image)  # before opening: the probe closes the field's file

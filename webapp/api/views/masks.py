@@ -1,4 +1,5 @@
 """Masks: the current one as a PNG of class indices, a new version by PUT, the history."""
+
 import re
 
 from django.http import FileResponse, HttpResponseNotModified
@@ -28,10 +29,20 @@ BAD_SECONDS = "editing_seconds must be a number of 0 or more, not {value!r}."
 EMPTY_BODY = "Send the mask as the request body with Content-Type: image/png."
 
 MASK_HEADERS = [
-    OpenApiParameter("ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200],
-                     description='The mask version, quoted ("3"); send it back as If-Match.'),
-    OpenApiParameter("X-Mask-Version", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[200],
-                     description="The mask version as a number."),
+    OpenApiParameter(
+        "ETag",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description='The mask version, quoted ("3"); send it back as If-Match.',
+    ),
+    OpenApiParameter(
+        "X-Mask-Version",
+        OpenApiTypes.INT,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="The mask version as a number.",
+    ),
 ]
 
 
@@ -100,30 +111,42 @@ class MaskView(FileView):
         request={"image/png": BINARY},
         parameters=[
             OpenApiParameter("base_version", OpenApiTypes.INT, description="The version you edited (0: none)."),
-            OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
-                             description="Instead of base_version: the ETag you read."),
+            OpenApiParameter(
+                "If-Match",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Instead of base_version: the ETag you read.",
+            ),
             OpenApiParameter("editing_seconds", OpenApiTypes.NUMBER, description="Active editing time."),
         ],
         responses={201: MaskSavedSerializer, 400: BAD_REQUEST, 409: MaskConflictSerializer},
         description="Save a new human mask version. A stale base version is still stored, as a "
-                    "conflict in the history, and answered with 409.",
+        "conflict in the history, and answered with 409.",
     )
     def put(self, request, project_id: int, image_id: int):
         image = self.image(self.project(project_id, Role.ANNOTATOR), image_id)
-        base_version = parse_base_version(query=request.query_params.get("base_version"),
-                                          if_match=request.headers.get("If-Match"))
+        base_version = parse_base_version(
+            query=request.query_params.get("base_version"), if_match=request.headers.get("If-Match")
+        )
         seconds = parse_seconds(request.query_params.get("editing_seconds"))
         png = request.data if isinstance(request.data, bytes) else b""
         if not png:
             raise ValidationError({"detail": EMPTY_BODY})
         try:
-            mask = mask_save(image=image, base_version=base_version, png=png, author=request.user,
-                             editing_seconds=seconds)
+            mask = mask_save(
+                image=image, base_version=base_version, png=png, author=request.user, editing_seconds=seconds
+            )
         except InvalidUpload as error:
             raise ValidationError({"detail": str(error)}) from error
         except MaskConflict as conflict:
-            return Response({"detail": str(conflict), "current_version": conflict.current_version,
-                             "saved_version": conflict.saved.version}, status=status.HTTP_409_CONFLICT)
+            return Response(
+                {
+                    "detail": str(conflict),
+                    "current_version": conflict.current_version,
+                    "saved_version": conflict.saved.version,
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
         body = {"version": mask.version, "mask": MaskVersionSerializer(mask).data}
         return Response(body, status=status.HTTP_201_CREATED, headers={"ETag": etag(mask.version)})
 
@@ -137,8 +160,11 @@ class MaskHistoryView(ProjectView):
 
 
 class MaskVersionView(FileView):
-    @extend_schema(parameters=MASK_HEADERS, responses={(200, "image/png"): BINARY},
-                   description="One version from the history (conflicts included) as a PNG.")
+    @extend_schema(
+        parameters=MASK_HEADERS,
+        responses={(200, "image/png"): BINARY},
+        description="One version from the history (conflicts included) as a PNG.",
+    )
     def get(self, request, project_id: int, image_id: int, version: int):
         image = self.image(self.project(project_id), image_id)
         return png_file_response(get_object_or_404(Mask, image=image, version=version))

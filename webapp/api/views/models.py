@@ -1,4 +1,5 @@
 """Model versions: list them, download the student as TorchScript or ONNX, activate one."""
+
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -26,8 +27,8 @@ class ModelDownloadView(FileView):
         parameters=[OpenApiParameter("fmt", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(FORMATS))],
         responses={(200, "application/octet-stream"): BINARY, 409: ERROR},
         description="The student of this version: `torchscript` (load with torch.jit.load) or `onnx` "
-                    "(input `image` N,3,H,W ImageNet-normalised, output `logits` N,C,H,W). "
-                    "Exported on first download and cached.",
+        "(input `image` N,3,H,W ImageNet-normalised, output `logits` N,C,H,W). "
+        "Exported on first download and cached.",
     )
     def get(self, request, project_id: int, version_id: int, fmt: str):
         project = self.project(project_id)
@@ -37,5 +38,6 @@ class ModelDownloadView(FileView):
         except ModelFileMissing as error:
             return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
         filename = f"{project.pk}-model-v{version.number}{FORMATS[fmt]}"
-        return FileResponse(path.open("rb"), content_type="application/octet-stream", as_attachment=True,
-                            filename=filename)
+        return FileResponse(
+            path.open("rb"), content_type="application/octet-stream", as_attachment=True, filename=filename
+        )

@@ -1,4 +1,5 @@
 """Prediction with the project's served model: an uploaded image (or a stored one) -> mask."""
+
 import base64
 
 from django.http import HttpResponse
@@ -24,8 +25,9 @@ BAD_FORMAT = "format must be png or json."
 
 class PredictInputSerializer(serializers.Serializer):
     file = serializers.FileField(required=False, allow_empty_file=True, help_text="An image to segment.")
-    image_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
-                                        help_text="Or a stored image of the project.")
+    image_id = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="Or a stored image of the project."
+    )
 
 
 class ScoresSerializer(serializers.Serializer):
@@ -53,13 +55,23 @@ class PredictView(FileView):
 
     @extend_schema(
         request={"multipart/form-data": PredictInputSerializer},
-        parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=FORMATS,
-                                     description="png (default): the mask itself; json: base64 PNG + scores."),
-                    *SCORE_HEADERS],
-        responses={(200, "image/png"): BINARY, (200, "application/json"): PredictionSerializer,
-                   400: BAD_REQUEST, 409: ERROR},
+        parameters=[
+            OpenApiParameter(
+                "format",
+                OpenApiTypes.STR,
+                enum=FORMATS,
+                description="png (default): the mask itself; json: base64 PNG + scores.",
+            ),
+            *SCORE_HEADERS,
+        ],
+        responses={
+            (200, "image/png"): BINARY,
+            (200, "application/json"): PredictionSerializer,
+            400: BAD_REQUEST,
+            409: ERROR,
+        },
         description="Segment an image with the project's active model (any member). 409 when the "
-                    "project has no usable active model.",
+        "project has no usable active model.",
     )
     def post(self, request, project_id: int):
         project = self.project(project_id)
@@ -77,16 +89,23 @@ class PredictView(FileView):
             if image is None:
                 raise ValidationError({"detail": NO_SUCH_IMAGE.format(id=image_id)})
         try:
-            mask, scores = predict_image_array(project=project, image=image,
-                                               data=None if upload is None else upload.read())
+            mask, scores = predict_image_array(
+                project=project, image=image, data=None if upload is None else upload.read()
+            )
         except InvalidUpload as error:
             raise ValidationError({"detail": str(error)}) from error
         except NoActiveModel as error:
             return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
         png = encode_mask_png(mask)
         if answer == "json":
-            return Response({"width": mask.shape[1], "height": mask.shape[0],
-                             "mask_png": base64.b64encode(png).decode("ascii"), "scores": scores})
+            return Response(
+                {
+                    "width": mask.shape[1],
+                    "height": mask.shape[0],
+                    "mask_png": base64.b64encode(png).decode("ascii"),
+                    "scores": scores,
+                }
+            )
         response = HttpResponse(png, content_type="image/png")
         response["X-Model-Version"] = str(scores["model_version"])
         response["X-Mean-Confidence"] = f"{scores['mean_confidence']:.6f}"

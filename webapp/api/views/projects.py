@@ -1,4 +1,5 @@
 """Projects the user belongs to, and their label classes."""
+
 from django.db import transaction
 from django.db.models import Count
 from drf_spectacular.utils import extend_schema
@@ -21,10 +22,12 @@ class ProjectListView(ListAPIView):
     serializer_class = ProjectSerializer
 
     def get_queryset(self):
-        return (projects_for_user(user=self.request.user)
-                .prefetch_related("label_classes", "memberships")
-                .annotate(image_count=Count("images", distinct=True))
-                .order_by("name", "id"))
+        return (
+            projects_for_user(user=self.request.user)
+            .prefetch_related("label_classes", "memberships")
+            .annotate(image_count=Count("images", distinct=True))
+            .order_by("name", "id")
+        )
 
     @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer, 400: BAD_REQUEST})
     def post(self, request):
@@ -34,13 +37,18 @@ class ProjectListView(ListAPIView):
         try:
             with transaction.atomic():
                 project = project_create(
-                    owner=request.user, name=data["name"], description=data["description"],
+                    owner=request.user,
+                    name=data["name"],
+                    description=data["description"],
                     review_threshold=data["review_threshold"],
                     classes=[ClassSpec(c["name"], c["color"], c["is_ignore"]) for c in data["classes"]],
                 )
                 review_settings_update(
-                    project=project, user=request.user, strategy=data["queue_strategy"],
-                    batch_size=data["review_batch_size"], target_pixel_error=data["target_pixel_error"],
+                    project=project,
+                    user=request.user,
+                    strategy=data["queue_strategy"],
+                    batch_size=data["review_batch_size"],
+                    target_pixel_error=data["target_pixel_error"],
                     audit_share=data["audit_share"],
                 )
         except ValueError as error:

@@ -1,4 +1,5 @@
 """The review queue over the API: lease the next (least confident) item, accept or reject it."""
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -13,9 +14,11 @@ from webapp.review.services import ReviewRefused, review_item_accept, review_ite
 
 
 class ReviewNextView(ProjectView):
-    @extend_schema(request=None, responses={200: ReviewItemSerializer,
-                                            204: OpenApiResponse(description="The queue is empty.")},
-                   description="Your current item, or the least confident free one, leased to you for 10 minutes.")
+    @extend_schema(
+        request=None,
+        responses={200: ReviewItemSerializer, 204: OpenApiResponse(description="The queue is empty.")},
+        description="Your current item, or the least confident free one, leased to you for 10 minutes.",
+    )
     def post(self, request, project_id: int):
         project = self.project(project_id, Role.REVIEWER, classes=False)
         item = review_item_next(project=project, user=request.user)
@@ -27,10 +30,14 @@ class ReviewNextView(ProjectView):
 class ReviewDecisionView(ProjectView):
     decide = None  # the service that records the decision
 
-    @extend_schema(request=ReviewDecisionSerializer, responses={200: ReviewItemSerializer, 400: BAD_REQUEST, 409: ERROR})
+    @extend_schema(
+        request=ReviewDecisionSerializer, responses={200: ReviewItemSerializer, 400: BAD_REQUEST, 409: ERROR}
+    )
     def post(self, request, project_id: int, item_id: int):
         project = self.project(project_id, Role.REVIEWER, classes=False)
-        item = get_object_or_404(ReviewItem.objects.select_related("project", "pseudo_mask"), pk=item_id, project=project)
+        item = get_object_or_404(
+            ReviewItem.objects.select_related("project", "pseudo_mask"), pk=item_id, project=project
+        )
         given = ReviewDecisionSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         try:

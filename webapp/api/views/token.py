@@ -1,4 +1,5 @@
 """POST username + password, get the token to send as `Authorization: Token <key>`."""
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
@@ -17,9 +18,12 @@ class TokenSerializer(serializers.Serializer):
 class TokenView(ObtainAuthToken):
     schema = SegloopAutoSchema()
 
-    @extend_schema(responses={200: TokenSerializer, 400: BAD_REQUEST, 429: ERROR}, auth=[],
-                   description="Wrong credentials answer 400 with the reason. Too many failures for "
-                               "the account or from the address answer 429 until the cool-off has passed.")
+    @extend_schema(
+        responses={200: TokenSerializer, 400: BAD_REQUEST, 429: ERROR},
+        auth=[],
+        description="Wrong credentials answer 400 with the reason. Too many failures for "
+        "the account or from the address answer 429 until the cool-off has passed.",
+    )
     def post(self, request, *args, **kwargs):
         given = self.get_serializer(data=request.data)
         if not given.is_valid():

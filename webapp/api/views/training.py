@@ -1,4 +1,5 @@
 """Training runs (start, cancel, status with progress) and model activation; admins start and stop."""
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -28,9 +29,11 @@ class RunListView(ProjectView):
         runs = TrainingRun.objects.filter(project=project).order_by("-created_at", "-id")[:RUNS_LISTED]
         return Response(TrainingRunSerializer(runs, many=True).data)
 
-    @extend_schema(request=None, responses={201: TrainingRunSerializer, 409: ERROR},
-                   description="Queue a training round (admins). 409 when one is already active or "
-                               "there is nothing to train on.")
+    @extend_schema(
+        request=None,
+        responses={201: TrainingRunSerializer, 409: ERROR},
+        description="Queue a training round (admins). 409 when one is already active or there is nothing to train on.",
+    )
     def post(self, request, project_id: int):
         project = self.project(project_id, Role.ADMIN)
         try:
@@ -49,8 +52,11 @@ class RunDetailView(ProjectView):
 
 
 class RunCancelView(ProjectView):
-    @extend_schema(request=None, responses={200: TrainingRunSerializer, 409: ERROR},
-                   description="A queued run stops at once; a running one saves its checkpoints and stops.")
+    @extend_schema(
+        request=None,
+        responses={200: TrainingRunSerializer, 409: ERROR},
+        description="A queued run stops at once; a running one saves its checkpoints and stops.",
+    )
     def post(self, request, project_id: int, run_id: int):
         project = self.project(project_id, Role.ADMIN)
         run = get_object_or_404(TrainingRun.objects.select_related("project"), pk=run_id, project=project)
@@ -62,8 +68,11 @@ class RunCancelView(ProjectView):
 
 
 class ModelActivateView(ProjectView):
-    @extend_schema(request=None, responses=ModelVersionSerializer,
-                   description="Serve this version: predictions and pre-fill use it from now on.")
+    @extend_schema(
+        request=None,
+        responses=ModelVersionSerializer,
+        description="Serve this version: predictions and pre-fill use it from now on.",
+    )
     def post(self, request, project_id: int, version_id: int):
         project = self.project(project_id, Role.ADMIN)
         version = get_object_or_404(ModelVersion.objects.select_related("project"), pk=version_id, project=project)

@@ -8,74 +8,127 @@ import webapp.images.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('projects', '0001_initial'),
-        ('training', '0001_initial'),
+        ("projects", "0001_initial"),
+        ("training", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Image',
+            name="Image",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.ImageField(height_field='height', upload_to=webapp.images.models.image_upload_to, width_field='width')),
-                ('original_name', models.CharField(max_length=255)),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('size_bytes', models.PositiveBigIntegerField()),
-                ('checksum', models.CharField(help_text="SHA-256 of the file's bytes.", max_length=64)),
-                ('status', models.CharField(choices=[('unlabeled', 'Unlabeled'), ('pseudo', 'Pseudo-labeled'), ('in_review', 'In review'), ('labeled', 'Labeled')], default='unlabeled', max_length=16)),
-                ('thumbnail', models.ImageField(blank=True, upload_to=webapp.images.models.thumbnail_upload_to)),
-                ('is_validation', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='images', to='projects.project')),
-                ('uploaded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "file",
+                    models.ImageField(
+                        height_field="height", upload_to=webapp.images.models.image_upload_to, width_field="width"
+                    ),
+                ),
+                ("original_name", models.CharField(max_length=255)),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("size_bytes", models.PositiveBigIntegerField()),
+                ("checksum", models.CharField(help_text="SHA-256 of the file's bytes.", max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("unlabeled", "Unlabeled"),
+                            ("pseudo", "Pseudo-labeled"),
+                            ("in_review", "In review"),
+                            ("labeled", "Labeled"),
+                        ],
+                        default="unlabeled",
+                        max_length=16,
+                    ),
+                ),
+                ("thumbnail", models.ImageField(blank=True, upload_to=webapp.images.models.thumbnail_upload_to)),
+                ("is_validation", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="images", to="projects.project"
+                    ),
+                ),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Mask',
+            name="Mask",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField(help_text="Sequence number within the image's history.")),
-                ('file', models.FileField(upload_to=webapp.images.models.mask_upload_to)),
-                ('source', models.CharField(choices=[('human', 'Human'), ('pseudo', 'Pseudo-label'), ('model', 'Model prediction')], max_length=8)),
-                ('based_on_version', models.PositiveIntegerField(default=0)),
-                ('is_conflict', models.BooleanField(default=False)),
-                ('mean_confidence', models.FloatField(blank=True, null=True)),
-                ('confident_fraction', models.FloatField(blank=True, null=True)),
-                ('disagreement', models.FloatField(blank=True, null=True)),
-                ('editing_seconds', models.FloatField(default=0.0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('image', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='masks', to='images.image')),
-                ('model_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='masks', to='training.modelversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("version", models.PositiveIntegerField(help_text="Sequence number within the image's history.")),
+                ("file", models.FileField(upload_to=webapp.images.models.mask_upload_to)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("human", "Human"), ("pseudo", "Pseudo-label"), ("model", "Model prediction")],
+                        max_length=8,
+                    ),
+                ),
+                ("based_on_version", models.PositiveIntegerField(default=0)),
+                ("is_conflict", models.BooleanField(default=False)),
+                ("mean_confidence", models.FloatField(blank=True, null=True)),
+                ("confident_fraction", models.FloatField(blank=True, null=True)),
+                ("disagreement", models.FloatField(blank=True, null=True)),
+                ("editing_seconds", models.FloatField(default=0.0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "image",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="masks", to="images.image"
+                    ),
+                ),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="masks",
+                        to="training.modelversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['image', 'version'],
+                "ordering": ["image", "version"],
             },
         ),
         migrations.AddField(
-            model_name='image',
-            name='current_mask',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='images.mask'),
+            model_name="image",
+            name="current_mask",
+            field=models.ForeignKey(
+                blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="+", to="images.mask"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='mask',
-            constraint=models.UniqueConstraint(fields=('image', 'version'), name='unique_mask_version'),
+            model_name="mask",
+            constraint=models.UniqueConstraint(fields=("image", "version"), name="unique_mask_version"),
         ),
         migrations.AddIndex(
-            model_name='image',
-            index=models.Index(fields=['project', 'status', 'id'], name='image_project_status'),
+            model_name="image",
+            index=models.Index(fields=["project", "status", "id"], name="image_project_status"),
         ),
         migrations.AddConstraint(
-            model_name='image',
-            constraint=models.UniqueConstraint(fields=('project', 'checksum'), name='unique_image_per_project'),
+            model_name="image",
+            constraint=models.UniqueConstraint(fields=("project", "checksum"), name="unique_image_per_project"),
         ),
     ]

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('images', '0001_initial'),
+        ("images", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='image',
-            name='embedding',
+            model_name="image",
+            name="embedding",
             field=models.BinaryField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='image',
-            name='embedding_encoder',
+            model_name="image",
+            name="embedding_encoder",
             field=models.CharField(blank=True, max_length=100),
         ),
     ]

@@ -6,15 +6,14 @@ import webapp.images.models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('images', '0002_queue_strategies'),
+        ("images", "0002_queue_strategies"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='image',
-            name='superpixels',
+            model_name="image",
+            name="superpixels",
             field=models.FileField(blank=True, upload_to=webapp.images.models.superpixels_upload_to),
         ),
     ]

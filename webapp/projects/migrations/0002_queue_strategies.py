@@ -5,35 +5,57 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('projects', '0001_initial'),
+        ("projects", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='project',
-            name='audit_share',
-            field=models.FloatField(default=0.05, validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(0.5)]),
+            model_name="project",
+            name="audit_share",
+            field=models.FloatField(
+                default=0.05,
+                validators=[
+                    django.core.validators.MinValueValidator(0.0),
+                    django.core.validators.MaxValueValidator(0.5),
+                ],
+            ),
         ),
         migrations.AddField(
-            model_name='project',
-            name='queue_strategy',
-            field=models.CharField(choices=[('diverse', 'Diverse: one pick per group of similar images, most doubtful first'), ('least_confident', 'Least confident first'), ('random', 'Random')], default='diverse', max_length=16),
+            model_name="project",
+            name="queue_strategy",
+            field=models.CharField(
+                choices=[
+                    ("diverse", "Diverse: one pick per group of similar images, most doubtful first"),
+                    ("least_confident", "Least confident first"),
+                    ("random", "Random"),
+                ],
+                default="diverse",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='project',
-            name='review_batch_size',
-            field=models.PositiveSmallIntegerField(default=20, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(500)]),
+            model_name="project",
+            name="review_batch_size",
+            field=models.PositiveSmallIntegerField(
+                default=20,
+                validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(500)],
+            ),
         ),
         migrations.AddField(
-            model_name='project',
-            name='target_pixel_error',
-            field=models.FloatField(default=0.05, validators=[django.core.validators.MinValueValidator(0.001), django.core.validators.MaxValueValidator(0.5)]),
+            model_name="project",
+            name="target_pixel_error",
+            field=models.FloatField(
+                default=0.05,
+                validators=[
+                    django.core.validators.MinValueValidator(0.001),
+                    django.core.validators.MaxValueValidator(0.5),
+                ],
+            ),
         ),
         migrations.AddField(
-            model_name='project',
-            name='threshold_calibration',
+            model_name="project",
+            name="threshold_calibration",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]

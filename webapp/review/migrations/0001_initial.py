@@ -6,43 +6,98 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('images', '0001_initial'),
-        ('projects', '0001_initial'),
-        ('training', '0001_initial'),
+        ("images", "0001_initial"),
+        ("projects", "0001_initial"),
+        ("training", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReviewItem',
+            name="ReviewItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('score', models.FloatField()),
-                ('mean_confidence', models.FloatField()),
-                ('confident_fraction', models.FloatField()),
-                ('disagreement', models.FloatField()),
-                ('confidence_map', models.FileField(blank=True, upload_to='review/confidence/')),
-                ('disagreement_map', models.FileField(blank=True, upload_to='review/disagreement/')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('accepted', 'Accepted'), ('corrected', 'Corrected'), ('rejected', 'Rejected')], default='pending', max_length=10)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('reviewed_at', models.DateTimeField(blank=True, null=True)),
-                ('seconds_spent', models.FloatField(default=0.0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('image', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='review_items', to='images.image')),
-                ('leased_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='review_items', to='projects.project')),
-                ('pseudo_mask', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='review_items', to='images.mask')),
-                ('reviewed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='training.trainingrun')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("score", models.FloatField()),
+                ("mean_confidence", models.FloatField()),
+                ("confident_fraction", models.FloatField()),
+                ("disagreement", models.FloatField()),
+                ("confidence_map", models.FileField(blank=True, upload_to="review/confidence/")),
+                ("disagreement_map", models.FileField(blank=True, upload_to="review/disagreement/")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("accepted", "Accepted"),
+                            ("corrected", "Corrected"),
+                            ("rejected", "Rejected"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("reviewed_at", models.DateTimeField(blank=True, null=True)),
+                ("seconds_spent", models.FloatField(default=0.0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "image",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="review_items", to="images.image"
+                    ),
+                ),
+                (
+                    "leased_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="review_items", to="projects.project"
+                    ),
+                ),
+                (
+                    "pseudo_mask",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="review_items", to="images.mask"
+                    ),
+                ),
+                (
+                    "reviewed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to="training.trainingrun"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['score', 'id'],
-                'indexes': [models.Index(fields=['project', 'status', 'score', 'id'], name='review_queue_order')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('image',), name='one_pending_review_per_image')],
+                "ordering": ["score", "id"],
+                "indexes": [models.Index(fields=["project", "status", "score", "id"], name="review_queue_order")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("status", "pending")),
+                        fields=("image",),
+                        name="one_pending_review_per_image",
+                    )
+                ],
             },
         ),
     ]

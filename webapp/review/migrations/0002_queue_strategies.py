@@ -5,57 +5,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('images', '0002_queue_strategies'),
-        ('projects', '0002_queue_strategies'),
-        ('review', '0001_initial'),
-        ('training', '0003_run_weight_sources'),
+        ("images", "0002_queue_strategies"),
+        ("projects", "0002_queue_strategies"),
+        ("review", "0001_initial"),
+        ("training", "0003_run_weight_sources"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='reviewitem',
-            options={'ordering': ['queue_rank', 'score', 'id']},
+            name="reviewitem",
+            options={"ordering": ["queue_rank", "score", "id"]},
         ),
         migrations.AddField(
-            model_name='reviewitem',
-            name='class_uncertainty',
+            model_name="reviewitem",
+            name="class_uncertainty",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='reviewitem',
-            name='features',
+            model_name="reviewitem",
+            name="features",
             field=models.BinaryField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='reviewitem',
-            name='is_audit',
+            model_name="reviewitem",
+            name="is_audit",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='reviewitem',
-            name='pick_group_size',
+            model_name="reviewitem",
+            name="pick_group_size",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='reviewitem',
-            name='pick_kind',
+            model_name="reviewitem",
+            name="pick_kind",
             field=models.CharField(blank=True, max_length=16),
         ),
         migrations.AddField(
-            model_name='reviewitem',
-            name='pixel_error',
+            model_name="reviewitem",
+            name="pixel_error",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='reviewitem',
-            name='queue_rank',
+            model_name="reviewitem",
+            name="queue_rank",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='reviewitem',
-            index=models.Index(fields=['project', 'status', 'queue_rank', 'score', 'id'], name='review_queue_rank'),
+            model_name="reviewitem",
+            index=models.Index(fields=["project", "status", "queue_rank", "score", "id"], name="review_queue_rank"),
         ),
     ]

@@ -6,83 +6,148 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('projects', '0001_initial'),
+        ("projects", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TrainingRun',
+            name="TrainingRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=10)),
-                ('trigger', models.CharField(choices=[('admin', 'Django admin'), ('page', 'Training page'), ('api', 'REST API'), ('auto', 'Automatic (new human masks)'), ('command', 'Command line')], max_length=10)),
-                ('config', models.JSONField(blank=True, default=dict)),
-                ('checkpoint_dir', models.CharField(blank=True, max_length=500)),
-                ('phase', models.CharField(blank=True, max_length=20)),
-                ('stage', models.CharField(blank=True, max_length=20)),
-                ('step', models.PositiveIntegerField(default=0)),
-                ('total_steps', models.PositiveIntegerField(default=0)),
-                ('losses', models.JSONField(blank=True, default=dict)),
-                ('learning_rate', models.FloatField(blank=True, null=True)),
-                ('mask_ratio', models.FloatField(blank=True, null=True)),
-                ('val_history', models.JSONField(blank=True, default=list, help_text='[{stage, step, miou}]')),
-                ('pseudo_done', models.PositiveIntegerField(default=0)),
-                ('pseudo_total', models.PositiveIntegerField(default=0)),
-                ('num_labeled', models.PositiveIntegerField(default=0)),
-                ('num_pseudo', models.PositiveIntegerField(default=0)),
-                ('num_unlabeled', models.PositiveIntegerField(default=0)),
-                ('num_validation', models.PositiveIntegerField(default=0)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('error', models.TextField(blank=True)),
-                ('worker_host', models.CharField(blank=True, max_length=200)),
-                ('celery_task_id', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='training_runs', to='projects.project')),
-                ('resumed_from', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='training.trainingrun')),
-                ('triggered_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("admin", "Django admin"),
+                            ("page", "Training page"),
+                            ("api", "REST API"),
+                            ("auto", "Automatic (new human masks)"),
+                            ("command", "Command line"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("config", models.JSONField(blank=True, default=dict)),
+                ("checkpoint_dir", models.CharField(blank=True, max_length=500)),
+                ("phase", models.CharField(blank=True, max_length=20)),
+                ("stage", models.CharField(blank=True, max_length=20)),
+                ("step", models.PositiveIntegerField(default=0)),
+                ("total_steps", models.PositiveIntegerField(default=0)),
+                ("losses", models.JSONField(blank=True, default=dict)),
+                ("learning_rate", models.FloatField(blank=True, null=True)),
+                ("mask_ratio", models.FloatField(blank=True, null=True)),
+                ("val_history", models.JSONField(blank=True, default=list, help_text="[{stage, step, miou}]")),
+                ("pseudo_done", models.PositiveIntegerField(default=0)),
+                ("pseudo_total", models.PositiveIntegerField(default=0)),
+                ("num_labeled", models.PositiveIntegerField(default=0)),
+                ("num_pseudo", models.PositiveIntegerField(default=0)),
+                ("num_unlabeled", models.PositiveIntegerField(default=0)),
+                ("num_validation", models.PositiveIntegerField(default=0)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("error", models.TextField(blank=True)),
+                ("worker_host", models.CharField(blank=True, max_length=200)),
+                ("celery_task_id", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="training_runs", to="projects.project"
+                    ),
+                ),
+                (
+                    "resumed_from",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="training.trainingrun",
+                    ),
+                ),
+                (
+                    "triggered_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('is_active', models.BooleanField(default=False)),
-                ('student_path', models.CharField(max_length=500)),
-                ('su_teacher_path', models.CharField(blank=True, max_length=500)),
-                ('ru_teacher_path', models.CharField(blank=True, max_length=500)),
-                ('miou', models.FloatField(blank=True, null=True)),
-                ('per_class_iou', models.JSONField(blank=True, default=dict)),
-                ('config', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='model_versions', to='projects.project')),
-                ('run', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='model_version', to='training.trainingrun')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                ("is_active", models.BooleanField(default=False)),
+                ("student_path", models.CharField(max_length=500)),
+                ("su_teacher_path", models.CharField(blank=True, max_length=500)),
+                ("ru_teacher_path", models.CharField(blank=True, max_length=500)),
+                ("miou", models.FloatField(blank=True, null=True)),
+                ("per_class_iou", models.JSONField(blank=True, default=dict)),
+                ("config", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="model_versions",
+                        to="projects.project",
+                    ),
+                ),
+                (
+                    "run",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="model_version",
+                        to="training.trainingrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-number'],
+                "ordering": ["-number"],
             },
         ),
         migrations.AddConstraint(
-            model_name='trainingrun',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['queued', 'running'])), fields=('project',), name='one_active_run_per_project'),
+            model_name="trainingrun",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["queued", "running"])),
+                fields=("project",),
+                name="one_active_run_per_project",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(fields=('project', 'number'), name='unique_model_number'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(fields=("project", "number"), name="unique_model_number"),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_active', True)), fields=('project',), name='one_active_model'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_active", True)), fields=("project",), name="one_active_model"
+            ),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('training', '0001_initial'),
+        ("training", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='trainingrun',
-            name='timings',
+            model_name="trainingrun",
+            name="timings",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]

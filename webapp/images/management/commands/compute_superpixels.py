@@ -6,6 +6,7 @@ computed them after each upload, or whose task was lost).
 Runs here, not on a worker: only images without superpixels are done, so it is safe to rerun
 or to run while a worker computes them.
 """
+
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 

@@ -6,6 +6,7 @@ worker embedded new uploads, or after a change of the project's student encoder)
 Runs here, not on a worker: only the images without an embedding of the project's student
 encoder are embedded, so it is safe to rerun or to run while a worker embeds.
 """
+
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 

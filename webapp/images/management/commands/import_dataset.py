@@ -6,6 +6,7 @@ Formats: segloop's export, coco, voc, cityscapes, cvat (detected from the layout
 The analysis (classes mapped by name, unknown and missing classes, every refused file) is printed
 first; nothing is stored unless --yes is given or the question is answered "y".
 """
+
 import sys
 from pathlib import Path
 
@@ -52,9 +53,11 @@ class Command(BaseCommand):
                 raise CommandError(str(error)) from None
         if result.get("detail"):
             raise CommandError(result["detail"])
-        self.stdout.write(self.style.SUCCESS(
-            f"Created {result['created']} images; added {result.get('masks_added', 0)} mask versions."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Created {result['created']} images; added {result.get('masks_added', 0)} mask versions."
+            )
+        )
         for entry in result["results"]:
             if entry["error"]:
                 self.stdout.write(self.style.WARNING(f"  {entry['error']}"))
@@ -64,11 +67,16 @@ class Command(BaseCommand):
         self.stdout.write(f"Format: {report['format']}; {report['images']} images, {report['with_mask']} with a mask.")
         self.stdout.write(f"  classes matched by name: {', '.join(classes['matched']) or 'none'}")
         if classes["unknown"]:
-            self.stdout.write(self.style.WARNING(
-                f"  not in this project: {', '.join(classes['unknown'])}"
-                + (f" (their pixels go to the ignore class, index {classes['unknown_to']})"
-                   if classes["unknown_to"] is not None else "")
-            ))
+            self.stdout.write(
+                self.style.WARNING(
+                    f"  not in this project: {', '.join(classes['unknown'])}"
+                    + (
+                        f" (their pixels go to the ignore class, index {classes['unknown_to']})"
+                        if classes["unknown_to"] is not None
+                        else ""
+                    )
+                )
+            )
         if classes["missing"]:
             self.stdout.write(f"  this project's classes the dataset lacks: {', '.join(classes['missing'])}")
         for entry in report["results"]:

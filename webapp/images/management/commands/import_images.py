@@ -5,6 +5,7 @@
 Masks pair with images by file-name stem (`a.jpg` with `a.png`). An image whose mask is
 refused is not imported either, so no half of a pair is left behind.
 """
+
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("project", help="project id or name")
         parser.add_argument("dir", type=Path, help="folder of images")
-        parser.add_argument("--masks", type=Path, help="folder of masks: single-channel PNGs of class indices, same stems")
+        parser.add_argument(
+            "--masks", type=Path, help="folder of masks: single-channel PNGs of class indices, same stems"
+        )
         parser.add_argument("--user", help="username recorded as uploader and mask author (default: none)")
 
     def handle(self, *args, **options):
@@ -61,9 +64,9 @@ class Command(BaseCommand):
         line = f"Created {summary.created} images"
         if masks_given:
             line += f" ({summary.with_mask} with a human mask)"
-        self.stdout.write(self.style.SUCCESS(
-            f"{line}; skipped {len(summary.duplicates)} duplicates; refused {len(summary.refused)}."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(f"{line}; skipped {len(summary.duplicates)} duplicates; refused {len(summary.refused)}.")
+        )
         for name in summary.ignored:
             self.stdout.write(f"  not an image file name, ignored: {name}")
         for name in summary.duplicates:

@@ -1,8 +1,9 @@
 """Create a project from the command line, e.g. for CamVid:
 
-    python manage.py create_project CamVid --owner admin --preset camvid
-    python manage.py create_project Streets --owner admin --classes "background,road:#804080,void:#000000:ignore"
+python manage.py create_project CamVid --owner admin --preset camvid
+python manage.py create_project Streets --owner admin --classes "background,road:#804080,void:#000000:ignore"
 """
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
@@ -47,14 +48,17 @@ class Command(BaseCommand):
         classes = PRESETS[options["preset"]] if options["preset"] else parse_classes(options["classes"])
         try:
             project = project_create(
-                owner=owner, name=options["name"], classes=classes,
-                description=options["description"], review_threshold=options["review_threshold"],
+                owner=owner,
+                name=options["name"],
+                classes=classes,
+                description=options["description"],
+                review_threshold=options["review_threshold"],
             )
         except ValueError as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(self.style.SUCCESS(
-            f"Created project {project.id} {project.name!r} with {len(classes)} classes."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(f"Created project {project.id} {project.name!r} with {len(classes)} classes.")
+        )
         self.stdout.write(f"Import images with: python manage.py import_images {project.id} DIR [--masks DIR]")
 
 

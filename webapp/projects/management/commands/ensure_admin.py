@@ -1,4 +1,5 @@
 """Create a first superuser when there is none, and say how to log in."""
+
 import os
 import secrets
 
@@ -17,7 +18,9 @@ class Command(BaseCommand):
         username = os.environ.get("SEGLOOP_ADMIN_USER", "admin")
         password = os.environ.get("SEGLOOP_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
         User.objects.create_superuser(username=username, email="", password=password)
-        self.stdout.write(self.style.SUCCESS(
-            f"Created the first admin. Log in at http://127.0.0.1:8000/ as {username!r} with password {password!r}"
-            " (change it under Admin > Users)."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Created the first admin. Log in at http://127.0.0.1:8000/ as {username!r} with password {password!r}"
+                " (change it under Admin > Users)."
+            )
+        )
