@@ -96,8 +96,15 @@ def _current_masks(project: Project):
 
 
 def _require_admin(*, project: Project, user) -> None:
+    """Admins only; and one class change at a time per project (the project row is locked
+    until the caller's transaction ends, so the layout it reads is the one it stores)."""
     if not user_has_role(user=user, project=project, role=Role.ADMIN):
         raise PermissionDenied(ADMINS_ONLY)
+    list(Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True))
+
+
+def _is(row: _Row, label: LabelClass) -> bool:
+    return row.label is not None and row.label.pk == label.pk
 
 
 def _rows(project: Project) -> list[_Row]:
@@ -135,7 +142,7 @@ def label_class_update(*, project: Project, user, label_class: LabelClass, name:
     """Rename or recolour a class (no index moves, so no mask changes)."""
     _require_admin(project=project, user=user)
     label = _class_of(project, label_class)
-    rows = [_Row(r.label, name.strip(), color, r.is_ignore) if r.label.pk == label.pk else r for r in _rows(project)]
+    rows = [_Row(r.label, name.strip(), color, r.is_ignore) if _is(r, label) else r for r in _rows(project)]
     _relayout(project=project, user=user, rows=rows, rewrite_masks=False, masks_seen=None)
     return LabelClass.objects.get(pk=label.pk)
 
@@ -155,7 +162,7 @@ def label_class_ignore_set(
     rows = [_Row(r.label, r.name, r.color, False) for r in _rows(project)]
     if label_class is not None:
         label = _class_of(project, label_class)
-        chosen = next(r for r in rows if r.label.pk == label.pk)
+        chosen = next(r for r in rows if _is(r, label))
         rows = [*(r for r in rows if r is not chosen), _Row(chosen.label, chosen.name, chosen.color, True)]
     _relayout(project=project, user=user, rows=rows, rewrite_masks=rewrite_masks, masks_seen=masks_seen)
 
@@ -178,7 +185,7 @@ def label_class_remove(
         _class_of(project, into)
         if into.pk == label.pk:
             raise ClassChangeRefused(INTO_ITSELF, field="into")
-    rows = [r for r in _rows(project) if r.label.pk != label.pk]
+    rows = [r for r in _rows(project) if not _is(r, label)]
     if not rows:
         raise ClassChangeRefused(LAST_CLASS)
     _relayout(
@@ -272,7 +279,7 @@ def _remap_plan(project: Project, mapping: dict[int, int], *, removed: LabelClas
         used = [int(i) for i in present if int(i) in mapping]
         if used:
             plan.append((mask, lookup[array], used))
-    if in_removed:
+    if removed is not None and in_removed:
         raise ClassChangeRefused(CLASS_IN_USE.format(name=removed.name, count=in_removed), field="into")
     return plan
 
@@ -304,7 +311,8 @@ def _validated(label: LabelClass) -> LabelClass:
         label.full_clean(exclude=["project"], validate_unique=False, validate_constraints=False)
     except ValidationError as error:
         field = next(iter(error.message_dict), "name")
-        raise ClassChangeRefused(" ".join(error.message_dict[field]), field="color" if field == "color" else "name")
+        message = " ".join(error.message_dict[field])
+        raise ClassChangeRefused(message, field="color" if field == "color" else "name") from error
     return label
 
 
@@ -328,11 +336,12 @@ def _rewrite(*, project: Project, user, plan) -> None:
                 model_version=mask.model_version,
                 status=image.status,
             )
-            written.append(saved.file.name)
+            written.append(str(saved.file.name))
     except MaskConflict as conflict:
-        written.append(conflict.saved.file.name)
+        written.append(str(conflict.saved.file.name))
         _delete_files(written)
-        raise ClassChangeRefused(REMAP_CONFLICT.format(image=conflict.saved.image_id), field="rewrite_masks")
+        message = REMAP_CONFLICT.format(image=conflict.saved.image_id)
+        raise ClassChangeRefused(message, field="rewrite_masks") from conflict
     except BaseException:
         _delete_files(written)
         raise

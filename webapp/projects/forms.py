@@ -1,10 +1,20 @@
 """Forms for creating projects, their settings page and their members."""
 
+from typing import cast
+
 from django import forms
 from django.contrib.auth import get_user_model
 
 from webapp.projects.models import HEX_COLOUR, LabelClass, Membership, Project
-from webapp.projects.services import DEFAULT_COLOURS, MAX_CLASSES, ClassSpec
+from webapp.projects.services import (
+    AUTO_RETRAIN_INVALID,
+    AUTO_RETRAIN_MAX,
+    DEFAULT_COLOURS,
+    MAX_CLASSES,
+    MAX_MINUTES_INVALID,
+    MAX_MINUTES_MAX,
+    ClassSpec,
+)
 from webapp.review.forms import QueueSettingsForm
 
 CLASS_ROWS = 6  # rows the create page starts with; "Add a class" adds more
@@ -98,11 +108,12 @@ class MemberRolesForm(RolesForm):
 # Shape only: the rules (in use, owner stays admin, valid config) are the services'.
 
 CLASS_NAME_INVALID = "Give the class a name of at most 100 characters."
-COLOUR_INVALID = HEX_COLOUR.message
+COLOUR_INVALID = str(HEX_COLOUR.message)
 MASKS_SEEN_INVALID = "Reload the page: the form is missing what it was shown."
 THRESHOLD_INVALID = "The review threshold is a number from 0 to 1."
-AUTO_RETRAIN_FIELD_INVALID = "Retrain after a whole number of new masks from 1 to 1000000, or leave it empty."
-MAX_MINUTES_FIELD_INVALID = "The round's time budget is a number of minutes above 0 and at most 10080."
+# The services' own words (the service checks the bounds again, for the API).
+AUTO_RETRAIN_FIELD_INVALID = AUTO_RETRAIN_INVALID.format(limit=AUTO_RETRAIN_MAX)
+MAX_MINUTES_FIELD_INVALID = MAX_MINUTES_INVALID.format(limit=MAX_MINUTES_MAX)
 CONFIG_JSON_INVALID = 'The training config must be JSON: an object such as {"batch_size": 4}.'
 
 
@@ -138,7 +149,7 @@ class ClassRemoveForm(_Remap):
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["into"].queryset = project.label_classes.all()
+        cast(forms.ModelChoiceField, self.fields["into"]).queryset = project.label_classes.all()
 
 
 class IgnoreClassForm(_Remap):
@@ -148,7 +159,7 @@ class IgnoreClassForm(_Remap):
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["ignore"].queryset = project.label_classes.all()
+        cast(forms.ModelChoiceField, self.fields["ignore"]).queryset = project.label_classes.all()
 
 
 class ReviewSettingsForm(QueueSettingsForm):
@@ -180,15 +191,14 @@ class TrainingSettingsForm(forms.Form):
     auto_retrain_after = forms.IntegerField(
         required=False,
         min_value=1,
-        max_value=1_000_000,
+        max_value=AUTO_RETRAIN_MAX,
         error_messages=_all(AUTO_RETRAIN_FIELD_INVALID),
         label="Retrain after this many new masks",
         help_text="Empty: rounds start only by hand.",
     )
     max_minutes = forms.FloatField(
         required=False,
-        min_value=0.01,
-        max_value=10080,
+        max_value=MAX_MINUTES_MAX,
         error_messages=_all(MAX_MINUTES_FIELD_INVALID),
         label="Round time budget (minutes)",
         widget=forms.NumberInput(attrs={"step": "any"}),

@@ -40,6 +40,9 @@ class Project(models.Model):
     training_config = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Not a column: the requesting user's membership, set by access.project_get_for_user.
+    membership: "Membership"
+
     class Meta:
         ordering = ["name", "id"]
 
@@ -102,7 +105,8 @@ class Membership(models.Model):
     def has_role(self, role: str) -> bool:
         if self.is_admin:
             return True
-        return {Role.ANNOTATOR: self.is_annotator, Role.REVIEWER: self.is_reviewer}.get(role, False)
+        roles: dict[str, bool] = {Role.ANNOTATOR: self.is_annotator, Role.REVIEWER: self.is_reviewer}
+        return roles.get(role, False)
 
     @property
     def roles(self) -> list[str]:

@@ -4,7 +4,7 @@ import math
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from webapp.projects.access import user_has_role
 from webapp.projects.models import LabelClass, Membership, Project, Role
@@ -97,7 +97,6 @@ def membership_set(
 ALREADY_MEMBER = "{username} is already a member; change their roles in the table."
 OWNER_STAYS_ADMIN = "The project's owner ({username}) stays an admin and cannot be removed."
 LAST_ADMIN = "{username} is the project's last admin: make another member an admin first."
-NOT_A_MEMBER = "That membership belongs to another project."
 
 
 class MembershipRefused(ValueError):
@@ -131,11 +130,16 @@ def membership_add(
     *, project: Project, user, annotator: bool = True, reviewer: bool = False, admin: bool = False
 ) -> Membership:
     """Add `user` to the project with these roles; MembershipRefused if already a member."""
+    refused = MembershipRefused(ALREADY_MEMBER.format(username=user.get_username()))
     if Membership.objects.filter(project=project, user=user).exists():
-        raise MembershipRefused(ALREADY_MEMBER.format(username=user.get_username()))
-    return Membership.objects.create(
-        project=project, user=user, is_annotator=annotator, is_reviewer=reviewer, is_admin=admin
-    )
+        raise refused
+    try:
+        with transaction.atomic():  # a concurrent add of the same user meets the unique constraint
+            return Membership.objects.create(
+                project=project, user=user, is_annotator=annotator, is_reviewer=reviewer, is_admin=admin
+            )
+    except IntegrityError as error:
+        raise refused from error
 
 
 @transaction.atomic

@@ -1,4 +1,4 @@
-"""The project settings page (admins): classes, review, training, members, webhooks.
+"""The project settings page (admins): classes, review, training, members.
 
 One template, projects/settings.html; each section is a named partial and a POST form.
 With htmx a POST answers with its section (errors at the fields, 200 so htmx swaps it);
@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
+from django_htmx.middleware import HtmxDetails
 
 from webapp.projects import classes as class_services
 from webapp.projects.access import project_get_for_user
@@ -35,8 +36,6 @@ from webapp.projects.services import (
     project_training_settings_update,
 )
 from webapp.review.queue import review_settings_update
-from webapp.webhooks.forms import WebhookForm
-from webapp.webhooks.selectors import webhooks_for_project
 
 PAGE = "projects/settings.html"
 SAVED = "Saved."
@@ -46,7 +45,13 @@ MEMBER_ADDED = "{username} was added to the project."
 MEMBER_REMOVED = "{username} was removed from the project; their masks stay."
 
 
-def _admin_project(request: HttpRequest, project_id: int) -> Project:
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware leaves it (for the type checker)."""
+
+    htmx: HtmxDetails
+
+
+def _admin_project(request: HtmxHttpRequest, project_id: int) -> Project:
     return project_get_for_user(user=request.user, project_id=project_id, role=Role.ADMIN)
 
 
@@ -54,7 +59,8 @@ def settings_context(*, project: Project, **bound) -> dict:
     """Every section's forms, unbound unless `bound` gives one (the form just posted).
 
     Bound keys: add, edit (class pk, form), remove (class pk, form), ignore, review,
-    training, member_add, webhook; plus `saved` (section name) and `notice`."""
+    training, member_add; plus `saved` (section name), `notice` and `error` (a refusal
+    shown in the section, e.g. a member who may not be removed)."""
     edit_pk, edit_form = bound.get("edit", (None, None))
     remove_pk, remove_form = bound.get("remove", (None, None))
     seen = class_services.masks_seen(project=project)
@@ -84,15 +90,14 @@ def settings_context(*, project: Project, **bound) -> dict:
         "training_form": bound.get("training") or TrainingSettingsForm.for_project(project),
         "rows": [(m, MemberRolesForm(membership=m)) for m in memberships],
         "form": bound.get("member_add") or MemberAddForm(),
-        "webhooks": webhooks_for_project(project=project),
-        "webhook_form": bound.get("webhook") or WebhookForm(),
         "saved": bound.get("saved"),
         "notice": bound.get("notice", SAVED),
+        "error": bound.get("error"),
     }
 
 
 def section_response(
-    request: HttpRequest, project: Project, section: str, *, ok: bool, notice: str = SAVED, **bound
+    request: HtmxHttpRequest, project: Project, section: str, *, ok: bool, notice: str = SAVED, **bound
 ) -> HttpResponse:
     """The section (htmx) or the page; a valid plain POST redirects back to its section."""
     if ok and not request.htmx:
@@ -106,7 +111,7 @@ def section_response(
 
 @login_required
 @require_safe
-def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
+def project_settings(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project = _admin_project(request, project_id)
     return TemplateResponse(request, PAGE, settings_context(project=project))
 
@@ -120,7 +125,7 @@ def _refused(form, error: class_services.ClassChangeRefused) -> None:
 
 @login_required
 @require_POST
-def class_add(request: HttpRequest, project_id: int) -> HttpResponse:
+def class_add(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project = _admin_project(request, project_id)
     form = ClassForm(request.POST, prefix="add")
     ok = form.is_valid()
@@ -137,7 +142,7 @@ def class_add(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def class_update(request: HttpRequest, project_id: int, class_id: int) -> HttpResponse:
+def class_update(request: HtmxHttpRequest, project_id: int, class_id: int) -> HttpResponse:
     project = _admin_project(request, project_id)
     label = get_object_or_404(LabelClass, project=project, pk=class_id)
     form = ClassForm(request.POST, prefix=f"c{label.pk}")
@@ -155,7 +160,7 @@ def class_update(request: HttpRequest, project_id: int, class_id: int) -> HttpRe
 
 @login_required
 @require_POST
-def class_remove(request: HttpRequest, project_id: int, class_id: int) -> HttpResponse:
+def class_remove(request: HtmxHttpRequest, project_id: int, class_id: int) -> HttpResponse:
     project = _admin_project(request, project_id)
     label = get_object_or_404(LabelClass, project=project, pk=class_id)
     form = ClassRemoveForm(request.POST, prefix=f"r{label.pk}", project=project)
@@ -175,7 +180,7 @@ def class_remove(request: HttpRequest, project_id: int, class_id: int) -> HttpRe
 
 @login_required
 @require_POST
-def class_ignore(request: HttpRequest, project_id: int) -> HttpResponse:
+def class_ignore(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project = _admin_project(request, project_id)
     form = IgnoreClassForm(request.POST, prefix="ignore", project=project)
     ok = form.is_valid()
@@ -200,7 +205,7 @@ def class_ignore(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def review_settings(request: HttpRequest, project_id: int) -> HttpResponse:
+def review_settings(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project = _admin_project(request, project_id)
     form = ReviewSettingsForm(request.POST)
     ok = form.is_valid()
@@ -215,7 +220,7 @@ def review_settings(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def training_settings(request: HttpRequest, project_id: int) -> HttpResponse:
+def training_settings(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     project = _admin_project(request, project_id)
     form = TrainingSettingsForm(request.POST)
     ok = form.is_valid()
@@ -232,7 +237,7 @@ def training_settings(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
-def project_members(request: HttpRequest, project_id: int) -> HttpResponse:
+def project_members(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     """GET: the members section of the settings page; POST: add a member."""
     project = _admin_project(request, project_id)
     if request.method != "POST":
@@ -261,7 +266,7 @@ def _membership(project: Project, membership_id: int) -> Membership:
 
 @login_required
 @require_POST
-def member_update(request: HttpRequest, project_id: int, membership_id: int) -> HttpResponse:
+def member_update(request: HtmxHttpRequest, project_id: int, membership_id: int) -> HttpResponse:
     project = _admin_project(request, project_id)
     membership = _membership(project, membership_id)
     form = MemberRolesForm(request.POST, membership=membership)
@@ -278,7 +283,7 @@ def member_update(request: HttpRequest, project_id: int, membership_id: int) -> 
         if saved:
             messages.success(request, SAVED)
         else:
-            messages.error(request, " ".join(form.non_field_errors()))
+            messages.error(request, " ".join(str(error) for error in form.non_field_errors()))
         return redirect(reverse("projects:settings", args=[project.pk]) + "#members")
     # The row is swapped in place either way (htmx does not swap 4xx answers), errors inside it.
     context = {"project": project, "membership": membership, "roles_form": form, "saved": saved}
@@ -287,13 +292,15 @@ def member_update(request: HttpRequest, project_id: int, membership_id: int) -> 
 
 @login_required
 @require_POST
-def member_remove(request: HttpRequest, project_id: int, membership_id: int) -> HttpResponse:
+def member_remove(request: HtmxHttpRequest, project_id: int, membership_id: int) -> HttpResponse:
     project = _admin_project(request, project_id)
     membership = _membership(project, membership_id)
     try:
         membership_remove(membership=membership)
     except MembershipRefused as error:
+        if request.htmx:
+            return section_response(request, project, "members", ok=False, error=str(error))
         messages.error(request, str(error))
-    else:
-        messages.success(request, MEMBER_REMOVED.format(username=membership.user.get_username()))
-    return redirect(reverse("projects:settings", args=[project.pk]) + "#members")
+        return redirect(reverse("projects:settings", args=[project.pk]) + "#members")
+    notice = MEMBER_REMOVED.format(username=membership.user.get_username())
+    return section_response(request, project, "members", ok=True, notice=notice)

@@ -1,12 +1,14 @@
-"""Project pages: who may see what, creating projects, the gallery and the members page."""
+"""Project pages: who may see what, creating projects, the gallery and the members section of the
+settings page (the rest of the settings page: test_settings_views.py)."""
 
 import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
 from webapp.images.models import Image, ImageStatus
-from webapp.projects.forms import ALREADY_MEMBER, OWNER_STAYS_ADMIN, UNKNOWN_USER
+from webapp.projects.forms import UNKNOWN_USER
 from webapp.projects.models import LabelClass, Membership, Project
+from webapp.projects.services import ALREADY_MEMBER, OWNER_STAYS_ADMIN
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +45,7 @@ def page_urls(project, image=None):
         reverse("projects:create"),
         reverse("projects:detail", args=[project.id]),
         reverse("projects:members", args=[project.id]),
+        reverse("projects:settings", args=[project.id]),
         reverse("images:upload", args=[project.id]),
     ]
     membership = Membership.objects.get(project=project, user__username="member")
@@ -74,7 +77,8 @@ def test_every_page_requires_login(client, project, make_image):
 ROLE_MATRIX = [
     # url name, owner, member (annotator), reviewer, outsider
     ("projects:detail", (200, 200, 200, 404)),
-    ("projects:members", (200, 403, 403, 404)),
+    ("projects:settings", (200, 403, 403, 404)),
+    ("projects:members", (302, 403, 403, 404)),  # the members section of the settings page
     ("images:upload", (200, 200, 403, 404)),
 ]
 
@@ -242,11 +246,11 @@ def test_links_follow_the_users_roles(client, project, owner, member, reviewer, 
         "upload": reverse("images:upload", args=[project.id]),
         "review": reverse("review:queue", args=[project.id]),
         "training": reverse("training:page", args=[project.id]),
-        "members": reverse("projects:members", args=[project.id]),
+        "settings": reverse("projects:settings", args=[project.id]),
         "editor": editor,
     }
     expected = {
-        owner: {"upload", "review", "training", "members", "editor"},
+        owner: {"upload", "review", "training", "settings", "editor"},
         member: {"upload", "editor"},
         reviewer: {"review"},
     }

@@ -4,6 +4,8 @@ python manage.py create_project CamVid --owner admin --preset camvid
 python manage.py create_project Streets --owner admin --classes "background,road:#804080,void:#000000:ignore"
 """
 
+import re
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
@@ -67,7 +69,7 @@ def parse_classes(text: str) -> list[ClassSpec]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, rest = item.partition(":")
         colour, _, flag = rest.partition(":")
-        if flag not in ("", "ignore") or (colour and not HEX_COLOUR.regex.fullmatch(colour)):
+        if flag not in ("", "ignore") or (colour and not re.fullmatch(HEX_COLOUR.regex, colour)):
             raise CommandError(BAD_CLASS.format(item=item))
         specs.append(ClassSpec(name=name, color=colour, is_ignore=flag == "ignore"))
     return specs
