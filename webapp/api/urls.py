@@ -4,7 +4,7 @@ from django.urls import path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 import webapp.converters  # noqa: F401  registers <id:...>
-from webapp.api.views import datasets, images, masks, models, predict, projects, review, training
+from webapp.api.views import datasets, images, masks, models, predict, project_settings, projects, review, training
 from webapp.api.views.not_found import api_not_found
 from webapp.api.views.token import TokenView
 from webapp.training.model_files import FORMATS
@@ -35,6 +35,23 @@ urlpatterns = [
     path("projects/", projects.ProjectListView.as_view(), name="project-list"),
     path(P, projects.ProjectDetailView.as_view(), name="project-detail"),
     path(P + "classes/", projects.ClassListView.as_view(), name="class-list"),
+    path(P + "settings/", project_settings.ProjectSettingsView.as_view(), name="project-settings"),
+    path(P + "settings/classes/", project_settings.SettingsClassListView.as_view(), name="settings-class-list"),
+    path(
+        P + "settings/classes/ignore/", project_settings.SettingsIgnoreClassView.as_view(), name="settings-class-ignore"
+    ),
+    path(
+        P + "settings/classes/<id:class_id>/",
+        project_settings.SettingsClassDetailView.as_view(),
+        name="settings-class-detail",
+    ),
+    path(
+        P + "settings/classes/<id:class_id>/remove/",
+        project_settings.SettingsClassRemoveView.as_view(),
+        name="settings-class-remove",
+    ),
+    path(P + "settings/members/", project_settings.MemberListView.as_view(), name="member-list"),
+    path(P + "settings/members/<id:membership_id>/", project_settings.MemberDetailView.as_view(), name="member-detail"),
     path(P + "images/", images.ImageListView.as_view(), name="image-list"),
     path(IMG, images.ImageDetailView.as_view(), name="image-detail"),
     path(IMG + "file/", images.ImageFileView.as_view(), name="image-file"),

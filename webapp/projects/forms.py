@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from webapp.projects.models import HEX_COLOUR, LabelClass, Membership, Project
+from webapp.projects.selectors import project_settings_values
 from webapp.projects.services import (
     AUTO_RETRAIN_INVALID,
     AUTO_RETRAIN_MAX,
@@ -214,15 +215,8 @@ class TrainingSettingsForm(forms.Form):
 
     @classmethod
     def for_project(cls, project: Project) -> "TrainingSettingsForm":
-        config = dict(project.training_config or {})
-        max_minutes = config.pop("max_minutes", None)
-        return cls(
-            initial={
-                "auto_retrain_after": project.auto_retrain_after,
-                "max_minutes": max_minutes,
-                "training_config": config,
-            }
-        )
+        values = project_settings_values(project=project)
+        return cls(initial={name: values[name] for name in ("auto_retrain_after", "max_minutes", "training_config")})
 
     def settings(self) -> dict:
         data = self.cleaned_data

@@ -101,3 +101,21 @@ def project_images_page(
         next_after=rows[-1].id if rows and more_after else None,
         prev_before=rows[0].id if rows and after is not None else None,
     )
+
+
+def project_settings_values(*, project: Project) -> dict:
+    """The review and training settings as the settings page and the API show them: the
+    round's time budget (training_config["max_minutes"]) apart from the rest of the config."""
+    config = dict(project.training_config or {})
+    max_minutes = config.pop("max_minutes", None)
+    return {
+        "review_threshold": project.review_threshold,
+        "queue_strategy": project.queue_strategy,
+        "review_batch_size": project.review_batch_size,
+        "target_pixel_error": project.target_pixel_error,
+        "audit_share": project.audit_share,
+        "threshold_calibration": project.threshold_calibration or {},
+        "auto_retrain_after": project.auto_retrain_after,
+        "max_minutes": max_minutes,
+        "training_config": config,
+    }
