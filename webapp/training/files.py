@@ -23,6 +23,7 @@ def local_path(field: FieldFile) -> str:
     try:
         return field.path
     except NotImplementedError:  # remote storage: no local path
+        assert field.name, "FieldFile.path already refused an empty field"
         target = cache_dir() / field.name
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)

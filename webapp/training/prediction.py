@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
@@ -21,6 +22,9 @@ from webapp.images.models import Image
 from webapp.images.validation import decode_image_rgb
 from webapp.projects.models import Project
 from webapp.training.models import ModelVersion
+
+if TYPE_CHECKING:  # for the annotation only: torch is imported only by processes that predict
+    from ml.models import Segmenter
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +53,7 @@ class NoActiveModel(Exception):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    model: object  # ml.models.Segmenter in eval mode
+    model: Segmenter  # in eval mode
     number: int
     crop_size: int
     long_side: int | None
@@ -72,10 +76,13 @@ def predict_image_array(
     if (image is None) == (data is None):
         raise ValueError("Pass exactly one of image or data.")
     loaded = served_model(project=project)
-    if data is None:
+    name = "upload"
+    if image is not None:
+        name = image.original_name
         with image.file.open("rb") as handle:
             data = handle.read()
-    pixels = decode_image_rgb(name="upload" if image is None else image.original_name, data=data)
+    assert data is not None, "checked above: exactly one of image and data"
+    pixels = decode_image_rgb(name=name, data=data)
     return _predict(loaded, pixels)
 
 
@@ -140,7 +147,9 @@ def _predict(loaded: LoadedModel, pixels: PILImage.Image) -> tuple[np.ndarray, d
     if loaded.long_side and max(width, height) != loaded.long_side:
         # The model saw images at this scale in training: predict there, resize the probabilities back.
         ratio = loaded.long_side / max(width, height)
-        pixels = pixels.resize((max(1, round(width * ratio)), max(1, round(height * ratio))), PILImage.BILINEAR)
+        pixels = pixels.resize(
+            (max(1, round(width * ratio)), max(1, round(height * ratio))), PILImage.Resampling.BILINEAR
+        )
     x = image_to_tensor(pixels).unsqueeze(0)
     window = loaded.crop_size if max(x.shape[-2:]) > loaded.crop_size else None
     probs = predict_probs(loaded.model, x, window=window)

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple, Protocol, TypeVar
 
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -58,7 +59,25 @@ def partially_labeled_image_ids(*, project: Project) -> set[int]:
     )
 
 
-def _held_out(labeled: list) -> tuple[list, str]:
+class _LabeledRow(Protocol):
+    """An image or a values_list row: what the validation split needs."""
+
+    @property
+    def pk(self) -> int: ...
+
+    @property
+    def is_validation(self) -> bool: ...
+
+
+_Row = TypeVar("_Row", bound=_LabeledRow)
+
+
+class _IdRow(NamedTuple):
+    pk: int
+    is_validation: bool
+
+
+def _held_out(labeled: list[_Row]) -> tuple[list[_Row], str]:
     """The validation images among the labeled ones (ordered by checksum; each has pk and
     is_validation), and why they are not the flagged ones, if so."""
     flagged = [image for image in labeled if image.is_validation]
@@ -69,7 +88,7 @@ def _held_out(labeled: list) -> tuple[list, str]:
     return labeled[:], "Only one labeled image: it is used for training and validation." if labeled else ""
 
 
-def _training(labeled: list, held_out: list) -> list:
+def _training(labeled: list[_Row], held_out: list[_Row]) -> list[_Row]:
     held_ids = {image.pk for image in held_out}
     return [image for image in labeled if image.pk not in held_ids or len(labeled) == 1]
 
@@ -95,15 +114,15 @@ def training_set_for_project(*, project: Project) -> TrainingSet:
         project=project, status=ImageStatus.PSEUDO_LABELED, current_mask__source=MaskSource.PSEUDO
     ).select_related("current_mask")
     for image in pseudo.order_by("id"):
-        copy = pseudo_training_copy_path(
-            project_id=project.pk, image_id=image.pk, mask_version=image.current_mask.version
-        )
-        mask_path = str(copy) if copy.exists() else local_path(image.current_mask.file)
+        mask = image.current_mask
+        assert mask is not None, "filtered on current_mask__source"
+        copy = pseudo_training_copy_path(project_id=project.pk, image_id=image.pk, mask_version=mask.version)
+        mask_path = str(copy) if copy.exists() else local_path(mask.file)
         result.pseudo_labeled.append((local_path(image.file), mask_path))
 
     others = Image.objects.filter(project=project).exclude(pk__in=[i.pk for i in labeled])
     others = others.exclude(status=ImageStatus.PSEUDO_LABELED, current_mask__source=MaskSource.PSEUDO)
-    unlabeled = [(image.pk, local_path(image.file)) for image in others]
+    unlabeled: list[tuple[int, str | tuple[str, str]]] = [(image.pk, local_path(image.file)) for image in others]
     unlabeled += [(image.pk, _pair(image)) for image in training if image.pk in partial]
     result.unlabeled = [entry for _, entry in sorted(unlabeled, key=lambda pair: pair[0])]
     return result
@@ -112,7 +131,7 @@ def training_set_for_project(*, project: Project) -> TrainingSet:
 def training_set_counts(*, project: Project) -> dict[str, int]:
     """What the next round would train on, by count only (no file access: cheap for pages)."""
     rows = human_labeled_images(project=project).select_related(None).order_by("checksum")
-    labeled = list(rows.values_list("pk", "is_validation", named=True))
+    labeled = [_IdRow(pk, is_validation) for pk, is_validation in rows.values_list("pk", "is_validation")]
     held_out, _ = _held_out(labeled)
     training = _training(labeled, held_out)
     partial = partially_labeled_image_ids(project=project)
@@ -129,6 +148,8 @@ def training_set_counts(*, project: Project) -> dict[str, int]:
 
 
 def _pair(image: Image) -> tuple[str, str]:
+    """An image with a current mask (a human-labeled one) as (image path, mask path)."""
+    assert image.current_mask is not None, "human_labeled_images filters on current_mask__source"
     return local_path(image.file), local_path(image.current_mask.file)
 
 
@@ -168,7 +189,9 @@ def pseudo_seconds_per_image_measured(*, project: Project) -> float | None:
         .only("timings", "pseudo_total")
         .first()
     )
-    seconds = (run.timings or {}).get("pseudo_s") if run else None
+    if run is None:
+        return None
+    seconds = (run.timings or {}).get("pseudo_s")
     return float(seconds) / run.pseudo_total if seconds else None
 
 
@@ -317,7 +340,7 @@ def gate_summary(gate: dict) -> str:
         ranked = sorted(teachers.items(), key=lambda item: item[1], reverse=True)
         words = ", ".join(f"{role.upper()} {miou * 100:.1f}" for role, miou in ranked)
         return GATE_USED.format(teachers=words, student=f"{student * 100:.1f}")
-    if gate.get("used") is False:  # webapp.training.pseudo labels with the student then
+    if gate.get("used") is False and not gate.get("skipped"):  # webapp.training.pseudo labels with the student
         return f"{gate.get('reason') or ''} {PSEUDO_BY_STUDENT}".strip()
     return gate.get("reason") or ""  # ml's words: why stage 2 trained supervised, or why unchecked
 
