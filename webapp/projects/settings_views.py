@@ -1,10 +1,14 @@
-"""The project settings page (admins): classes, review, training, members.
+"""The project settings page (admins): classes, review, training, members, and the sections
+other apps register (SettingsSection).
 
 One template, projects/settings.html; each section is a named partial and a POST form.
 With htmx a POST answers with its section (errors at the fields, 200 so htmx swaps it);
 without, a valid POST redirects back to the section and an invalid one renders the page
 with the errors in place. Every rule is a service's; the forms check shape.
 """
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -55,6 +59,24 @@ def _admin_project(request: HtmxHttpRequest, project_id: int) -> Project:
     return project_get_for_user(user=request.user, project_id=project_id, role=Role.ADMIN)
 
 
+@dataclass(frozen=True)
+class SettingsSection:
+    """A section another app adds to the page (webhooks, say), registered from its AppConfig.ready:
+    its template (one element with id=`name`, swapped by htmx on its own) and its context,
+    `context(project=..., bound=...)`, where `bound` is what its views pass to section_response."""
+
+    name: str
+    template: str
+    context: Callable[..., dict]
+
+
+SECTIONS: dict[str, SettingsSection] = {}
+
+
+def settings_section_register(section: SettingsSection) -> None:
+    SECTIONS[section.name] = section
+
+
 def settings_context(*, project: Project, **bound) -> dict:
     """Every section's forms, unbound unless `bound` gives one (the form just posted).
 
@@ -79,7 +101,7 @@ def settings_context(*, project: Project, **bound) -> dict:
     ]
     memberships = project.memberships.select_related("user", "project").order_by("user__username")
     ignore = next((label for label in labels if label.is_ignore), None)
-    return {
+    context = {
         "project": project,
         "class_rows": class_rows,
         "add_form": bound.get("add") or ClassForm(prefix="add", initial={"color": "#1f77b4"}),
@@ -93,7 +115,11 @@ def settings_context(*, project: Project, **bound) -> dict:
         "saved": bound.get("saved"),
         "notice": bound.get("notice", SAVED),
         "error": bound.get("error"),
+        "extra_sections": list(SECTIONS.values()),
     }
+    for section in SECTIONS.values():
+        context.update(section.context(project=project, bound=bound))
+    return context
 
 
 def section_response(
@@ -106,7 +132,10 @@ def section_response(
     if ok:
         bound = {"saved": section, "notice": notice}
     context = settings_context(project=project, **bound)
-    return TemplateResponse(request, f"{PAGE}#{section}" if request.htmx else PAGE, context)
+    if not request.htmx:
+        return TemplateResponse(request, PAGE, context)
+    extra = SECTIONS.get(section)
+    return TemplateResponse(request, extra.template if extra else f"{PAGE}#{section}", context)
 
 
 @login_required

@@ -232,3 +232,35 @@ def test_admin_removes_a_member_with_htmx(client, owner, reviewer, project):
     response = client.post(url("member_remove", project, membership.pk), headers=HX)
     assert "reviewer was removed from the project" in response.content.decode()
     assert not Membership.objects.filter(pk=membership.pk).exists()
+
+
+# ------------------------------------------------------------------ sections other apps add
+
+
+@pytest.fixture
+def extra_section(tmp_path, settings):
+    from webapp.projects import settings_views
+
+    template = '<section id="extra">{{ extra_text }}{% if saved == "extra" %} {{ notice }}{% endif %}</section>'
+    (tmp_path / "extra.html").write_text(template)
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [*settings.TEMPLATES[0]["DIRS"], tmp_path]}]
+    section = settings_views.SettingsSection(
+        name="extra",
+        template="extra.html",
+        context=lambda *, project, bound: {"extra_text": f"Extra of {project.name}"},
+    )
+    settings_views.settings_section_register(section)
+    yield section
+    del settings_views.SECTIONS["extra"]
+
+
+def test_a_section_another_app_registers_is_on_the_page_and_answers_htmx(client, owner, project, rf, extra_section):
+    from webapp.projects import settings_views
+
+    client.force_login(owner)
+    html = client.get(url("settings", project)).content.decode()
+    assert '<section id="extra">Extra of Streets</section>' in html and 'href="#extra"' in html
+    request = rf.post("/", headers=HX)
+    request.user, request.htmx = owner, True
+    response = settings_views.section_response(request, project, "extra", ok=True, notice="Done.")
+    assert response.render().content.decode() == '<section id="extra">Extra of Streets Done.</section>'
