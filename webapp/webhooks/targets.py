@@ -53,8 +53,8 @@ def target_check(url: str) -> None:
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         addresses = {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
-    except (socket.gaierror, UnicodeError, ValueError):
-        raise TargetRefused(URL_UNRESOLVED.format(host=host))
+    except (socket.gaierror, UnicodeError, ValueError) as error:
+        raise TargetRefused(URL_UNRESOLVED.format(host=host)) from error
     private = sorted(a for a in addresses if not _is_public(a))
     if private:
         raise TargetRefused(URL_PRIVATE.format(address=private[0]))

@@ -6,6 +6,7 @@ from webapp.webhooks import views
 app_name = "webhooks"
 
 urlpatterns = [
-    path("<id:project_id>/settings/webhooks/", views.webhook_add, name="add"),
-    path("<id:project_id>/settings/webhooks/<id:webhook_id>/remove/", views.webhook_remove, name="remove"),
+    path("<id:project_id>/webhooks/", views.webhooks_page, name="page"),
+    path("<id:project_id>/webhooks/<id:webhook_id>/active/", views.webhook_active, name="active"),
+    path("<id:project_id>/webhooks/<id:webhook_id>/remove/", views.webhook_remove, name="remove"),
 ]
