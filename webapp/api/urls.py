@@ -7,6 +7,7 @@ import webapp.converters  # noqa: F401  registers <id:...>
 from webapp.api.views import datasets, images, masks, models, predict, project_settings, projects, review, training
 from webapp.api.views.not_found import api_not_found
 from webapp.api.views.token import TokenView
+from webapp.api.views.webhooks import DeliveryListView, WebhookDetailView, WebhookListView
 from webapp.training.model_files import FORMATS
 
 app_name = "api"
@@ -70,6 +71,9 @@ urlpatterns = [
     path(P + "review/next/", review.ReviewNextView.as_view(), name="review-next"),
     path(P + "review/<id:item_id>/accept/", review.ReviewAcceptView.as_view(), name="review-accept"),
     path(P + "review/<id:item_id>/reject/", review.ReviewRejectView.as_view(), name="review-reject"),
+    path(P + "webhooks/", WebhookListView.as_view(), name="webhook-list"),
+    path(P + "webhooks/deliveries/", DeliveryListView.as_view(), name="webhook-deliveries"),
+    path(P + "webhooks/<id:webhook_id>/", WebhookDetailView.as_view(), name="webhook-detail"),
     path(P + "models/<id:version_id>/<model_format:fmt>/", models.ModelDownloadView.as_view(), name="model-download"),
     # Last: any other path ending in a slash (those without one still get APPEND_SLASH's redirect).
     re_path(r"^[\s\S]*/$", api_not_found),
