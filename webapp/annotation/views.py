@@ -25,7 +25,7 @@ from webapp.annotation.selectors import (
 )
 from webapp.annotation.services import editor_mask_save, editor_save_parse
 from webapp.converters import parse_id
-from webapp.images.selectors import image_get
+from webapp.images.selectors import display_window_config, image_get
 from webapp.images.services import MaskConflict
 from webapp.images.validation import InvalidUpload
 from webapp.projects.access import project_get_for_user
@@ -155,6 +155,7 @@ def _editor_config(*, project, image, can_edit: bool) -> dict:
         "height": image.height,
         "canEdit": can_edit,
         "unpainted": unpainted_index(project=project),
+        "window": display_window_config(image),  # 16-bit and float images: the window control
         "classes": [
             {"index": c.index, "name": c.name, "color": c.color, "isIgnore": c.is_ignore}
             for c in project.label_classes.all()

@@ -178,7 +178,7 @@ def cityscapes_members(*, classes: list[LabelClass], rows: Iterable[ExportedImag
     for row in rows:
         suffix = PurePosixPath(row.file_name).suffix
         folder = f"{row.subset}/{CITY}/{row.stem}"
-        yield f"{IMAGE_DIR}/{folder}{IMAGE_SUFFIX}{suffix}", row.image.file
+        yield f"{IMAGE_DIR}/{folder}{IMAGE_SUFFIX}{suffix}", row.image.pixels_file
         values = ids[row.label_map]
         labels = grey_png(values)
         yield f"{GT_DIR}/{folder}{LABEL_IDS}", labels

@@ -287,7 +287,7 @@ def coco_members(*, classes: list[LabelClass], rows: Iterable[ExportedImage]) ->
     annotations: list[dict] = []
     for row in rows:
         file_name = row.file_name
-        yield f"images/default/{file_name}", row.image.file
+        yield f"images/default/{file_name}", row.image.pixels_file
         images.append(
             {"id": row.image.pk, "file_name": file_name, "width": row.image.width, "height": row.image.height}
         )

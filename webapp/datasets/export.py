@@ -124,7 +124,7 @@ def dataset_zip_stream(
             mask = exported_mask(image, masks)
             if mask is None and not include_unlabeled:
                 continue
-            stem = f"{image.pk:06d}_{safe_name(image.original_name)}"
+            stem = f"{image.pk:06d}_{safe_name(image.pixels_name)}"
             entry: dict[str, Any] = {
                 "image": f"images/{stem}",
                 "original_name": image.original_name,
@@ -137,7 +137,7 @@ def dataset_zip_stream(
                 "mask_version": None,
                 "mask_source": None,
             }
-            with image.file.open("rb") as source, archive.open(entry["image"], "w", force_zip64=True) as target:
+            with image.pixels_file.open("rb") as source, archive.open(entry["image"], "w", force_zip64=True) as target:
                 while chunk := source.read(CHUNK):
                     target.write(chunk)
                     yield sink.take()
@@ -222,7 +222,7 @@ def exported_images(*, project: Project, masks: str) -> Iterator[ExportedImage]:
         mask = exported_mask(image, masks)
         if mask is None:
             continue
-        name = safe_name(image.original_name)
+        name = safe_name(image.pixels_name)  # the pixels the masks were painted on
         stem = f"{image.pk:06d}_{PurePath(name).stem}"
         yield ExportedImage(
             image=image,

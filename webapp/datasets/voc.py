@@ -215,7 +215,7 @@ def voc_members(
     sets: dict[str, list[str]] = {}
     yield LABELMAP, _labelmap(classes)
     for row in rows:
-        yield f"{IMAGES_DIR}/{row.file_name}", row.image.file
+        yield f"{IMAGES_DIR}/{row.file_name}", row.image.pixels_file
         values = position[row.label_map]
         mask = rgb_png(lut[values]) if colour_masks else palette_png(values, palette)
         yield f"{MASKS_DIR}/{row.stem}.png", mask

@@ -72,7 +72,7 @@ def image_embeddings_compute(
             images_without_embedding(project=project, encoder=spec.encoder)
             .filter(pk__gt=after)
             .order_by("pk")
-            .only("pk", "project_id", "file", "width", "height")[:EMBED_BATCH]
+            .only("pk", "project_id", "file", "display", "width", "height")[:EMBED_BATCH]
         )
         if not batch:
             break
@@ -106,9 +106,9 @@ def pretrained_encoder(*, spec: ModelSpec, weights: str | None = None) -> Encode
 
 
 def _read_rgb(image: Image) -> PILImage.Image:
-    """The stored image (checked at import) as RGB, shrunk to EMBED_LONG_SIDE, so a batch
+    """The image's pixels (Image.pixels_file: upright, 8-bit) as RGB, shrunk to EMBED_LONG_SIDE, so a batch
     holds small pictures only; JPEGs are decoded at a reduced scale to begin with."""
-    with PILImage.open(local_path(image.file)) as stored:
+    with PILImage.open(local_path(image.pixels_file)) as stored:
         stored.draft("RGB", (EMBED_LONG_SIDE, EMBED_LONG_SIDE))
         picture = stored.convert("RGB")
     picture.thumbnail((EMBED_LONG_SIDE, EMBED_LONG_SIDE))

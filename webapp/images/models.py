@@ -25,6 +25,10 @@ def superpixels_upload_to(instance: "Image", filename: str) -> str:
     return f"projects/{instance.project_id}/superpixels/{instance.checksum[:2]}/{instance.checksum}.png"
 
 
+def display_upload_to(instance: "Image", filename: str) -> str:
+    return f"projects/{instance.project_id}/display/{instance.checksum[:2]}/{instance.checksum}{_suffix(filename)}"
+
+
 def mask_upload_to(instance: "Mask", filename: str) -> str:
     return f"projects/{instance.image.project_id}/masks/{instance.image_id}/v{instance.version}-{instance.source}.png"
 
@@ -36,10 +40,22 @@ def _suffix(filename: str) -> str:
 
 class Image(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="images")
-    file = models.ImageField(upload_to=image_upload_to, width_field="width", height_field="height")
+    # The file as uploaded. width and height are those of the upright picture (after EXIF
+    # orientation), which masks must match: not read from the file (webapp.images.display).
+    file = models.ImageField(upload_to=image_upload_to)
     original_name = models.CharField(max_length=255)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
+    # The upright 8-bit picture (L or RGB PNG, or JPEG for a rotated photo) where the original
+    # cannot stand for it: a TIFF, a 16-bit or float image, an EXIF-rotated photo. Empty when
+    # the original is shown and read as it is. Read pixels through pixels_file.
+    display = models.FileField(upload_to=display_upload_to, blank=True)
+    # For 16-bit, 32-bit and float images: the window the display was made with (low maps to
+    # black, high to white) and the range of the finite values (the editor's slider bounds).
+    window_low = models.FloatField(null=True, blank=True)
+    window_high = models.FloatField(null=True, blank=True)
+    value_low = models.FloatField(null=True, blank=True)
+    value_high = models.FloatField(null=True, blank=True)
     size_bytes = models.PositiveBigIntegerField()
     checksum = models.CharField(max_length=64, help_text="SHA-256 of the file's bytes.")
     status = models.CharField(max_length=16, choices=ImageStatus.choices, default=ImageStatus.UNLABELED)
@@ -65,6 +81,24 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+    @property
+    def pixels_file(self):
+        """The file everything that reads or shows pixels reads: the display file, if any, else
+        the original. Its pixels are upright, 8-bit and width x height."""
+        return self.display if self.display else self.file
+
+    @property
+    def pixels_name(self) -> str:
+        """The original's name, with the display file's suffix when pixels_file is the display."""
+        if not self.display:
+            return self.original_name
+        stem = self.original_name.rsplit(".", 1)[0] if "." in self.original_name else self.original_name
+        return stem + _suffix(self.display.name)
+
+    @property
+    def has_window(self) -> bool:
+        return None not in (self.window_low, self.window_high, self.value_low, self.value_high)
 
     @property
     def mask_version(self) -> int:

@@ -7,20 +7,29 @@ or an embedding arrives, and a GET never writes a row.
 """
 
 import hashlib
+import io
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from django.core.cache import cache
 from django.db.models import Count, Max
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 
 from ml.selection import seed_suggestions
 from ml.vectors import vector_from_bytes
+from webapp.images.display import DISPLAY_PNG_LEVEL
 from webapp.images.models import Image, Mask
+from webapp.images.validation import InvalidUpload, decode_stored_display
 from webapp.project_counts import counts_cached
 from webapp.projects.models import Project
 from webapp.training.selectors import human_labeled_images
 
+NO_WINDOW = "Only 16-bit, 32-bit and float images have a window; this one is shown as it is."
+BAD_WINDOW = "The window must be two numbers, min < max, within {low:g}..{high:g} (the image's values)."
+WINDOW_NUMBER_CHARS = 40  # a float's repr is at most 24 characters
 SUGGESTIONS_SHOWN = 8
 SUGGESTIONS_CACHE_S = 24 * 3600  # the key changes with the inputs; this only bounds memory
 EMBEDDINGS_KEY = "embedding-progress:{project}"
@@ -38,6 +47,55 @@ def image_get(*, project: Project, image_id: int) -> Image:
     # Reuse the caller's project (its label classes are prefetched): saves queries per request.
     image.project = project
     return image
+
+
+class InvalidWindow(ValueError):
+    """A window a request asked for that the image cannot be shown through. Message is for users."""
+
+
+def window_parse(*, image: Image, query: Mapping[str, str]) -> tuple[float, float]:
+    """The (min, max) window of a request's ?min=&max=, bounded by the image's value range."""
+    if not image.has_window:
+        raise InvalidWindow(NO_WINDOW)
+    low_bound, high_bound = float(image.value_low or 0.0), float(image.value_high or 0.0)
+    refused = InvalidWindow(BAD_WINDOW.format(low=low_bound, high=high_bound))
+    texts = [query.get("min", ""), query.get("max", "")]
+    if any(not text or len(text) > WINDOW_NUMBER_CHARS for text in texts):
+        raise refused
+    try:
+        low, high = (float(text) for text in texts)
+    except ValueError as err:
+        raise refused from err
+    if not (math.isfinite(low) and math.isfinite(high) and low_bound <= low < high <= high_bound):
+        raise refused
+    return low, high
+
+
+def display_windowed_png(*, image: Image, window: tuple[float, float]) -> bytes:
+    """The image's display picture made through another window than the stored one (a PNG),
+    from the original's full-depth values; nothing is stored."""
+    with image.file.open("rb") as handle:
+        data = handle.read()
+    try:
+        picture = decode_stored_display(name=image.original_name, data=data, window=window)
+    except InvalidUpload as err:  # checked at import: only a file damaged in storage gets here
+        raise OSError(str(err)) from err
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", compress_level=DISPLAY_PNG_LEVEL)
+    return buffer.getvalue()
+
+
+def display_window_config(image: Image) -> dict | None:
+    """What the editor's window control needs, or None for an image without a window."""
+    if not image.has_window:
+        return None
+    return {
+        "low": image.window_low,
+        "high": image.window_high,
+        "min": image.value_low,
+        "max": image.value_high,
+        "url": reverse("images:display", kwargs={"project_id": image.project_id, "image_id": image.pk}),
+    }
 
 
 def mask_get(*, project: Project, image_id: int, version: int) -> Mask:

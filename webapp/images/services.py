@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from PIL import Image as PILImage
 
+from webapp.images.display import display_bytes
 from webapp.images.models import Image, ImageStatus, Mask, MaskSource
 from webapp.images.tasks import image_embeddings_enqueue, image_superpixels_enqueue
 from webapp.images.validation import (
@@ -24,8 +25,6 @@ from webapp.images.validation import (
     decode_mask_png,
     decode_mask_upload,
     encode_mask_png,
-    image_refusals,
-    untrusted_image,
 )
 from webapp.projects.models import Project
 
@@ -86,23 +85,29 @@ def image_import(
             height=checked.height,
             valid_indices=project_class_indices(project),
         )
+    display = checked.display
     image = Image(
         project=project,
         original_name=name[:255],
         size_bytes=len(data),
         checksum=checksum,
         uploaded_by=uploaded_by,
-        width=checked.width,
+        width=checked.width,  # upright: the size of the display picture and of every mask
         height=checked.height,
         is_validation=is_validation_checksum(checksum, project.validation_share),
     )
+    if display.window and display.value_range:
+        image.window_low, image.window_high = display.window.low, display.window.high
+        image.value_low, image.value_high = display.value_range.low, display.value_range.high
     # Stored under the suffix of the decoded format, not the uploaded name's, so that the
-    # file views serve the right content type whatever the file was called. The content
-    # needs a name: Django's ImageField clears width and height for a nameless file.
+    # file views serve the right content type whatever the file was called.
     stored_name = f"image{FORMAT_SUFFIXES[checked.format]}"
     image.file.save(stored_name, ContentFile(data, name=stored_name), save=False)
-    with _delete_files_on_error(image.file, image.thumbnail):
-        image.thumbnail.save("thumb.jpg", ContentFile(make_thumbnail(data, name=name)), save=False)
+    with _delete_files_on_error(image.file, image.display, image.thumbnail):
+        if display.needs_file:
+            display_name = f"display{FORMAT_SUFFIXES[display.format]}"
+            image.display.save(display_name, ContentFile(display_bytes(display)), save=False)
+        image.thumbnail.save("thumb.jpg", ContentFile(thumbnail_bytes(display.picture)), save=False)
         try:
             with transaction.atomic():
                 image.save()
@@ -118,15 +123,13 @@ def image_import(
     return image
 
 
-def make_thumbnail(data: bytes, *, name: str = "image") -> bytes:
+def thumbnail_bytes(picture: PILImage.Image) -> bytes:
+    """A JPEG thumbnail of the display picture (upright, windowed: what the editor shows)."""
     size = settings.SEGLOOP_THUMBNAIL_SIZE
-    with untrusted_image(data, refusals=image_refusals(name)) as source:
-        source.draft("RGB", (size, size))  # JPEG: decode at reduced scale, much faster
-        # No EXIF rotation: masks, the editor and the models all use the stored pixel grid.
-        thumb = source.convert("RGB")
-        thumb.thumbnail((size, size))
-        buffer = io.BytesIO()
-        thumb.save(buffer, format="JPEG", quality=85)
+    thumb = picture.convert("RGB")  # a copy: the display picture itself is stored afterwards
+    thumb.thumbnail((size, size))
+    buffer = io.BytesIO()
+    thumb.save(buffer, format="JPEG", quality=85)
     return buffer.getvalue()
 
 

@@ -48,7 +48,7 @@ def superpixels_compute(*, image: Image) -> bool:
     if field and field.storage.exists(field.name):
         return False
     expected = field.name or ""
-    with PILImage.open(local_path(image.file)) as stored:  # checked at import (validation.check_image_bytes)
+    with PILImage.open(local_path(image.pixels_file)) as stored:  # written or checked at import
         rgb = np.asarray(stored.convert("RGB"))
     png = superpixels_png(superpixel_labels(rgb))
     field.save("superpixels.png", ContentFile(png), save=False)  # the storage may add a suffix to the name
@@ -98,7 +98,9 @@ def superpixels_compute_missing(
             images_without_superpixels(project=project)
             .filter(pk__gt=after)
             .order_by("pk")
-            .only("pk", "project_id", "file", "width", "height", "checksum", "superpixels")[:SUPERPIXEL_BATCH]
+            .only("pk", "project_id", "file", "display", "width", "height", "checksum", "superpixels")[
+                :SUPERPIXEL_BATCH
+            ]
         )
         if not batch:
             return done

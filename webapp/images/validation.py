@@ -17,6 +17,7 @@ from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from ml.png import gray_png
+from webapp.images.display import Display, display_prepare
 
 # Masks are encoded by the one 2-D map encoder (ml.png); this is the name the web side calls it by.
 encode_mask_png = gray_png
@@ -110,27 +111,35 @@ def untrusted_image(data: bytes, *, refusals: Refusals) -> Iterator[PILImage.Ima
 
 @dataclass(frozen=True)
 class CheckedImage:
-    width: int
+    width: int  # of the upright picture: the size its masks must have
     height: int
-    format: str
+    format: str  # as decoded (PNG, JPEG, TIFF, BMP, WEBP), whatever the name says
+    display: Display  # the upright 8-bit picture (webapp.images.display)
 
 
 def check_image_bytes(*, name: str, data: bytes) -> CheckedImage:
-    """Decode the whole image once, so broken, truncated and bomb files are refused up front."""
+    """Decode the whole image once, so broken, truncated and bomb files are refused up front,
+    and prepare its display picture from that one decode."""
     _check_byte_size(name=name, data=data)
     with untrusted_image(data, refusals=image_refusals(name)) as probe:
         _check_format(name=name, image=probe)
         probe.load()
-        return CheckedImage(width=probe.width, height=probe.height, format=probe.format)
+        display = display_prepare(probe)
+        return CheckedImage(width=display.width, height=display.height, format=probe.format, display=display)
 
 
 def decode_image_rgb(*, name: str, data: bytes) -> PILImage.Image:
-    """An uploaded image as RGB pixels (for prediction), refused as check_image_bytes refuses it."""
-    _check_byte_size(name=name, data=data)
+    """An uploaded image as the RGB pixels a model reads (upright, windowed: as its display
+    file would be), refused as check_image_bytes refuses it."""
+    return check_image_bytes(name=name, data=data).display.picture.convert("RGB")
+
+
+def decode_stored_display(*, name: str, data: bytes, window: tuple[float, float]) -> PILImage.Image:
+    """A stored high-bit-depth image (checked at import) shown through another window: the
+    upright 8-bit L picture, as display_prepare makes it with that window."""
     with untrusted_image(data, refusals=image_refusals(name)) as source:
-        _check_format(name=name, image=source)
-        # No EXIF rotation: masks must match the stored pixel grid (width x height) exactly.
-        return source.convert("RGB")
+        source.load()
+        return display_prepare(source, window=window).picture
 
 
 def _check_byte_size(*, name: str, data: bytes) -> None:

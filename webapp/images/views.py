@@ -6,14 +6,21 @@ import mimetypes
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.files.uploadedfile import UploadedFile
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotFound
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotFound,
+)
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_safe
 
 from webapp.datasets.archive import InvalidDataset
 from webapp.datasets.dataset_import import dataset_analyse, dataset_import
 from webapp.datasets.folder import clean_path, folder_import
-from webapp.images.selectors import image_get, mask_get
+from webapp.images.selectors import NO_WINDOW, InvalidWindow, display_windowed_png, image_get, mask_get, window_parse
 from webapp.projects.access import project_get_for_user
 from webapp.projects.models import Role
 
@@ -80,9 +87,30 @@ def _dataset_step(*, project, upload, user, confirm: bool) -> dict:
 @login_required
 @require_safe
 def image_file(request, project_id: int, image_id: int):
+    """The picture browsers show: the display file (upright, 8-bit PNG or JPEG) of a TIFF, a
+    16-bit or float image or a rotated photo, else the original. The API serves the original."""
     project = project_get_for_user(user=request.user, project_id=project_id)
     image = image_get(project=project, image_id=image_id)
-    return _file_response(image.file, filename=image.original_name)
+    return _file_response(image.pixels_file, filename=image.pixels_name)
+
+
+@login_required
+@require_safe
+def display(request, project_id: int, image_id: int):
+    """A 16-bit or float image through the window ?min=&max= (the editor's window control):
+    a PNG rendered from the original's values, nothing stored. 400 for a window out of the
+    image's value range, 404 for an image without a window."""
+    project = project_get_for_user(user=request.user, project_id=project_id, classes=False)
+    image = image_get(project=project, image_id=image_id)
+    if not image.has_window:
+        return HttpResponseNotFound(NO_WINDOW, content_type="text/plain; charset=utf-8")
+    try:
+        png = display_windowed_png(image=image, window=window_parse(image=image, query=request.GET))
+    except InvalidWindow as refused:
+        return HttpResponseBadRequest(str(refused), content_type="text/plain; charset=utf-8")
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = IMMUTABLE  # the URL names the window; the original never changes
+    return response
 
 
 @login_required

@@ -79,7 +79,7 @@ def predict_image_array(
     name = "upload"
     if image is not None:
         name = image.original_name
-        with image.file.open("rb") as handle:
+        with image.pixels_file.open("rb") as handle:  # upright and windowed, as trained on
             data = handle.read()
     assert data is not None, "checked above: exactly one of image and data"
     pixels = decode_image_rgb(name=name, data=data)

@@ -118,11 +118,11 @@ def training_set_for_project(*, project: Project) -> TrainingSet:
         assert mask is not None, "filtered on current_mask__source"
         copy = pseudo_training_copy_path(project_id=project.pk, image_id=image.pk, mask_version=mask.version)
         mask_path = str(copy) if copy.exists() else local_path(mask.file)
-        result.pseudo_labeled.append((local_path(image.file), mask_path))
+        result.pseudo_labeled.append((local_path(image.pixels_file), mask_path))
 
     others = Image.objects.filter(project=project).exclude(pk__in=[i.pk for i in labeled])
     others = others.exclude(status=ImageStatus.PSEUDO_LABELED, current_mask__source=MaskSource.PSEUDO)
-    unlabeled: list[tuple[int, str | tuple[str, str]]] = [(image.pk, local_path(image.file)) for image in others]
+    unlabeled: list[tuple[int, str | tuple[str, str]]] = [(image.pk, local_path(image.pixels_file)) for image in others]
     unlabeled += [(image.pk, _pair(image)) for image in training if image.pk in partial]
     result.unlabeled = [entry for _, entry in sorted(unlabeled, key=lambda pair: pair[0])]
     return result
@@ -150,7 +150,7 @@ def training_set_counts(*, project: Project) -> dict[str, int]:
 def _pair(image: Image) -> tuple[str, str]:
     """An image with a current mask (a human-labeled one) as (image path, mask path)."""
     assert image.current_mask is not None, "human_labeled_images filters on current_mask__source"
-    return local_path(image.file), local_path(image.current_mask.file)
+    return local_path(image.pixels_file), local_path(image.current_mask.file)
 
 
 def training_run_active(*, project: Project) -> TrainingRun | None:
