@@ -34,6 +34,8 @@ from webapp.review.regions import (
     unknown_regions,
 )
 from webapp.review.selectors import QUEUE_ORDER, claimable, review_item_held
+from webapp.webhooks.models import WebhookEvent
+from webapp.webhooks.services import webhook_event_on_commit
 
 LEASE = timedelta(minutes=10)
 MAX_DECISION_SECONDS = 12 * 3600  # a client timer past this is a broken clock, not work
@@ -197,6 +199,12 @@ def _decide(item: ReviewItem, user, status: str, seconds: float, error: float | 
         pixel_error=error,
     )
     item.refresh_from_db()
+    webhook_event_on_commit(
+        project_id=item.project_id,
+        event=WebhookEvent.REVIEW_QUEUE_EMPTIED,
+        data={"item": item.pk, "image": item.image_id, "status": status},
+        when=lambda: not ReviewItem.objects.filter(project_id=item.project_id, status=ReviewStatus.PENDING).exists(),
+    )
 
 
 def review_item_accept(*, item: ReviewItem, user, seconds: float | None = None) -> ReviewItem:

@@ -18,6 +18,7 @@ from webapp.env import env_int
 from webapp.training.files import models_root
 from webapp.training.models import RunStatus, TrainingRun
 from webapp.training.selectors import pseudo_seconds_per_image_measured, training_set_for_project
+from webapp.training.services import training_run_ended
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +141,11 @@ def training_run_claim(*, run_id: int) -> TrainingRun | None:
 
 
 def _finish(run_id: int, status: str, **fields) -> None:
-    """Final state, only if the run is still ours (not reaped meanwhile)."""
-    TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+    """Final state, only if the run is still ours (not reaped meanwhile); webhooks hear of it."""
+    if TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
         status=status, finished_at=timezone.now(), **fields
-    )
+    ):
+        training_run_ended(run_id=run_id)
 
 
 def training_run_execute(*, run_id: int) -> None:

@@ -20,6 +20,8 @@ from webapp.training.config import training_config_for_project
 from webapp.training.files import run_dir_relative
 from webapp.training.models import ModelVersion, RunStatus, RunTrigger, TrainingRun
 from webapp.training.selectors import human_labeled_images, resumable_run_for_project, training_run_active
+from webapp.webhooks.models import WebhookEvent
+from webapp.webhooks.services import webhook_event_on_commit
 
 ADMIN_ONLY = "Only project admins can start, cancel or change training."
 RUN_ALREADY_ACTIVE = "Run {run_id} is already {status} for this project: wait for it to finish or cancel it."
@@ -143,7 +145,7 @@ def training_run_cancel(*, run: TrainingRun, user) -> TrainingRun:
     if TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
         status=RunStatus.CANCELLED, cancel_requested=True, finished_at=now
     ):
-        pass
+        training_run_ended(run_id=run.pk)
     elif not TrainingRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(cancel_requested=True):
         run.refresh_from_db()
         raise TrainingRefused(RUN_NOT_ACTIVE.format(run_id=run.pk, status=run.get_status_display().lower()))
@@ -166,10 +168,28 @@ def training_runs_reap(*, project: Project | None = None) -> int:
     for run in runs.only("pk", "heartbeat_at"):
         error = WORKER_LOST.format(seconds=(now - run.heartbeat_at).total_seconds())
         # Conditional: a heartbeat that lands meanwhile keeps the run alive.
-        reaped += TrainingRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, heartbeat_at__lt=stale).update(
+        if TrainingRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, heartbeat_at__lt=stale).update(
             status=RunStatus.FAILED, error=error, finished_at=now
-        )
+        ):
+            reaped += 1
+            training_run_ended(run_id=run.pk)
     return reaped
+
+
+def training_run_ended(*, run_id: int) -> None:
+    """Tell the project's webhooks that a round got its final status (round.ended, after commit).
+    Called where the status is set: the worker's finish, a cancel while queued, the reaper."""
+    run = TrainingRun.objects.get(pk=run_id)
+    version = ModelVersion.objects.filter(run_id=run_id).values_list("number", flat=True).first()
+    data = {
+        "run": run.pk,
+        "status": run.status,
+        "trigger": run.trigger,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "error": run.error.splitlines()[0] if run.error else "",  # the sentence, not the traceback
+        "model_version": version,
+    }
+    webhook_event_on_commit(project_id=run.project_id, event=WebhookEvent.ROUND_ENDED, data=data)
 
 
 @transaction.atomic
@@ -186,6 +206,8 @@ def _activate(version: ModelVersion) -> ModelVersion:
     )
     ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
     version.is_active = True
+    data = {"model_version": version.number, "id": version.pk, "run": version.run_id, "miou": version.miou}
+    webhook_event_on_commit(project_id=version.project_id, event=WebhookEvent.MODEL_ACTIVATED, data=data)
     return version
 
 

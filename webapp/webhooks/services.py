@@ -6,6 +6,8 @@ rolled-back change sends nothing and a webhook problem never breaks the emitter'
 Sending and retrying: webapp.webhooks.delivery.
 """
 
+from collections.abc import Callable
+
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
@@ -127,11 +129,14 @@ def webhook_event_emit(*, project_id: int, event: str, data: dict) -> list[int]:
     return ids
 
 
-def webhook_event_on_commit(*, project_id: int, event: str, data: dict) -> None:
+def webhook_event_on_commit(*, project_id: int, event: str, data: dict, when: Callable[[], bool] | None = None) -> None:
     """The one call for emitters: emit `event` once the current transaction commits (at once
-    outside one). Robust: a failure is logged, never raised into the emitter's work."""
+    outside one); `when`, if given, is asked after the commit whether the event happened (what
+    other transactions committed meanwhile counts). Robust: a failure is logged by Django,
+    never raised into the emitter's work."""
 
     def emit() -> None:
-        webhook_event_emit(project_id=project_id, event=event, data=data)
+        if when is None or when():
+            webhook_event_emit(project_id=project_id, event=event, data=data)
 
     transaction.on_commit(emit, robust=True)

@@ -52,7 +52,7 @@ def target_check(url: str) -> None:
         return
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
     except (socket.gaierror, UnicodeError, ValueError) as error:
         raise TargetRefused(URL_UNRESOLVED.format(host=host)) from error
     private = sorted(a for a in addresses if not _is_public(a))

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from webapp.projects.access import project_get_for_user
 from webapp.projects.models import Project, Role
@@ -23,6 +24,12 @@ DISABLED = "Webhook disabled: it gets no new deliveries."
 REMOVED = "Webhook removed."
 
 
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware leaves it (for the type checker)."""
+
+    htmx: HtmxDetails
+
+
 def _admin_project(request: HttpRequest, project_id: int) -> Project:
     return project_get_for_user(user=request.user, project_id=project_id, role=Role.ADMIN, classes=False)
 
@@ -31,7 +38,9 @@ def _webhook(project: Project, webhook_id: int) -> Webhook:
     return get_object_or_404(Webhook.objects.select_related("project"), project=project, pk=webhook_id)
 
 
-def _page(request: HttpRequest, project: Project, *, form: WebhookForm | None = None, notice: str = "") -> HttpResponse:
+def _page(
+    request: HtmxHttpRequest, project: Project, *, form: WebhookForm | None = None, notice: str = ""
+) -> HttpResponse:
     context = {
         "project": project,
         "webhooks": webhooks_for_project(project=project),
@@ -42,7 +51,7 @@ def _page(request: HttpRequest, project: Project, *, form: WebhookForm | None = 
     return TemplateResponse(request, f"{PAGE}#hooks" if request.htmx else PAGE, context)
 
 
-def _done(request: HttpRequest, project: Project, notice: str) -> HttpResponse:
+def _done(request: HtmxHttpRequest, project: Project, notice: str) -> HttpResponse:
     if request.htmx:
         return _page(request, project, notice=notice)
     messages.success(request, notice)
@@ -51,7 +60,7 @@ def _done(request: HttpRequest, project: Project, notice: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
-def webhooks_page(request: HttpRequest, project_id: int) -> HttpResponse:
+def webhooks_page(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     """GET: the page; POST: register a webhook (errors at the form's fields)."""
     project = _admin_project(request, project_id)
     if request.method != "POST":
@@ -69,7 +78,7 @@ def webhooks_page(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def webhook_active(request: HttpRequest, project_id: int, webhook_id: int) -> HttpResponse:
+def webhook_active(request: HtmxHttpRequest, project_id: int, webhook_id: int) -> HttpResponse:
     """Enable (`active=1` in the form) or disable."""
     project = _admin_project(request, project_id)
     active = request.POST.get("active") == "1"
@@ -79,7 +88,7 @@ def webhook_active(request: HttpRequest, project_id: int, webhook_id: int) -> Ht
 
 @login_required
 @require_POST
-def webhook_remove(request: HttpRequest, project_id: int, webhook_id: int) -> HttpResponse:
+def webhook_remove(request: HtmxHttpRequest, project_id: int, webhook_id: int) -> HttpResponse:
     project = _admin_project(request, project_id)
     webhook_delete(webhook=_webhook(project, webhook_id), user=request.user)
     return _done(request, project, REMOVED)
