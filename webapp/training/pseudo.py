@@ -123,7 +123,7 @@ def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop
                 return False
             tensors = []
             for image in batch:
-                with PILImage.open(local_path(image.file)) as pil:
+                with PILImage.open(local_path(image.pixels_file)) as pil:
                     tensors.append(image_to_tensor(pil.convert("RGB")))
             x = torch.stack(tensors)
             with contextlib.ExitStack() as stack:
