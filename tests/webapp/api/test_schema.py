@@ -61,6 +61,8 @@ def populated(project, owner, make_image, active_model):
         "version_id": active_model.pk,
         "item_id": item.pk,
         "run_id": run.pk,
+        "class_id": project.label_classes.get(name="car").pk,
+        "membership_id": project.memberships.get(user__username="reviewer").pk,
     }
 
 
