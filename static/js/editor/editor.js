@@ -70,6 +70,11 @@ export class Editor extends EventTarget {
     this.#renderAll();
   }
 
+  /** Show another picture of the same image under the mask (the window control of 16-bit images). */
+  setImageUrl(url) {
+    this.#stage.querySelector("img").src = url;
+  }
+
   // ------------------------------------------------------------------ state the page reads
 
   get width() { return this.#map.width; }

@@ -4,6 +4,7 @@ import { MaskStore, SaveConflict } from "./api.js";
 import { Editor } from "./editor.js";
 import { bindShortcuts, SHORTCUTS } from "./keyboard.js";
 import { loadSuperpixels, SuperpixelsNotReady } from "./superpixels.js";
+import { bindWindow } from "./window.js";
 
 export const SUPERPIXELS_LOADING = "Loading the superpixels…";
 const SUPERPIXELS_RETRY_MS = [5_000, 10_000, 20_000, 40_000, 60_000]; // then every minute
@@ -32,6 +33,10 @@ export class EditorPage {
     this.store = new MaskStore({ urls: config.urls, csrfToken, width: config.width, height: config.height });
     this.#bindControls();
     this.#bindEditorEvents();
+    if (config.window) {
+      const show = (url) => this.editor.setImageUrl(url);
+      this.#teardowns.push(bindWindow(this.#el("[data-editor-controls]"), config.window, config.urls.image, show));
+    }
     this.#teardowns.push(bindShortcuts(document, this.#shortcutHandlers()), this.#guardUnload());
     this.#buildHelp();
     this.#loadCurrent();
