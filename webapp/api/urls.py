@@ -1,9 +1,10 @@
 """The REST API under /api/: schema and docs, token, and resources nested under projects."""
 
 from django.urls import path, re_path, register_converter
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 import webapp.converters  # noqa: F401  registers <id:...>
+from webapp.api import docs
 from webapp.api.views import datasets, images, masks, models, predict, project_settings, projects, review, training
 from webapp.api.views.not_found import api_not_found
 from webapp.api.views.token import TokenView
@@ -30,8 +31,8 @@ IMG = P + "images/<id:image_id>/"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("docs/", docs.swagger_ui, name="docs"),
+    path("redoc/", docs.redoc, name="redoc"),
     path("auth/token/", TokenView.as_view(), name="token"),
     path("projects/", projects.ProjectListView.as_view(), name="project-list"),
     path(P, projects.ProjectDetailView.as_view(), name="project-detail"),
