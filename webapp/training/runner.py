@@ -8,7 +8,6 @@ import shutil
 import socket
 import threading
 import time
-import traceback
 from pathlib import Path
 
 from django.db import close_old_connections, connection
@@ -18,7 +17,7 @@ from webapp.env import env_int
 from webapp.training.files import models_root
 from webapp.training.models import RunStatus, TrainingRun
 from webapp.training.selectors import pseudo_seconds_per_image_measured, training_set_for_project
-from webapp.training.services import training_run_ended
+from webapp.training.services import WEIGHTS_UNAVAILABLE, training_run_ended
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +25,7 @@ PROGRESS_INTERVAL_S = 1.5  # throttle of progress writes (evaluations are always
 STOP_POLL_INTERVAL_S = 1.0  # throttle of the cancel-flag read
 CANCELLED_DURING_TRAINING = "Cancelled by an admin during training; the latest checkpoints were kept."
 NO_TEACHERS = "This training method has no teachers, so no pseudo-labels were made."
+RUN_FAILED = "Run {run_id} failed on the worker ({kind}); administrators find the details in the worker's log."
 
 
 def heartbeat_seconds() -> int:
@@ -159,8 +159,9 @@ def training_run_execute(*, run_id: int) -> None:
     try:
         _execute(run)
     except Exception as error:  # the row must say what went wrong; the worker lives on
+        # The traceback (server paths, code) goes to the log; users read a short message.
         log.exception("Run %s failed", run.pk)
-        _finish(run.pk, RunStatus.FAILED, error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc(limit=5)}")
+        _finish(run.pk, RunStatus.FAILED, error=run_failed_message(run_id=run.pk, error=error))
     finally:
         heartbeat.stop()
         close_old_connections()
@@ -279,3 +280,13 @@ def _record_model_version(run: TrainingRun, result):
         miou=result.best_miou.get("student"),
         per_class_iou=student_metrics.get("per_class_iou") or {},
     )
+
+
+def run_failed_message(*, run_id: int, error: Exception) -> str:
+    """What users read of a failed run: ml's reason where it speaks only of the config (weights
+    that cannot be had), else the kind of error and where administrators find the rest."""
+    from ml.models.weights import WeightsUnavailableError  # torch is imported only on workers
+
+    if isinstance(error, WeightsUnavailableError):
+        return WEIGHTS_UNAVAILABLE.format(error=error)
+    return RUN_FAILED.format(run_id=run_id, kind=type(error).__name__)

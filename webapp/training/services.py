@@ -3,6 +3,7 @@
 The worker side (claiming a run, progress, pseudo-labelling) lives in `runner.py`.
 """
 
+import logging
 import uuid
 from datetime import timedelta
 
@@ -23,11 +24,18 @@ from webapp.training.selectors import human_labeled_images, resumable_run_for_pr
 from webapp.webhooks.models import WebhookEvent
 from webapp.webhooks.services import webhook_event_on_commit
 
+log = logging.getLogger(__name__)
+
 ADMIN_ONLY = "Only project admins can start, cancel or change training."
 RUN_ALREADY_ACTIVE = "Run {run_id} is already {status} for this project: wait for it to finish or cancel it."
 NO_LABELED_IMAGES = "This project has no labeled images yet: paint at least one mask before training."
 BAD_CONFIG = "The project's training config is invalid: {error}"
 WEIGHTS_UNAVAILABLE = "The training config asks for starting weights that cannot be had here: {error}"
+# A file error would name a path on the server: users read of the config, the log names the file.
+WEIGHTS_FILE_MISSING = (
+    "The training config names a starting-weights file that this server does not have: "
+    "an administrator finds which one in the server log."
+)
 RUN_NOT_ACTIVE = "Run {run_id} has already finished ({status})."
 WORKER_LOST = (
     "The worker stopped sending heartbeats (last one {seconds:.0f} s ago): it was killed or lost. "
@@ -80,8 +88,11 @@ def _validated_config(project: Project) -> tuple[dict, list[dict]]:
         raise TrainingRefused(BAD_CONFIG.format(error=error)) from error
     try:
         sources = weight_sources(train_config)
-    except (WeightsUnavailableError, FileNotFoundError) as error:
+    except WeightsUnavailableError as error:  # ml's words: roles, encoders, packages; no paths
         raise TrainingRefused(WEIGHTS_UNAVAILABLE.format(error=error)) from error
+    except FileNotFoundError as error:
+        log.warning("Project %s: training refused, %s", project.pk, error)
+        raise TrainingRefused(WEIGHTS_FILE_MISSING) from error
     return config, [source.to_dict() for source in sources.values()]
 
 

@@ -15,12 +15,20 @@ from webapp.images.services import MaskScores, mask_save
 from webapp.training import selectors, services
 from webapp.training.files import models_root, pseudo_training_copy_path
 from webapp.training.models import ModelVersion, RunStatus, RunTrigger, TrainingRun
-from webapp.training.runner import RunProgress, StopFlag, _record_round, training_run_claim, training_run_execute
+from webapp.training.runner import (
+    RUN_FAILED,
+    RunProgress,
+    StopFlag,
+    _record_round,
+    training_run_claim,
+    training_run_execute,
+)
 from webapp.training.selectors import training_set_for_project
 from webapp.training.services import (
     ADMIN_ONLY,
     NO_LABELED_IMAGES,
     RUN_ALREADY_ACTIVE,
+    WEIGHTS_FILE_MISSING,
     WEIGHTS_UNAVAILABLE,
     TrainingRefused,
     model_version_activate,
@@ -245,11 +253,31 @@ def test_config_asking_for_hub_weights_offline_is_refused_at_start_with_the_reas
     assert not TrainingRun.objects.exists()
 
 
-def test_missing_weights_file_is_refused_at_start(labeled_project, owner, tmp_path):
-    labeled_project.training_config = {**TINY_CONFIG, "weights": {"student": str(tmp_path / "gone.pth")}}
+def test_missing_weights_file_is_refused_at_start_without_its_path(labeled_project, owner, tmp_path, caplog):
+    gone = tmp_path / "gone.pth"
+    labeled_project.training_config = {**TINY_CONFIG, "weights": {"student": str(gone)}}
     labeled_project.save(update_fields=["training_config"])
-    with pytest.raises(TrainingRefused, match="weights file not found"):
+    with pytest.raises(TrainingRefused) as refused:
         training_run_start(project=labeled_project, user=owner, trigger=RunTrigger.PAGE)
+    assert str(refused.value) == WEIGHTS_FILE_MISSING and str(tmp_path) not in str(refused.value)
+    assert str(gone) in caplog.text  # the server log names the file
+
+
+@pytest.mark.django_db(transaction=True)  # the worker closes its connection when done
+def test_a_failed_run_shows_a_short_message_and_logs_the_traceback(labeled_project, owner, monkeypatch, caplog):
+    run = training_run_start(project=labeled_project, user=owner, trigger=RunTrigger.PAGE)
+    where = str(models_root() / "nowhere" / "latest.pt")
+
+    def broken(*args, **kwargs):
+        raise OSError(f"[Errno 28] No space left on device: {where!r}")
+
+    monkeypatch.setattr("ml.train.train_round", broken)
+    training_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert run.error == RUN_FAILED.format(run_id=run.pk, kind="OSError")
+    assert "/" not in run.error and "Traceback" not in run.error
+    assert where in caplog.text and "Traceback" in caplog.text
 
 
 @pytest.mark.django_db(transaction=True)  # the worker closes its connection when done
