@@ -19,7 +19,7 @@ def new_secret() -> str:
 
 
 class Webhook(models.Model):
-    """A URL that receives the project's events as signed JSON (see docs/webhooks.md)."""
+    """A URL that receives the project's events as signed JSON (see docs/api.md, Webhooks)."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="webhooks")
     url = models.URLField(max_length=500)

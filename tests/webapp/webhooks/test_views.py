@@ -107,3 +107,9 @@ def test_a_get_on_the_actions_is_refused(client, project, owner, hook):
     client = logged_in(client, owner)
     assert client.get(reverse("webhooks:remove", args=[project.pk, hook.pk])).status_code == 405
     assert Webhook.objects.count() == 1
+
+
+def test_the_project_page_links_admins_only_to_the_webhooks_page(client, project, owner, member):
+    detail = reverse("projects:detail", args=[project.pk])
+    assert page(project) in logged_in(client, owner).get(detail).content.decode()
+    assert page(project) not in logged_in(client, member).get(detail).content.decode()
