@@ -50,10 +50,12 @@ def test_docs_pages_use_vendored_assets_not_a_cdn(client, name):
 def populated(project, owner, make_image, active_model):
     """A project with a labeled image, an unlabeled one, a review item and an active model."""
     from webapp.training.models import RunStatus, RunTrigger, TrainingRun
+    from webapp.webhooks.models import Webhook
 
     labeled = make_image(mask=np.zeros((24, 32), np.uint8))
     item = queue_item(make_image(), 0.4)
     run = TrainingRun.objects.create(project=project, trigger=RunTrigger.API, status=RunStatus.SUCCEEDED)
+    hook = Webhook.objects.create(project=project, url="https://93.184.216.34/hook", events=["round.ended"])
     return {
         "project_id": project.pk,
         "image_id": labeled.pk,
@@ -63,6 +65,7 @@ def populated(project, owner, make_image, active_model):
         "run_id": run.pk,
         "class_id": project.label_classes.get(name="car").pk,
         "membership_id": project.memberships.get(user__username="reviewer").pk,
+        "webhook_id": hook.pk,
     }
 
 
