@@ -1,9 +1,9 @@
 """Celery interface of webhook deliveries: a delivery id in, delivery.delivery_attempt does the work.
 
-On the default queue (CELERY_TASK_DEFAULT_QUEUE). A failed attempt is retried with Celery's retry and a countdown that
-doubles per attempt (delivery.backoff_seconds, capped); the attempt count and the cap live in
-the Delivery row, not in the worker, so a redelivered task (acks_late) does not send again a
-delivery already logged as done.
+On the default queue (CELERY_TASK_DEFAULT_QUEUE). A failed attempt is retried with Celery's
+retry and a countdown that doubles per attempt (delivery.backoff_seconds, capped); the attempt
+count and the cap live in the Delivery row, not in the worker, so a redelivered task (acks_late)
+does not send again a delivery already logged as done.
 """
 
 from celery import shared_task
