@@ -4,7 +4,6 @@ nothing the page needs.
 """
 
 import logging
-import shutil
 import socket
 import threading
 import time
@@ -231,9 +230,12 @@ def _prepare_resume(run: TrainingRun, out_dir: Path) -> Path | None:
     source_dir = models_root() / source.checkpoint_dir
     if source.status == RunStatus.SUCCEEDED:
         return source_dir
+    from ml.checkpoints import copy_checkpoint  # torch is imported only on workers
+
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Atomic copies: if this worker dies mid-copy, the run resumed from this one finds whole files.
     for checkpoint in source_dir.glob("*.pt"):
-        shutil.copy2(checkpoint, out_dir / checkpoint.name)
+        copy_checkpoint(checkpoint, out_dir / checkpoint.name)
     # Stages the dead run never reached start from what it started from.
     grand = source.resumed_from
     return models_root() / grand.checkpoint_dir if grand is not None and grand.status == RunStatus.SUCCEEDED else None
