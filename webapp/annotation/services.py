@@ -26,6 +26,8 @@ def editor_save_parse(*, png: bytes | None, base_version: str | None, editing_se
     """Check the raw request values; InvalidUpload with a message for the user when they are wrong."""
     if not png:
         raise InvalidUpload(NO_MASK_SENT)
+    if base_version is None:
+        raise InvalidUpload(BAD_BASE_VERSION)
     try:
         base = int(base_version)
     except (TypeError, ValueError) as err:

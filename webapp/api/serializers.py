@@ -1,6 +1,9 @@
 """What the API reads and writes. Reads only here; writes go through the apps' services."""
 
+import re
+
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
 from django.urls import reverse
 from rest_framework import serializers
 
@@ -17,10 +20,15 @@ class LabelClassSerializer(serializers.ModelSerializer):
         read_only_fields = ["index"]
 
 
+def _pattern(regex: str | re.Pattern[str]) -> str:
+    """A RegexValidator's pattern text (it keeps the pattern compiled, the stubs allow either)."""
+    return regex if isinstance(regex, str) else regex.pattern
+
+
 class ClassInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     color = serializers.RegexField(
-        HEX_COLOUR.regex.pattern + "|^$",
+        _pattern(HEX_COLOUR.regex) + "|^$",
         required=False,
         allow_blank=True,
         default="",
@@ -91,13 +99,19 @@ class ProjectSerializer(serializers.ModelSerializer):
         return membership.roles if membership else []
 
 
+def _project_field(name: str) -> models.Field:
+    field = Project._meta.get_field(name)
+    assert isinstance(field, models.Field), f"{name} is a relation"  # only called with the settings' columns
+    return field
+
+
 def _default(name: str):
-    return Project._meta.get_field(name).get_default()
+    return _project_field(name).get_default()
 
 
 def _bounds(name: str) -> dict:
     """min_value / max_value of a project field, from the model's validators."""
-    validators = Project._meta.get_field(name).validators
+    validators = _project_field(name).validators
     return {
         key: v.limit_value
         for v in validators

@@ -7,6 +7,7 @@ refusal is one sentence, a module constant, so the page and the tests say the sa
 
 import json
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from django import forms
 
@@ -74,7 +75,8 @@ class QueueSettingsForm(forms.Form):
 
     def messages(self) -> list[str]:
         """One sentence per wrong field, in the form's order."""
-        return [self.errors[name][0] for name in self.fields if name in self.errors]
+        # An ErrorList item is its message text (ErrorList.__getitem__); the stubs type the stored ValidationError.
+        return [str(self.errors[name][0]) for name in self.fields if name in self.errors]
 
 
 def _percent(share: float) -> float:
@@ -149,7 +151,7 @@ def _bounded(entries: dict) -> dict:
     return entries
 
 
-def _whole(value) -> bool:
+def _whole(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from ml.calibration import CALIBRATED, UNMET, Calibration, ErrorEstimate, calibrate_threshold, error_estimate
@@ -240,6 +240,7 @@ def review_settings_update(
         values["review_threshold"] = review_threshold
     for name, value in values.items():
         field = Project._meta.get_field(name)
+        assert isinstance(field, models.Field), f"{name} is a relation"  # values holds only the settings' columns
         try:
             values[name] = field.clean(value, project)
         except ValidationError as error:

@@ -120,8 +120,12 @@ def region_mask_compose(
         elif choice.source == RU:
             kind[region_id] = 2
         elif choice.source == PAINT:
+            if choice.label is None:
+                raise TypeError(f"painted region {region_id} has no class")
             kind[region_id], value[region_id] = 3, choice.label
     for region_id in unlabeled:
+        if ignore_index is None:
+            raise TypeError("unlabeled regions need an ignore_index")
         kind[region_id], value[region_id] = 3, ignore_index
     per_pixel = kind[superpixels]
     mask = np.array(pseudo, dtype=np.uint8, copy=True)

@@ -121,9 +121,14 @@ def review_item_supersede(*, image: Image) -> bool:
         return True
     if item.leased_by_id is not None and item.lease_expires_at and item.lease_expires_at > now:
         return False
-    maps = [f.name for f in (item.confidence_map, item.disagreement_map, item.su_label, item.ru_label) if f]
+    maps = [f.name for f in (item.confidence_map, item.disagreement_map, item.su_label, item.ru_label) if f.name]
     item.delete()
-    transaction.on_commit(lambda: [default_storage.delete(name) for name in maps])
+
+    def maps_delete() -> None:
+        for name in maps:
+            default_storage.delete(name)
+
+    transaction.on_commit(maps_delete)
     return True
 
 
@@ -184,7 +189,8 @@ def _lock_pending(item: ReviewItem, user) -> ReviewItem:
         raise ReviewRefused(ALREADY_DECIDED.format(status=locked.get_status_display().lower(), who=who))
     now = timezone.now()
     if locked.leased_by_id not in (None, user.pk) and locked.lease_expires_at and locked.lease_expires_at > now:
-        raise ReviewRefused(LEASED_TO_OTHER.format(who=locked.leased_by.get_username()))
+        who = locked.leased_by.get_username() if locked.leased_by else "someone"
+        raise ReviewRefused(LEASED_TO_OTHER.format(who=who))
     return locked
 
 

@@ -162,9 +162,9 @@ def _threshold_text(project) -> str:
 
 def _error_text(project) -> str:
     estimate = accepted_error_estimate(project=project)
-    if estimate.n == 0:
+    if estimate.n == 0 or estimate.mean is None:  # the mean is None exactly when n is 0
         return NO_AUDITS
-    if estimate.low is None:
+    if estimate.low is None or estimate.high is None:  # both None exactly when n is 1
         return ERROR_ONE_AUDIT.format(mean=_pct(estimate.mean))
     return ERROR_WITH_INTERVAL.format(
         mean=_pct(estimate.mean),
@@ -293,6 +293,7 @@ def finish_regions(request, project_id: int, item_id: int):
         return JsonResponse({"error": str(invalid)}, status=400)
     except ReviewRefused as refusal:
         return JsonResponse({"error": str(refusal)}, status=409)
+    assert item.region_log is not None, "review_item_finish_regions records the region log"
     unchecked = len(item.region_log["unchecked"])
     if item.status == ReviewStatus.ACCEPTED:
         message = REGIONS_ACCEPTED

@@ -78,3 +78,16 @@ def test_token_endpoint_refuses_a_wrong_password(api_for, member):
     response = api_for(None).post(reverse("api:token"), {"username": "member", "password": "nope"})
     assert response.status_code == 400
     assert "token" not in response.json()
+
+
+@pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete", "options"])
+@pytest.mark.parametrize("with_token", [True, False], ids=["token", "anonymous"])
+def test_unknown_path_answers_json_404_for_every_method(api_for, member, method, with_token):
+    from webapp.api.views.not_found import NO_SUCH_ENDPOINT
+
+    client = api_for(member if with_token else None)
+    client.handler.enforce_csrf_checks = True  # as a real client meets it: no CSRF token, no cookie
+    response = getattr(client, method)("/api/projects/1/no-such-thing/", {"name": "x"}, format="json")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": NO_SUCH_ENDPOINT}

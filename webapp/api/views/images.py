@@ -105,4 +105,5 @@ class ImageFileView(FileView):
 def image_content_type(image) -> str:
     """From the decoded format, not the name: uploads are checked by content, not suffix."""
     with image.file.open("rb") as handle, PILImage.open(handle) as probe:
-        return PILImage.MIME.get(probe.format, "application/octet-stream")
+        unknown = "application/octet-stream"
+        return PILImage.MIME.get(probe.format, unknown) if probe.format is not None else unknown

@@ -1,5 +1,7 @@
 """Projects the user belongs to, and their label classes."""
 
+from typing import TYPE_CHECKING, TypedDict, cast
+
 from django.db import transaction
 from django.db.models import Count
 from drf_spectacular.utils import extend_schema
@@ -11,8 +13,23 @@ from webapp.api.schema import BAD_REQUEST, SegloopAutoSchema
 from webapp.api.serializers import LabelClassSerializer, ProjectCreateSerializer, ProjectSerializer
 from webapp.api.views.base import ProjectView
 from webapp.projects.access import projects_for_user
+from webapp.projects.models import Project
 from webapp.projects.services import ClassSpec, project_create
 from webapp.review.queue import review_settings_update
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class ImageCount(TypedDict):
+    image_count: int
+
+
+def _with_image_count(project: Project, count: int) -> "WithAnnotations[Project, ImageCount]":
+    """The project as ProjectSerializer reads it: with image_count, as the list's annotate() gives it."""
+    counted = cast("WithAnnotations[Project, ImageCount]", project)
+    counted.image_count = count
+    return counted
 
 
 class ProjectListView(ListAPIView):
@@ -53,16 +70,16 @@ class ProjectListView(ListAPIView):
                 )
         except ValueError as error:
             return Response({"detail": str(error)}, status=status.HTTP_400_BAD_REQUEST)
-        project.image_count = 0
-        return Response(ProjectSerializer(project, context={"request": request}).data, status=status.HTTP_201_CREATED)
+        counted = _with_image_count(project, 0)
+        return Response(ProjectSerializer(counted, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 class ProjectDetailView(ProjectView):
     @extend_schema(responses=ProjectSerializer)
     def get(self, request, project_id: int):
         project = self.project(project_id)
-        project.image_count = project.images.count()
-        return Response(ProjectSerializer(project, context={"request": request}).data)
+        counted = _with_image_count(project, project.images.count())
+        return Response(ProjectSerializer(counted, context={"request": request}).data)
 
 
 class ClassListView(ProjectView):

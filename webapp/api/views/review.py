@@ -1,5 +1,7 @@
 """The review queue over the API: lease the next (least confident) item, accept or reject it."""
 
+from collections.abc import Callable
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -28,7 +30,7 @@ class ReviewNextView(ProjectView):
 
 
 class ReviewDecisionView(ProjectView):
-    decide = None  # the service that records the decision
+    decide: Callable[..., ReviewItem]  # the service that records the decision (each subclass sets it)
 
     @extend_schema(
         request=ReviewDecisionSerializer, responses={200: ReviewItemSerializer, 400: BAD_REQUEST, 409: ERROR}
