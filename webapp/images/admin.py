@@ -11,7 +11,7 @@ from webapp.images.models import Image, Mask
 class MaskInline(admin.TabularInline):
     model = Mask
     extra = 0
-    fields = ["version", "source", "is_conflict", "author", "based_on_version", "created_at"]
+    fields = ("version", "source", "is_conflict", "author", "based_on_version", "created_at")
     readonly_fields = fields
     can_delete = False  # no human label is ever lost; versions are history
     show_change_link = True

@@ -19,6 +19,7 @@ from PIL import Image as PILImage
 
 from ml.features import encoder_embeddings
 from ml.models import Encoder, ModelSpec, build_segmenter
+from ml.models.hybrid_swin import HybridSwinEncoder
 from ml.runtime import resolve_device
 from ml.vectors import vector_to_bytes
 from webapp.images.models import Image
@@ -99,7 +100,7 @@ def image_embeddings_compute(
 
 
 @lru_cache(maxsize=2)
-def pretrained_encoder(*, spec: ModelSpec, weights: str | None = None) -> Encoder:
+def pretrained_encoder(*, spec: ModelSpec, weights: str | None = None) -> Encoder | HybridSwinEncoder:
     """The student's encoder with pretrained weights (ml.models resolves file > hub > package
     > random), built once per process and spec."""
     return build_segmenter(spec, pretrained=True, weights=weights, role="student").encoder.eval()

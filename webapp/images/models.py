@@ -94,7 +94,7 @@ class Image(models.Model):
         if not self.display:
             return self.original_name
         stem = self.original_name.rsplit(".", 1)[0] if "." in self.original_name else self.original_name
-        return stem + _suffix(self.display.name)
+        return stem + _suffix(self.display.name or "")
 
     @property
     def has_window(self) -> bool:
@@ -103,7 +103,7 @@ class Image(models.Model):
     @property
     def mask_version(self) -> int:
         """Version of the current mask, 0 when there is none; editors send it back on save."""
-        return self.current_mask.version if self.current_mask_id else 0
+        return self.current_mask.version if self.current_mask is not None else 0
 
 
 class MaskSource(models.TextChoices):

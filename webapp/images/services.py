@@ -166,6 +166,7 @@ def mask_save(
         decoded = decode_mask_upload(data=png, width=image.width, height=image.height, valid_indices=valid)
         encoded = png if decoded.storable_as_is else encode_mask_png(decoded.array)
     else:
+        assert array is not None, "checked above: exactly one of array and png"
         if array.shape != (image.height, image.width):
             raise InvalidUpload(
                 f"The mask is {array.shape[1]}x{array.shape[0]} pixels but the image is {image.width}x{image.height}."

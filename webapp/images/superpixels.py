@@ -45,7 +45,7 @@ def superpixels_compute(*, image: Image) -> bool:
 
     Raises OSError when the stored image cannot be read (missing or damaged file)."""
     field = image.superpixels
-    if field and field.storage.exists(field.name):
+    if field and field.storage.exists(field.name or ""):
         return False
     expected = field.name or ""
     with PILImage.open(local_path(image.pixels_file)) as stored:  # written or checked at import
@@ -56,7 +56,7 @@ def superpixels_compute(*, image: Image) -> bool:
     # cannot overwrite the first one's name (update_fields alone would not see it).
     if Image.objects.filter(pk=image.pk, superpixels=expected).update(superpixels=field.name) == 1:
         return True
-    field.storage.delete(field.name)  # lost the race (or the image was deleted): theirs stands
+    field.storage.delete(field.name or "")  # lost the race (or the image was deleted): theirs stands
     image.superpixels = Image.objects.filter(pk=image.pk).values_list("superpixels", flat=True).first() or ""
     return False
 
@@ -73,7 +73,7 @@ def superpixels_read(image: Image) -> np.ndarray | None:
     """The image's superpixels (int32 H,W, ids 0..n-1), or None when not computed yet or
     when the stored file is missing."""
     field = image.superpixels
-    if not field or not field.storage.exists(field.name):
+    if not field or not field.storage.exists(field.name or ""):
         return None
     with field.open("rb") as handle, PILImage.open(handle) as png:
         return decode_labels_rgb(np.asarray(png.convert("RGB")))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from PIL import Image as PILImage
-from PIL import UnidentifiedImageError
+from PIL import ImageFile, UnidentifiedImageError
 
 from ml.png import gray_png
 from webapp.images.display import Display, display_prepare
@@ -79,7 +79,7 @@ def pixel_limit() -> int:
 
 
 @contextmanager
-def untrusted_image(data: bytes, *, refusals: Refusals) -> Iterator[PILImage.Image]:
+def untrusted_image(data: bytes, *, refusals: Refusals) -> Iterator[ImageFile.ImageFile]:
     """The one way to decode bytes from a request: `with untrusted_image(data, refusals=...) as image:`.
 
     The image is opened (header only) and its size checked against the pixel limit before the
@@ -125,7 +125,7 @@ def check_image_bytes(*, name: str, data: bytes) -> CheckedImage:
         _check_format(name=name, image=probe)
         probe.load()
         display = display_prepare(probe)
-        return CheckedImage(width=display.width, height=display.height, format=probe.format, display=display)
+        return CheckedImage(width=display.width, height=display.height, format=str(probe.format), display=display)
 
 
 def decode_image_rgb(*, name: str, data: bytes) -> PILImage.Image:
@@ -177,7 +177,7 @@ def decode_mask_upload(*, data: bytes, width: int, height: int, valid_indices: s
         if mask.size != (width, height):
             raise InvalidUpload(MASK_WRONG_SIZE.format(mw=mask.size[0], mh=mask.size[1], iw=width, ih=height))
         # Read before the pixels are loaded, which clears the tile list.
-        raw_modes = [tile[3] for tile in mask.tile]
+        raw_modes = [str(tile[3]) for tile in mask.tile]  # PNG: the raw mode of each tile
         # As the editor's own decoder reads it: 8 bits a pixel, not interlaced.
         plain = (
             mask.mode == "L"

@@ -16,6 +16,7 @@ from django.http import (
 )
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_safe
+from django_htmx.middleware import HtmxDetails
 
 from webapp.datasets.archive import InvalidDataset
 from webapp.datasets.dataset_import import dataset_analyse, dataset_import
@@ -38,8 +39,14 @@ SUPERPIXELS_CACHE = "private, max-age=86400"
 IMMUTABLE = "private, max-age=31536000, immutable"
 
 
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware leaves it (for the type checker)."""
+
+    htmx: HtmxDetails
+
+
 @login_required
-def upload(request: HttpRequest, project_id: int) -> HttpResponse:
+def upload(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     """Images (a folder, with masks paired by name: webapp/datasets/folder.py) or one dataset zip
     (analysed first; stored when the user confirms)."""
     project = project_get_for_user(user=request.user, project_id=project_id, role=Role.ANNOTATOR)

@@ -177,6 +177,7 @@ def training_runs_reap(*, project: Project | None = None) -> int:
         runs = runs.filter(project=project)
     reaped = 0
     for run in runs.only("pk", "heartbeat_at"):
+        assert run.heartbeat_at is not None, "filtered on heartbeat_at__lt"
         error = WORKER_LOST.format(seconds=(now - run.heartbeat_at).total_seconds())
         # Conditional: a heartbeat that lands meanwhile keeps the run alive.
         if TrainingRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, heartbeat_at__lt=stale).update(

@@ -3,14 +3,17 @@
 Every member may look; starting, cancelling and activating are for project admins (403).
 """
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST, require_safe
 
-from webapp.projects.access import project_get_for_user
-from webapp.projects.models import Role
+from webapp.projects.access import project_get_for_user, user_has_role
+from webapp.projects.models import Project, Role
 from webapp.training.charts import miou_chart
 from webapp.training.models import ACTIVE_STATUSES, ModelVersion, RunTrigger, TrainingRun
 from webapp.training.selectors import (
@@ -36,13 +39,13 @@ CANCEL_REQUESTED = "Run {run_id}: cancelling; the worker stops after its current
 VERSION_ACTIVATED = "Model v{number} is now served."
 
 
-def _progress_context(project) -> dict:
+def _progress_context(project: Project, *, user: Any) -> dict[str, Any]:
     training_runs_reap(project=project)  # a dead worker is noticed on every poll
     run = training_run_active(project=project) or TrainingRun.objects.filter(project=project).first()
     teacher_steps = int((run.config or {}).get("teacher_steps", 0)) if run else 0
     return {
         "project": project,
-        "is_admin": project.membership.is_admin,
+        "is_admin": user_has_role(user=user, project=project, role=Role.ADMIN),
         "run": run,
         "run_active": run is not None and run.status in ACTIVE_STATUSES,
         "chart": miou_chart(run.val_history, teacher_steps=teacher_steps) if run else None,
@@ -51,15 +54,18 @@ def _progress_context(project) -> dict:
     }
 
 
-def _page_context(project) -> dict:
+def _page_context(project: Project, *, user: Any) -> dict[str, Any]:
     class_names = [c.name for c in project.label_classes.all() if not c.is_ignore]
     versions = model_versions_for_project(project=project)
-    for version in versions:  # one cell per class, in class order
-        version.iou_cells = [(version.per_class_iou or {}).get(name) for name in class_names]
+    # One row per version, one cell per class in class order.
+    version_rows = [
+        (version, [(version.per_class_iou or {}).get(name) for name in class_names]) for version in versions
+    ]
     return {
-        **_progress_context(project),
+        **_progress_context(project, user=user),
         "runs": training_runs_for_project(project=project),
         "versions": versions,
+        "version_rows": version_rows,
         "class_names": class_names,
         "counts": training_set_counts(project=project),
     }
@@ -67,18 +73,18 @@ def _page_context(project) -> dict:
 
 @login_required
 @require_safe
-def page(request, project_id: int):
+def page(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_user(user=request.user, project_id=project_id)
-    return TemplateResponse(request, PAGE, _page_context(project))
+    return TemplateResponse(request, PAGE, _page_context(project, user=request.user))
 
 
 @login_required
 @require_safe
-def progress(request, project_id: int):
+def progress(request: HttpRequest, project_id: int) -> HttpResponse:
     """The progress partial; when the polled run has finished, the whole page reloads so the
     history and model versions show its outcome."""
     project = project_get_for_user(user=request.user, project_id=project_id)
-    context = _progress_context(project)
+    context = _progress_context(project, user=request.user)
     response = TemplateResponse(request, f"{PAGE}#progress", context)
     polled = request.GET.get("run")
     if polled and not (context["run_active"] and str(context["run"].pk) == polled):
@@ -88,7 +94,7 @@ def progress(request, project_id: int):
 
 @login_required
 @require_POST
-def start(request, project_id: int):
+def start(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_user(user=request.user, project_id=project_id, role=Role.ADMIN)
     try:
         run = training_run_start(project=project, user=request.user, trigger=RunTrigger.PAGE)
@@ -101,7 +107,7 @@ def start(request, project_id: int):
 
 @login_required
 @require_POST
-def cancel(request, project_id: int, run_id: int):
+def cancel(request: HttpRequest, project_id: int, run_id: int) -> HttpResponse:
     project = project_get_for_user(user=request.user, project_id=project_id, role=Role.ADMIN)
     run = get_object_or_404(TrainingRun, pk=run_id, project=project)
     try:
@@ -115,7 +121,7 @@ def cancel(request, project_id: int, run_id: int):
 
 @login_required
 @require_POST
-def activate(request, project_id: int, version_id: int):
+def activate(request: HttpRequest, project_id: int, version_id: int) -> HttpResponse:
     project = project_get_for_user(user=request.user, project_id=project_id, role=Role.ADMIN)
     version = get_object_or_404(ModelVersion, pk=version_id, project=project)
     model_version_activate(version=version, user=request.user)
