@@ -108,7 +108,7 @@ class RoundBudget:
     def __init__(self, cfg: TrainConfig, t0: float, device: torch.device, pending: dict) -> None:
         """t0: when the round started (time.monotonic); pending: where the loop picks up a new
         or changed plan for its next progress event."""
-        self.cfg, self.deadline = cfg, t0 + float(cfg.max_minutes) * 60
+        self.cfg, self.deadline = cfg, t0 + float(cfg.max_minutes or 0) * 60
         self.device, self.pending = device, pending
         self.plan: TimePlan | None = None
         self.eval_s = {"teachers": 0.0, "student": 0.0}
@@ -157,7 +157,7 @@ class RoundBudget:
                 f"alone; the round trains one step per stage and will run late."
             )
         self.plan = TimePlan(
-            budget_s=float(cfg.max_minutes) * 60,
+            budget_s=float(cfg.max_minutes or 0) * 60,
             teacher_steps=n1,
             student_steps=n2,
             teacher_step_s=t1,
@@ -171,7 +171,16 @@ class RoundBudget:
         self.pending["plan"] = self.plan.to_dict()
         return self.plan
 
+    @property
+    def made(self) -> TimePlan:
+        """The plan; make() runs before the round reads or re-plans it."""
+        if self.plan is None:
+            raise RuntimeError("RoundBudget.make() has not run yet")
+        return self.plan
+
     def _pseudo_seconds_per_image(self, labellers: list[nn.Module]) -> float:
+        if self.pseudo_hw is None:
+            return PSEUDO_IO_S
         return inference_seconds(labellers, self.pseudo_hw, self.device, self.cfg.amp) * PSEUDO_OVERHEAD + PSEUDO_IO_S
 
     def pseudo_label_with(self, labeller: nn.Module) -> None:
@@ -180,12 +189,12 @@ class RoundBudget:
         difference."""
         if not self.pseudo_images or self.pseudo_hw is None:
             return
-        self.plan.pseudo_s = self.pseudo_images * self._pseudo_seconds_per_image([labeller])
-        self.pending["plan"] = self.plan.to_dict()
+        self.made.pseudo_s = self.pseudo_images * self._pseudo_seconds_per_image([labeller])
+        self.pending["plan"] = self.made.to_dict()
 
     def replan(self, st: Any, step_s: float) -> None:
         """Set st.total so the stage, and what follows it, ends by the deadline."""
-        plan = self.plan
+        plan = self.made
         step_s += self.eval_s[st.name] / self.cfg.eval_every  # its share of periodic validation
         after = plan.pseudo_s + self.eval_s["student"]
         if st.name == "teachers":
@@ -203,7 +212,7 @@ class RoundBudget:
 
     def start_student_stage(self, st: Any) -> None:
         """Stage 2's steps from the time really left (stage 1 may have run long or short)."""
-        left = self.deadline - time.monotonic() - self.plan.pseudo_s - self.eval_s["student"]
-        st.total = steps_that_fit(left, self.plan.student_step_s)
-        self.plan.student_steps = st.total
-        self.pending["plan"] = self.plan.to_dict()
+        left = self.deadline - time.monotonic() - self.made.pseudo_s - self.eval_s["student"]
+        st.total = steps_that_fit(left, self.made.student_step_s)
+        self.made.student_steps = st.total
+        self.pending["plan"] = self.made.to_dict()

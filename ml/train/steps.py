@@ -8,6 +8,11 @@ The caller owns backward(), the optimizer and the schedule.
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -16,6 +21,11 @@ from ml.data import apply_cutmix, cutmix_boxes
 
 from .config import TrainConfig
 from .plan import Plan
+
+
+def _total(losses: list[Tensor]) -> Tensor:
+    """The sum of one loss per network (a Tensor, where builtin sum starts from the int 0)."""
+    return functools.reduce(operator.add, losses)
 
 
 def _f(t: Tensor) -> float:
@@ -43,7 +53,7 @@ def _ratio(mask: Tensor, valid: Tensor) -> float:
 
 
 def teacher_step(
-    teachers: dict[str, nn.Module],
+    teachers: Mapping[str, nn.Module],
     batch_l: dict,
     batch_u: dict | None,
     *,
@@ -62,7 +72,7 @@ def teacher_step(
     x_l, y_l = batch_l["image"], batch_l["mask"]
     pw, nl = pixel_weight(batch_l), x_l.shape[0]
     if batch_u is None:
-        sup = sum(L.supervised_loss(teachers[r](x_l), y_l, cfg.ignore_index, pw) for r in roles)
+        sup = _total([L.supervised_loss(teachers[r](x_l), y_l, cfg.ignore_index, pw) for r in roles])
         return {"loss": sup, "sup": _f(sup)}
 
     x_w, valid = batch_u["image_w"], batch_u["valid"]
@@ -71,7 +81,7 @@ def teacher_step(
     zl, zw, zs = {}, {}, {}
     for r in roles:
         zl[r], zw[r], zs[r] = teachers[r](torch.cat([x_l, x_w, x_s])).split([nl, nu, nu])
-    sup = sum(L.supervised_loss(zl[r], y_l, cfg.ignore_index, pw) for r in roles)
+    sup = _total([L.supervised_loss(zl[r], y_l, cfg.ignore_index, pw) for r in roles])
     # weak-view probabilities, CutMix-ed like the strong view they supervise
     pm = {r: apply_cutmix(box, zw[r].detach().float().softmax(1), perm) for r in roles}
     if len(roles) == 2:
@@ -82,7 +92,7 @@ def teacher_step(
         unsup = L.pseudo_label_ce(zs[roles[0]], lab, conf >= cfg.tau, v_s, cfg.pseudo_normalize)
     w_cps = cfg.lambda_cps * L.sigmoid_rampup(step, cfg.rampup_frac * total)
     loss = sup + w_cps * unsup
-    out = {"sup": _f(sup), "cps": _f(unsup), "w_cps": w_cps}
+    out: dict[str, Any] = {"sup": _f(sup), "cps": _f(unsup), "w_cps": w_cps}
     if plan.use_dl:
         dis = L.discrepancy_loss(zw[roles[0]], zw[roles[1]], valid, cfg.dl_eps)
         w_dis = cfg.lambda_dis * L.linear_decay(step, total, cfg.dl_decay_power)
@@ -140,7 +150,7 @@ def student_step(
     sup = L.supervised_loss(z_l, y_l, cfg.ignore_index, pw)
     pl = L.pseudo_label_ce(z_u, pseudo, mask, v_u, cfg.pseudo_normalize)
     unsup = pl
-    out = {"sup": _f(sup), "pl": _f(pl)}
+    out: dict[str, Any] = {"sup": _f(sup), "pl": _f(pl)}
     if plan.use_gcl:
         glo = L.global_context_loss(z_u, probs.get("su", p_t), v_u)
         unsup = unsup + cfg.lambda_glo * glo
