@@ -74,6 +74,11 @@ CONFIGS: dict[str, dict] = {
     "igl_dt_tau0_long_teachers": {"method": "igl_dt", "tau": 0.0, "teacher_steps": 300, "student_steps": 150},
     "cps_tau0_long_teachers": {"method": "cps", "tau": 0.0, "teacher_steps": 300, "student_steps": 150},
     "igl_dt_long_teachers": {"method": "igl_dt", "teacher_steps": 300, "student_steps": 150},
+    # Where do the pretrained teachers overtake the student trained beside them? Validation
+    # every 250 steps of a 1,000-step stage 1 (the progress lines give the curve); the
+    # supervised row of the same 1,300 student steps is "supervised_1300".
+    "igl_dt_teachers_1000": {"method": "igl_dt", "teacher_steps": 1000, "student_steps": 300, "eval_every": 250},
+    "supervised_1300": {"method": "supervised", "teacher_steps": 1000, "student_steps": 300},
     "full_supervision": {"method": "supervised"},  # all 367 train images labeled
 }
 # Methods without a teacher stage train the student for teacher_steps + student_steps, so
@@ -320,7 +325,8 @@ def render_table(results: Path) -> str:
         lines.append(
             f"| {prof} | {name} | {len(rs)} | {_mean_std([r['miou'] for r in rs if r['miou'] is not None])} | "
             f"{tm} | "
-            f"{gate} | {statistics.mean(r['wall_s'] for r in rs):.0f} | {last['teacher_steps']}/{last['student_steps']} | "
+            f"{gate} | {statistics.mean(r['wall_s'] for r in rs):.0f} | "
+            f"{last['teacher_steps']}/{last['student_steps']} | "
             f"{statistics.mean(inf):.1f} | {last['git_commit'][:12]} |"
             if inf
             else f"| {prof} | {name} | {len(rs)} | - | {tm} | {gate} | - | - | - | {last['git_commit'][:12]} |"

@@ -131,6 +131,12 @@ class TrainConfig:
     the step counts are planned from step times measured at the start (teacher_steps :
     student_steps keeps its ratio) and re-planned when stage 2 starts. None: the configured
     step counts."""
+    min_teacher_steps: int = 0
+    """with max_minutes (igl_dt, cps): the fewest teacher steps worth training. When the plan
+    leaves the teachers fewer (a short budget on a slow machine), the round skips stage 1:
+    the student trains supervised for the whole budget and pseudo-labels the unlabeled images
+    itself, and the result's gate says why. Teachers that cannot beat the student would only
+    take its time (docs/benchmarks.md). 0: always train the teachers."""
     teacher_gate: bool = True
     """igl_dt / cps: train the student on labels alongside the teachers in stage 1, and let
     teacher pseudo-labels guide it in stage 2 only if a teacher beats it on the validation
@@ -152,7 +158,15 @@ class TrainConfig:
             raise ValueError(f"max_minutes must be between 0 and a week, got {self.max_minutes}")
         self.scale_range = tuple(float(s) for s in self.scale_range)
         self.remap = {int(k): int(v) for k, v in (self.remap or {}).items()}
-        for name in ("teacher_steps", "student_steps", "batch_size", "crop_size", "eval_every", "save_every"):
+        for name in (
+            "teacher_steps",
+            "student_steps",
+            "min_teacher_steps",
+            "batch_size",
+            "crop_size",
+            "eval_every",
+            "save_every",
+        ):
             if getattr(self, name) < (0 if name.endswith("steps") else 1):
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 

@@ -12,6 +12,12 @@ are planned from measured step times (max_minutes); the configured counts set th
 1 teacher step to 10 student steps, which about halves the training time between the
 stages: on CamVid (45 masks, one thread) it scored 45.4 against 43.3 for 1 : 2, because the
 teachers never beat the student within 15 CPU minutes and the gate then trains it supervised.
+
+min_teacher_steps: teachers given 150, 300 and even 1,000 steps still lost the gate to the
+student trained beside them (at 1,000: SU 32.1 and RU 33.2 against 44.8 on CamVid val,
+bench/camvid_ssl.py --config igl_dt_teachers_1000), so a round whose plan leaves them fewer
+than 1,500 steps skips them and gives the student the whole budget: on 2 CPU cores that is
+every round (the plan offers them 24 to 60 steps); a GPU worker plans enough to train them.
 """
 
 from __future__ import annotations
@@ -36,4 +42,5 @@ APP_DEFAULT_CONFIG: dict[str, Any] = {
     "eval_every": 100000,  # evaluate at the end of each stage only: val passes cost minutes on CPU
     "save_every": 25,
     "max_minutes": 15,
+    "min_teacher_steps": 1500,
 }

@@ -33,7 +33,7 @@ from ml.data import (
     val_loader,
 )
 from ml.metrics import evaluate
-from ml.models import ModelSpec, build_segmenter
+from ml.models import ModelSpec, Segmenter, build_segmenter
 from ml.runtime import autocast, resolve_device
 
 from .budget import REPLAN_AFTER, RoundBudget
@@ -111,6 +111,12 @@ def _ckpt(out_dir: Path, role: str, kind: str) -> Path:
     return out_dir / f"{role}_{kind}.pt"
 
 
+def _weight_record(model: Segmenter) -> dict:
+    if model.weight_source is None:
+        raise ValueError("build_segmenter records every model's weight source")
+    return model.weight_source.to_dict()
+
+
 def _existing(folder: Path, role: str, prefer: str) -> Path | None:
     for kind in (prefer, "latest" if prefer == "best" else "best"):
         p = _ckpt(folder, role, kind)
@@ -119,7 +125,7 @@ def _existing(folder: Path, role: str, prefer: str) -> Path | None:
     return None
 
 
-def _build(spec: ModelSpec, role: str, cfg: TrainConfig, device: torch.device) -> nn.Module:
+def _build(spec: ModelSpec, role: str, cfg: TrainConfig, device: torch.device) -> Segmenter:
     torch.manual_seed(cfg.seed * 100 + ROLE_SEED[role])  # same init whatever else is built
     model = build_segmenter(spec, pretrained=role in cfg.pretrained, weights=cfg.weights.get(role), role=role)
     model = model.to(device)
@@ -130,7 +136,9 @@ def _build(spec: ModelSpec, role: str, cfg: TrainConfig, device: torch.device) -
     return model
 
 
-def _load_weights(model: nn.Module, path: Path, device: torch.device) -> dict:
+def _load_weights(model: Segmenter, path: Path | None, device: torch.device) -> dict:
+    if path is None:
+        raise FileNotFoundError(f"no checkpoint of {model.spec.kind}/{model.spec.encoder} was saved")
     ckpt = load_checkpoint(path, map_location=device)
     # Compared as specs, not dicts: a checkpoint written before a ModelSpec field existed
     # holds that field's default.
@@ -143,10 +151,12 @@ def _load_weights(model: nn.Module, path: Path, device: torch.device) -> dict:
     return ckpt
 
 
-def _batches(it: Iterator[dict] | None, device: torch.device) -> dict | None:
-    if it is None:
-        return None
+def _batch(it: Iterator[dict], device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in next(it).items()}
+
+
+def _batches(it: Iterator[dict] | None, device: torch.device) -> dict | None:
+    return None if it is None else _batch(it, device)
 
 
 # --------------------------------------------------------------------------- stage runner
@@ -157,7 +167,7 @@ class _Stage:
     """One stage's trainable models with their optimizers and bookkeeping."""
 
     name: str  # "teachers" | "student"
-    models: dict[str, nn.Module]
+    models: dict[str, Segmenter]
     total: int
     optimizers: dict[str, torch.optim.Optimizer] = field(default_factory=dict)
     step: int = 0
@@ -342,7 +352,7 @@ def _as_pair(item) -> tuple:
 
 
 def _datasets(cfg: TrainConfig, labeled, unlabeled, val, pseudo_labeled) -> dict:
-    common = dict(
+    common: dict[str, Any] = dict(
         num_classes=cfg.num_classes,
         ignore_index=cfg.ignore_index,
         remap=cfg.remap,
@@ -364,7 +374,7 @@ def _datasets(cfg: TrainConfig, labeled, unlabeled, val, pseudo_labeled) -> dict
     if cfg.cache_images:
         for ds in (*parts, unl, val_ds):
             ds.preload()
-    lab = ConcatDataset(parts)
+    lab: ConcatDataset = ConcatDataset(parts)
     return {
         "labeled": infinite_loader(lab, cfg.batch_size, seed=cfg.seed, num_workers=cfg.num_workers, name="labeled"),
         "unlabeled": infinite_loader(
@@ -386,6 +396,34 @@ GATE_LOST = (
     "trained the student supervised: pseudo-labels from weaker teachers would teach it their mistakes."
 )
 GATE_NO_VAL = "No validation images: the teacher gate cannot compare, so the teachers guide stage 2 unchecked."
+TEACHERS_SKIPPED = (
+    "The teachers were skipped this round: {minutes:g} min on this machine leave them {steps} steps, fewer than "
+    "the {minimum} they need to beat the student (min_teacher_steps). The student trained on the labels for the "
+    "whole budget and pseudo-labels the unlabeled images itself. A GPU worker or a longer max_minutes trains the "
+    "teachers."
+)
+
+
+def _skip_teachers(cfg: TrainConfig, planned_steps: int, out_dir: Path) -> bool:
+    """Skip stage 1 when the plan leaves the teachers fewer than cfg.min_teacher_steps, unless
+    this round already started training them (a resumed run keeps its decision)."""
+    if (out_dir / "gate.json").is_file():
+        return bool(json.loads((out_dir / "gate.json").read_text()).get("skipped"))
+    started = any(_ckpt(out_dir, role, "latest").is_file() for role in ("su", "ru"))
+    return not started and planned_steps < cfg.min_teacher_steps
+
+
+def _skipped_gate(cfg: TrainConfig, planned_steps: int) -> dict:
+    """The gate of a round whose plan left the teachers too few steps to be worth training."""
+    reason = TEACHERS_SKIPPED.format(minutes=cfg.max_minutes, steps=planned_steps, minimum=cfg.min_teacher_steps)
+    return {
+        "used": False,
+        "skipped": True,
+        "planned_teacher_steps": planned_steps,
+        "teachers": {},
+        "student": None,
+        "reason": reason,
+    }
 
 
 def _pct(v: float | None) -> str:
@@ -474,7 +512,7 @@ def train_round(
     # build every network first: an unknown backbone fails before any data is read
     teachers = {r: _build(s, r, cfg, device) for r, s in plan.teacher_specs.items()}
     student = _build(plan.student_spec, "student", cfg, device)
-    weights = {r: m.weight_source.to_dict() for r, m in {**teachers, "student": student}.items()}
+    weights = {r: _weight_record(m) for r, m in {**teachers, "student": student}.items()}
     data = _datasets(cfg, labeled, unlabeled, val, pseudo_labeled)
     cfg.to_yaml(out_dir / "config.yaml")
     runner = _Runner(cfg, plan, out_dir, device, data, progress, should_stop, t0)
@@ -482,8 +520,8 @@ def train_round(
     warm = bool(teachers) and cfg.teacher_gate and plan.student_mode == "distill"
     stage1_models = {**teachers, "student": student} if warm else dict(teachers)
 
-    def stage1_step(models: dict[str, nn.Module], s: int, total: int) -> dict:
-        batch_l = _batches(data["labeled"], device)
+    def stage1_step(models: dict[str, Segmenter], s: int, total: int) -> dict:
+        batch_l = _batch(data["labeled"], device)
         t = {r: models[r] for r in teachers}
         out = teacher_step(t, batch_l, _batches(data["unlabeled"], device), cfg=cfg, plan=plan, step=s, total=total)
         if warm:
@@ -499,7 +537,7 @@ def train_round(
         return student_step(
             model,
             frozen,
-            _batches(data["labeled"], device),
+            _batch(data["labeled"], device),
             _batches(unl, device),
             cfg=cfg,
             plan=plan,
@@ -508,6 +546,7 @@ def train_round(
         )
 
     budget = None
+    gate: dict | None = None
     if cfg.max_minutes:
         budget = RoundBudget(cfg, t0, device, runner.pending)
         probe1 = {r: copy.deepcopy(m) for r, m in stage1_models.items()}
@@ -524,8 +563,14 @@ def train_round(
             with autocast(device, cfg.amp):
                 return stage2_step(probe2, frozen_probe, cfg.student_steps // 2, cfg.student_steps)["loss"]
 
+        def probe_supervised():
+            with autocast(device, cfg.amp):
+                return stage2_step(probe2, {}, cfg.student_steps // 2, cfg.student_steps)["loss"]
+
         first_unlabeled = next(iter([*unlabeled, *[p for p, _ in pseudo_labeled]]), None)
         first_unlabeled = _as_pair(first_unlabeled)[0] if first_unlabeled is not None else None
+        pseudo_hw = _image_hw(first_unlabeled) if first_unlabeled is not None else None
+        val_hw = _image_hw(val[0][0]) if val else None
         n_pseudo = pseudo_label_images if pseudo_label_images is not None else len(unlabeled) + len(pseudo_labeled)
         budget.make(
             probe_t if teachers else None,
@@ -533,22 +578,30 @@ def train_round(
             list(stage1_models.values()),
             student,
             list(teachers.values()),
-            _image_hw(first_unlabeled) if first_unlabeled is not None else None,
+            pseudo_hw,
             n_pseudo,
-            _image_hw(val[0][0]) if val else None,
+            val_hw,
             len(val),
             pseudo_seconds_per_image,
         )
+        if teachers and _skip_teachers(cfg, budget.made.teacher_steps, out_dir):
+            gate = _skipped_gate(cfg, budget.made.teacher_steps)
+            (out_dir / "gate.json").write_text(json.dumps(gate, indent=2))
+            runner.pending["note"] = gate["reason"]
+            teachers, stage1_models, warm = {}, {}, False
+            weights = {"student": weights["student"]}
+            # the plan again for the student alone, labelling with itself (its last measured
+            # seconds per image were the teachers')
+            budget.make(None, probe_supervised, [], student, [student], pseudo_hw, n_pseudo, val_hw, len(val))
         del probe1, probe2, frozen_probe
 
     def planned_student_steps() -> int:
-        return budget.plan.student_steps if budget else cfg.student_steps
+        return budget.made.student_steps if budget else cfg.student_steps
 
     stages: list[_Stage] = []
-    gate = None
     try:
         if teachers:
-            total1 = budget.plan.teacher_steps if budget else cfg.teacher_steps
+            total1 = budget.made.teacher_steps if budget else cfg.teacher_steps
             st1 = _Stage("teachers", stage1_models, total1, {r: _optimizer(m, cfg) for r, m in stage1_models.items()})
             if warm:  # one schedule over both stages, as a supervised student of as many steps has
                 st1.schedule["student"] = lambda: (0, st1.total + planned_student_steps())
@@ -573,7 +626,7 @@ def train_round(
             if budget and gate is not None and not gate["used"]:
                 budget.pseudo_label_with(student)  # the caller labels with the better network
 
-        total2 = budget.plan.student_steps if budget else cfg.student_steps
+        total2 = budget.made.student_steps if budget else cfg.student_steps
         st2 = _Stage("student", {"student": student}, total2, {"student": _optimizer(student, cfg)})
         if warm and teachers:
             st2.optimizers["student"] = st1.optimizers["student"]  # its moments carry on too
@@ -614,7 +667,7 @@ def train_round(
         elapsed=time.monotonic() - t0,
         method=cfg.method,
         weights=weights,
-        plan=budget.plan.to_dict() if budget else None,
+        plan=budget.made.to_dict() if budget else None,
         gate=gate,
     )
     (out_dir / "round.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))

@@ -71,7 +71,9 @@ TEACHERS, STUDENT = "teachers", "student"
 def pseudo_labeller(*, run: TrainingRun, version: ModelVersion) -> str:
     """Who labels: the fused teachers, unless the round's teacher gate found the student
     better (then the student, the better network, which is also one forward instead of two)."""
-    gate = (run.timings or {}).get("gate") or {}
+    # From the row: the caller's copy predates the round's record (runner._record_round).
+    timings = TrainingRun.objects.only("timings").get(pk=run.pk).timings or {}
+    gate = timings.get("gate") or {}
     if version.su_teacher_path and version.ru_teacher_path and gate.get("used", True):
         return TEACHERS
     return STUDENT

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from django.db import close_old_connections, connection
 from django.utils import timezone
@@ -206,7 +207,8 @@ def _execute(run: TrainingRun) -> None:
         _finish(run.pk, RunStatus.CANCELLED, error=CANCELLED_DURING_TRAINING)
         return
     version = _record_model_version(run, result)
-    if not (version.su_teacher_path and version.ru_teacher_path):
+    teachers_skipped = bool((getattr(result, "gate", None) or {}).get("skipped"))
+    if not (version.su_teacher_path and version.ru_teacher_path) and not teachers_skipped:
         _finish(run.pk, RunStatus.SUCCEEDED, error=NO_TEACHERS)
         return
     started = time.monotonic()
@@ -259,7 +261,7 @@ def _record_round(run_id: int, result, *, seconds: float) -> None:
         value = getattr(result, key, None)
         if value is not None:
             timings[key] = value
-    fields = {"timings": timings}
+    fields: dict[str, Any] = {"timings": timings}
     weights = getattr(result, "weights", None)
     if weights:
         fields["weight_sources"] = list(weights.values())

@@ -16,7 +16,7 @@ from webapp.review.models import ReviewItem, ReviewStatus
 from webapp.review.services import review_item_accept, review_item_next
 from webapp.training.files import models_root
 from webapp.training.models import ModelVersion, RunStatus, RunTrigger, TrainingRun
-from webapp.training.selectors import training_set_for_project
+from webapp.training.selectors import run_facts, training_set_for_project
 from webapp.training.services import training_run_cancel, training_run_start, training_runs_reap
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,9 @@ def test_admin_retrain_trains_pseudo_labels_and_feeds_review_into_the_next_round
     project, owner, reviewer, celery_worker
 ):
     add_shapes_images(project, owner, labeled=4, unlabeled=6)
-    configure(project)
+    # No gate: the teachers label in both rounds, so round 2's scores repeat round 1's (a gate
+    # lost in round 1 would hand the labelling to the student; tests/ml cover the gate).
+    configure(project, teacher_gate=False)
     project.review_threshold = 0.0  # round 1: every pseudo-label is accepted (no score is < 0)
     project.audit_share = 0.0  # the routing by score is checked exactly; audits in test_review_queue_*
     project.save(update_fields=["review_threshold", "audit_share"])
@@ -86,7 +88,7 @@ def test_admin_retrain_trains_pseudo_labels_and_feeds_review_into_the_next_round
 
     # Round 2: same teachers (0 steps, warm start from round 1) so the scores repeat exactly;
     # the threshold at their median sends the lower half to review.
-    configure(project, teacher_steps=0, student_steps=0)
+    configure(project, teacher_steps=0, student_steps=0, teacher_gate=False)
     project.review_threshold = statistics.median(scores)
     project.save(update_fields=["review_threshold"])
     second = run_ends(training_run_start(project=project, user=owner, trigger=RunTrigger.PAGE), celery_worker)
@@ -135,6 +137,28 @@ def test_admin_retrain_trains_pseudo_labels_and_feeds_review_into_the_next_round
     assert counts["labeled"] + counts["validation"] == 4 + reviewed
     assert counts["pseudo_labeled"] == accepted_pseudo
     assert counts["unlabeled"] == len(queue) - reviewed
+
+
+def test_a_round_too_short_for_the_teachers_trains_and_labels_with_the_student(project, owner, celery_worker):
+    """min_teacher_steps: a budget that leaves the teachers too few steps skips them; the
+    round still ends with a served student that pseudo-labels every unlabeled image."""
+    add_shapes_images(project, owner, labeled=4, unlabeled=3)
+    configure(project, teacher_steps=100000, student_steps=100000, max_minutes=0.25, min_teacher_steps=10**9)
+    project.review_threshold = 0.0
+    project.save(update_fields=["review_threshold"])
+
+    run = run_ends(training_run_start(project=project, user=owner, trigger=RunTrigger.ADMIN), celery_worker)
+
+    assert run.status == RunStatus.SUCCEEDED and not run.error, run.error
+    gate = run.timings["gate"]
+    assert gate["skipped"] is True and gate["used"] is False and "min_teacher_steps" in gate["reason"]
+    assert [s["role"] for s in run.weight_sources] == ["student"]
+    assert run_facts(run).gate == gate["reason"]  # the page gives ml's reason as it is
+    version = ModelVersion.objects.get(project=project)
+    assert version.is_active and not version.su_teacher_path and not version.ru_teacher_path
+    pseudo = Mask.objects.filter(image__project=project, source=MaskSource.PSEUDO, model_version=version)
+    assert pseudo.count() == 3 and run.pseudo_done == run.pseudo_total == 3
+    assert not (models_root() / run.checkpoint_dir / "su_latest.pt").exists()
 
 
 def test_cancel_ends_a_running_run_cancelled_soon(project, owner, celery_worker):
