@@ -12,8 +12,9 @@ from webapp.images.models import Mask, MaskSource
 
 
 @receiver(post_save, sender=Mask, dispatch_uid="training_mask_saved")
-def human_mask_saved(sender, instance: Mask, created: bool, **kwargs) -> None:
-    if not created or instance.source != MaskSource.HUMAN or instance.is_conflict:
+def human_mask_saved(sender: type[Mask], instance: Mask, created: bool, raw: bool = False, **kwargs: object) -> None:
+    # raw: loaddata (manage.py restore) writes rows as they were; nothing reacts to them.
+    if raw or not created or instance.source != MaskSource.HUMAN or instance.is_conflict:
         return
     mask_id = instance.pk
     transaction.on_commit(lambda: _after_commit(mask_id))

@@ -5,7 +5,6 @@ the editor opens, and every check reads the mask the server stored after a save 
 against the labels the server computed.
 """
 
-import base64
 import io
 
 import numpy as np
@@ -104,15 +103,17 @@ def test_ids_in_all_three_channels_decode_exactly(page_for, live_server, member)
     h, w = 250, 300  # more pixels than ids: a map can hold no id beyond its pixel count
     labels = ((np.arange(h * w) * 7919 + 60_000) % 70_001).reshape(h, w).astype(np.int32)
     page = page_for(member)
+    # Served from the page's own origin (the Content-Security-Policy allows no blob: fetch).
+    page.route(
+        "**/test-superpixels.png", lambda route: route.fulfill(body=superpixels_png(labels), content_type="image/png")
+    )
     page.goto(live_server.url + reverse("login"))
     decoded = page.evaluate(
-        """async (png) => {
+        """async () => {
         const { loadSuperpixels } = await import('/static/js/editor/superpixels.js');
-        const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
-        const sp = await loadSuperpixels(URL.createObjectURL(new Blob([bytes], {type: 'image/png'})));
+        const sp = await loadSuperpixels('/test-superpixels.png');
         return {count: sp.count, labels: Array.from(sp.labels), size: sp.pixelsOf(70000).length};
-    }""",
-        base64.b64encode(superpixels_png(labels)).decode(),
+    }"""
     )
     assert np.array_equal(np.array(decoded["labels"]).reshape(h, w), labels)
     assert decoded["count"] == 70_001 and decoded["size"] == (labels == 70_000).sum()

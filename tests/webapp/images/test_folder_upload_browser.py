@@ -65,7 +65,7 @@ def test_a_dataset_zip_is_analysed_and_stored_only_after_confirm(page_for, live_
     assert not Image.objects.filter(project=project).exists()
 
     page.click("[data-upload-confirm]")
-    page.wait_for_function("document.querySelector('[data-dataset-report] h2').textContent.includes('created')")
+    page.wait_for_function("() => document.querySelector('[data-dataset-report] h2').textContent.includes('created')")
     assert page.inner_text("[data-dataset-report] h2") == "1 created, 0 refused"
     assert page.js_errors == []
     assert (mask_read(Image.objects.get(project=project).current_mask) == 1).all()
