@@ -123,6 +123,15 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 # Model checkpoints live beside the media, on the storage that every worker shares.
 MODELS_ROOT = Path(env_str("SEGLOOP_MODELS_ROOT", str(MEDIA_ROOT / "models")))
+# Remote storage (S3): local copies of the files that training reads (webapp.training.files).
+SEGLOOP_FILE_CACHE = Path(env_str("SEGLOOP_FILE_CACHE", str(MEDIA_ROOT.parent / "file-cache")))
+
+# Training workers (docs/workers.md): a running worker touches its run's heartbeat this often;
+# a run whose heartbeat is older than SEGLOOP_RUN_STALE_SECONDS counts as dead (the reaper).
+SEGLOOP_RUN_HEARTBEAT_SECONDS = env_int("SEGLOOP_RUN_HEARTBEAT_SECONDS", 10)
+SEGLOOP_RUN_STALE_SECONDS = env_int("SEGLOOP_RUN_STALE_SECONDS", 90)
+SEGLOOP_PSEUDO_BATCH = env_int("SEGLOOP_PSEUDO_BATCH", 8)  # images per pseudo-labelling forward
+SEGLOOP_TRAIN_DEVICE = env_str("SEGLOOP_TRAIN_DEVICE")  # "" keeps the config's device
 
 # Login throttling (django-axes, webapp/lockout.py): failures are counted in the database, so
 # every web process sees them, per account and per client address; past the limit, logins
@@ -153,6 +162,10 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 1000
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 SEGLOOP_THUMBNAIL_SIZE = 256
 SEGLOOP_IMAGES_PER_PAGE = 60
+# Prediction (API and bulk jobs): images up to this many pixels (after the model's training
+# scale) go through the model in one forward pass; larger ones through a sliding window of the
+# training crop, which bounds memory. 4 MP fits many times over in a CPU worker's memory.
+SEGLOOP_PREDICT_WHOLE_IMAGE_PIXELS = env_int("SEGLOOP_PREDICT_WHOLE_IMAGE_PIXELS", 4_000_000)
 
 # Webhooks (webapp.webhooks): targets on loopback, private, link-local or reserved addresses are
 # refused unless this is on (a test's server on 127.0.0.1, or an intranet deployment).

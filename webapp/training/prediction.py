@@ -2,7 +2,9 @@
 
 The model is loaded once per process and kept, keyed by (version id, checkpoint mtime): a
 re-activated or overwritten checkpoint is picked up, and requests never pay the load.
-Images larger than the training crop are predicted with ml.infer's sliding window.
+Images up to settings.SEGLOOP_PREDICT_WHOLE_IMAGE_PIXELS go through the (fully convolutional)
+model in one forward pass; only larger ones through ml.infer's sliding window of the training
+crop, which bounds memory but costs several forwards and overlapping work.
 """
 
 from __future__ import annotations
@@ -137,6 +139,13 @@ def _load(version: ModelVersion, path: Path) -> LoadedModel:
     )
 
 
+def prediction_window(*, height: int, width: int, crop_size: int) -> int | None:
+    """None (one whole-image forward) up to the pixel budget; beyond it the training crop as window."""
+    if height * width <= settings.SEGLOOP_PREDICT_WHOLE_IMAGE_PIXELS or max(height, width) <= crop_size:
+        return None
+    return crop_size
+
+
 def _predict(loaded: LoadedModel, pixels: PILImage.Image) -> tuple[np.ndarray, dict]:
     import torch
     import torch.nn.functional as F
@@ -151,7 +160,7 @@ def _predict(loaded: LoadedModel, pixels: PILImage.Image) -> tuple[np.ndarray, d
             (max(1, round(width * ratio)), max(1, round(height * ratio))), PILImage.Resampling.BILINEAR
         )
     x = image_to_tensor(pixels).unsqueeze(0)
-    window = loaded.crop_size if max(x.shape[-2:]) > loaded.crop_size else None
+    window = prediction_window(height=x.shape[-2], width=x.shape[-1], crop_size=loaded.crop_size)
     probs = predict_probs(loaded.model, x, window=window)
     if probs.shape[-2:] != (height, width):
         probs = F.interpolate(probs, size=(height, width), mode="bilinear", align_corners=False)

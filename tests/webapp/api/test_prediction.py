@@ -15,7 +15,7 @@ from webapp.training.prediction import NO_ACTIVE_MODEL, NoActiveModel, predict_i
 
 pytestmark = pytest.mark.django_db
 
-WIDTH, HEIGHT = 150, 100  # larger than the 64px training crop: the sliding window is used
+WIDTH, HEIGHT = 150, 100  # larger than the 64px training crop, within the whole-image pixel budget
 
 
 def predict_url(project):
@@ -158,3 +158,36 @@ def test_model_download_loads_and_predicts_like_the_checkpoint(api_for, member, 
     # Second download comes from the cache on disk.
     again = api_for(member).get(url)
     assert b"".join(again.streaming_content) == path.read_bytes()
+
+
+def test_an_image_within_the_pixel_budget_is_one_forward_of_the_model(project, active_model, settings):
+    import torch
+
+    from ml.infer import image_to_tensor
+
+    settings.SEGLOOP_PREDICT_WHOLE_IMAGE_PIXELS = WIDTH * HEIGHT
+    array = two_region_image(WIDTH, HEIGHT)
+    mask, scores = predict_image_array(project=project, data=png_of(array))
+    model = prediction.served_model(project=project).model
+    with torch.inference_mode():
+        probs = model.eval()(image_to_tensor(array).unsqueeze(0)).float().softmax(dim=1)[0]
+    confidence, expected = probs.max(dim=0)
+    assert np.array_equal(mask, expected.numpy().astype(np.uint8))
+    assert scores["mean_confidence"] == pytest.approx(float(confidence.mean()), abs=1e-5)
+
+
+def test_an_image_beyond_the_pixel_budget_goes_through_the_sliding_window(project, active_model, settings, monkeypatch):
+    from ml import infer
+
+    settings.SEGLOOP_PREDICT_WHOLE_IMAGE_PIXELS = WIDTH * HEIGHT - 1
+    windows = []
+    real = infer.predict_probs
+
+    def spy(model, x, window=None, **kwargs):
+        windows.append(window)
+        return real(model, x, window=window, **kwargs)
+
+    monkeypatch.setattr(infer, "predict_probs", spy)
+    mask, _ = predict_image_array(project=project, data=png_of(two_region_image(WIDTH, HEIGHT)))
+    assert windows == [TRAIN_SIZE]
+    assert_two_regions(mask)
