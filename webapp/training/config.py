@@ -12,7 +12,6 @@ from typing import Any
 
 from django.conf import settings
 
-from webapp.env import env_str
 from webapp.projects.models import Project
 
 
@@ -35,6 +34,8 @@ def default_train_config() -> dict[str, Any]:
 
 
 CONFIG_NOT_A_DICT = "The project's training config must be a JSON object of TrainConfig fields."
+# Refused at start (services) or failed on the worker (worker), in ml's words.
+WEIGHTS_UNAVAILABLE = "The training config asks for starting weights that cannot be had here: {error}"
 
 
 def _overrides_from_settings() -> dict[str, Any]:
@@ -53,9 +54,8 @@ def training_config_for_project(*, project: Project) -> dict[str, Any]:
     config["num_classes"] = project.num_classes
     config["ignore_index"] = project_ignore_index(project)
     config["class_names"] = [c.name for c in project.label_classes.all() if not c.is_ignore]
-    device = env_str("SEGLOOP_TRAIN_DEVICE")
-    if device:
-        config["device"] = device
+    if settings.SEGLOOP_TRAIN_DEVICE:
+        config["device"] = settings.SEGLOOP_TRAIN_DEVICE
     return config
 
 

@@ -12,11 +12,9 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models.fields.files import FieldFile
 
-from webapp.env import env_str
-
 
 def cache_dir() -> Path:
-    return Path(env_str("SEGLOOP_FILE_CACHE", str(Path(settings.MEDIA_ROOT).parent / "file-cache")))
+    return Path(settings.SEGLOOP_FILE_CACHE)
 
 
 def local_path(field: FieldFile) -> str:

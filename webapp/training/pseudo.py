@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from PIL import Image as PILImage
@@ -28,7 +29,6 @@ from PIL import Image as PILImage
 from ml.calibration import is_audit
 from ml.png import gray_png
 from ml.vectors import vector_to_bytes
-from webapp.env import env_int
 from webapp.images.models import Image, ImageStatus, MaskSource
 from webapp.images.services import MaskConflict, MaskScores, mask_save
 from webapp.training.config import project_ignore_index
@@ -40,7 +40,7 @@ REVIEW, AUDIT, ACCEPT = "review", "audit", "accept"
 
 
 def pseudo_batch_size() -> int:
-    return env_int("SEGLOOP_PSEUDO_BATCH", 8)
+    return settings.SEGLOOP_PSEUDO_BATCH
 
 
 def images_to_pseudo_label(*, project) -> list[Image]:
@@ -71,7 +71,7 @@ TEACHERS, STUDENT = "teachers", "student"
 def pseudo_labeller(*, run: TrainingRun, version: ModelVersion) -> str:
     """Who labels: the fused teachers, unless the round's teacher gate found the student
     better (then the student, the better network, which is also one forward instead of two)."""
-    # From the row: the caller's copy predates the round's record (runner._record_round).
+    # From the row: the caller's copy predates the round's record (worker._record_round).
     timings = TrainingRun.objects.only("timings").get(pk=run.pk).timings or {}
     gate = timings.get("gate") or {}
     if version.su_teacher_path and version.ru_teacher_path and gate.get("used", True):

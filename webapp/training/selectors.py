@@ -10,7 +10,7 @@ from django.utils import timezone
 from webapp.images.models import Image, ImageStatus, MaskSource
 from webapp.projects.models import Project
 from webapp.review.models import ReviewItem
-from webapp.training.files import local_path, pseudo_training_copy_path
+from webapp.training.files import local_path, models_root, pseudo_training_copy_path
 from webapp.training.models import ACTIVE_STATUSES, ModelVersion, RunStatus, TrainingRun
 
 
@@ -174,8 +174,6 @@ def resumable_run_for_project(*, project: Project) -> TrainingRun | None:
     last = TrainingRun.objects.filter(project=project).exclude(status__in=ACTIVE_STATUSES).first()
     if last is None or last.status != RunStatus.FAILED or not last.checkpoint_dir:
         return None
-    from webapp.training.files import models_root
-
     directory = models_root() / last.checkpoint_dir
     return last if directory.is_dir() and any(directory.rglob("*latest*")) else None
 

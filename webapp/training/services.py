@@ -1,6 +1,8 @@
-"""Writes for training: start, cancel, reap dead runs, activate model versions, auto-retrain.
+"""Writes for training from the web side: start, cancel, reap dead runs, auto-retrain.
 
-The worker side (claiming a run, progress, pseudo-labelling) lives in `runner.py`.
+Model versions (created by the worker, activated here by admins) live in `versions.py`; the
+worker side (claiming a run, progress, pseudo-labelling) in `worker.py`, reached only through
+the Celery task in `tasks.py`.
 """
 
 import logging
@@ -8,29 +10,24 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.utils import timezone
 
-from webapp.env import env_int
 from webapp.images.models import Mask, MaskSource
-from webapp.projects.access import membership_get
 from webapp.projects.models import Project
-from webapp.training.config import training_config_for_project
+from webapp.training.access import training_admin_require
+from webapp.training.config import WEIGHTS_UNAVAILABLE, training_config_for_project
 from webapp.training.files import run_dir_relative
-from webapp.training.models import ModelVersion, RunStatus, RunTrigger, TrainingRun
+from webapp.training.models import RunStatus, RunTrigger, TrainingRun
 from webapp.training.selectors import human_labeled_images, resumable_run_for_project, training_run_active
-from webapp.webhooks.models import WebhookEvent
-from webapp.webhooks.services import webhook_event_on_commit
+from webapp.training.tasks import training_run_execute
+from webapp.training.versions import training_run_ended
 
 log = logging.getLogger(__name__)
 
-ADMIN_ONLY = "Only project admins can start, cancel or change training."
 RUN_ALREADY_ACTIVE = "Run {run_id} is already {status} for this project: wait for it to finish or cancel it."
 NO_LABELED_IMAGES = "This project has no labeled images yet: paint at least one mask before training."
 BAD_CONFIG = "The project's training config is invalid: {error}"
-WEIGHTS_UNAVAILABLE = "The training config asks for starting weights that cannot be had here: {error}"
 # A file error would name a path on the server: users read of the config, the log names the file.
 WEIGHTS_FILE_MISSING = (
     "The training config names a starting-weights file that this server does not have: "
@@ -41,7 +38,6 @@ WORKER_LOST = (
     "The worker stopped sending heartbeats (last one {seconds:.0f} s ago): it was killed or lost. "
     "Start a new run to resume from the last checkpoint."
 )
-VERSION_OF_OTHER_PROJECT = "That model version belongs to another project."
 
 # Model-defining config keys: a previous round's weights fit only if these are unchanged.
 _MODEL_KEYS = (
@@ -63,13 +59,7 @@ class TrainingRefused(Exception):
 
 def stale_after_seconds() -> int:
     """A running run whose heartbeat is older than this is taken as dead."""
-    return getattr(settings, "SEGLOOP_RUN_STALE_SECONDS", None) or env_int("SEGLOOP_RUN_STALE_SECONDS", 90)
-
-
-def _require_admin(*, project: Project, user) -> None:
-    membership = membership_get(user=user, project=project) if user is not None else None
-    if membership is None or not membership.is_admin:
-        raise PermissionDenied(ADMIN_ONLY)
+    return settings.SEGLOOP_RUN_STALE_SECONDS
 
 
 def _validated_config(project: Project) -> tuple[dict, list[dict]]:
@@ -78,7 +68,8 @@ def _validated_config(project: Project) -> tuple[dict, list[dict]]:
     Refused when the config is invalid or asks for weights that cannot be had here (hub
     weights while downloads are off, a missing file): better now than on the worker.
     """
-    from ml.models.weights import WeightsUnavailableError  # torch is imported only where training is started
+    # Inside: both import torch, which web processes load only when an admin starts a round.
+    from ml.models.weights import WeightsUnavailableError
     from ml.train import TrainConfig, weight_sources
 
     try:
@@ -115,7 +106,7 @@ def training_run_start(*, project: Project, user, trigger: str) -> TrainingRun:
     Raises PermissionDenied, or TrainingRefused with a message for the user.
     """
     if not (trigger == RunTrigger.AUTO and user is None):
-        _require_admin(project=project, user=user)
+        training_admin_require(project=project, user=user)
     training_runs_reap(project=project)  # a dead run must not block the new one
     active = training_run_active(project=project)
     if active is not None:
@@ -142,8 +133,6 @@ def training_run_start(*, project: Project, user, trigger: str) -> TrainingRun:
         raise TrainingRefused(
             RUN_ALREADY_ACTIVE.format(run_id=active.pk if active else "?", status="queued or running")
         ) from err
-    from webapp.training.tasks import training_run_execute
-
     transaction.on_commit(lambda: training_run_execute.apply_async(args=[run.pk], task_id=task_id))
     return run
 
@@ -151,7 +140,7 @@ def training_run_start(*, project: Project, user, trigger: str) -> TrainingRun:
 def training_run_cancel(*, run: TrainingRun, user) -> TrainingRun:
     """A queued run is cancelled at once; a running one is asked to stop (the worker saves its
     latest checkpoints and ends the run `cancelled` within a step or two)."""
-    _require_admin(project=run.project, user=user)
+    training_admin_require(project=run.project, user=user)
     now = timezone.now()
     if TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
         status=RunStatus.CANCELLED, cancel_requested=True, finished_at=now
@@ -186,60 +175,6 @@ def training_runs_reap(*, project: Project | None = None) -> int:
             reaped += 1
             training_run_ended(run_id=run.pk)
     return reaped
-
-
-def training_run_ended(*, run_id: int) -> None:
-    """Tell the project's webhooks that a round got its final status (round.ended, after commit).
-    Called where the status is set: the worker's finish, a cancel while queued, the reaper."""
-    run = TrainingRun.objects.get(pk=run_id)
-    version = ModelVersion.objects.filter(run_id=run_id).values_list("number", flat=True).first()
-    data = {
-        "run": run.pk,
-        "status": run.status,
-        "trigger": run.trigger,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "error": run.error.splitlines()[0] if run.error else "",  # the sentence, not the traceback
-        "model_version": version,
-    }
-    webhook_event_on_commit(project_id=run.project_id, event=WebhookEvent.ROUND_ENDED, data=data)
-
-
-@transaction.atomic
-def model_version_activate(*, version: ModelVersion, user) -> ModelVersion:
-    """Serve this version (activate a new one, or roll back to an older one)."""
-    _require_admin(project=version.project, user=user)
-    return _activate(version)
-
-
-def _activate(version: ModelVersion) -> ModelVersion:
-    # Deactivate first: the one_active_model constraint allows one active row at any instant.
-    ModelVersion.objects.filter(project_id=version.project_id, is_active=True).exclude(pk=version.pk).update(
-        is_active=False
-    )
-    ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
-    version.is_active = True
-    data = {"model_version": version.number, "id": version.pk, "run": version.run_id, "miou": version.miou}
-    webhook_event_on_commit(project_id=version.project_id, event=WebhookEvent.MODEL_ACTIVATED, data=data)
-    return version
-
-
-@transaction.atomic
-def model_version_create(*, run: TrainingRun, paths: dict[str, str], miou, per_class_iou: dict) -> ModelVersion:
-    """Record a finished round's student (and teachers) as the next version, and serve it."""
-    Project.objects.select_for_update().filter(pk=run.project_id).first()  # serialises numbering
-    last = ModelVersion.objects.filter(project_id=run.project_id).aggregate(n=Max("number"))["n"]
-    version = ModelVersion.objects.create(
-        project_id=run.project_id,
-        run=run,
-        number=(last or 0) + 1,
-        student_path=paths["student"],
-        su_teacher_path=paths.get("su", ""),
-        ru_teacher_path=paths.get("ru", ""),
-        miou=miou,
-        per_class_iou=per_class_iou,
-        config=run.config,
-    )
-    return _activate(version)
 
 
 def human_masks_since_last_run(*, project: Project) -> int:

@@ -10,9 +10,9 @@ dead run failed so that a new run resumes from its checkpoints.
 
 from celery import shared_task
 
-from webapp.training import runner
+from webapp.training import worker
 
 
 @shared_task(name="webapp.training.tasks.training_run_execute")
 def training_run_execute(run_id: int) -> None:
-    runner.training_run_execute(run_id=run_id)
+    worker.training_run_execute(run_id=run_id)

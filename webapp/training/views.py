@@ -27,11 +27,11 @@ from webapp.training.selectors import (
 )
 from webapp.training.services import (
     TrainingRefused,
-    model_version_activate,
     training_run_cancel,
     training_run_start,
     training_runs_reap,
 )
+from webapp.training.versions import model_version_activate
 
 PAGE = "training/page.html"
 RUN_STARTED = "Run {run_id} queued: a training worker will pick it up."

@@ -10,14 +10,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from webapp.env import env_int
+from webapp.training.config import WEIGHTS_UNAVAILABLE
 from webapp.training.files import models_root
-from webapp.training.models import RunStatus, TrainingRun
+from webapp.training.models import ModelVersion, RunStatus, TrainingRun
+from webapp.training.pseudo import images_to_pseudo_label, pseudo_label_project
 from webapp.training.selectors import pseudo_seconds_per_image_measured, training_set_for_project
-from webapp.training.services import WEIGHTS_UNAVAILABLE, training_run_ended
+from webapp.training.versions import model_version_create, training_run_ended
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ RUN_FAILED = "Run {run_id} failed on the worker ({kind}); administrators find th
 
 
 def heartbeat_seconds() -> int:
-    return env_int("SEGLOOP_RUN_HEARTBEAT_SECONDS", 10)
+    return settings.SEGLOOP_RUN_HEARTBEAT_SECONDS
 
 
 class Heartbeat(threading.Thread):
@@ -168,8 +170,9 @@ def training_run_execute(*, run_id: int) -> None:
 
 
 def _execute(run: TrainingRun) -> None:
+    # Inside: ml.train imports torch, and this module is imported by web processes too (they
+    # enqueue the task that calls it); only workers run it.
     from ml.train import TrainConfig, train_round, weight_sources
-    from webapp.training.pseudo import images_to_pseudo_label, pseudo_label_project
 
     # Where each network's weights come from, as this worker sees it (shown while it trains).
     # A config asking for weights that cannot be had here fails the run with ml's message.
@@ -232,7 +235,7 @@ def _prepare_resume(run: TrainingRun, out_dir: Path) -> Path | None:
     source_dir = models_root() / source.checkpoint_dir
     if source.status == RunStatus.SUCCEEDED:
         return source_dir
-    from ml.checkpoints import copy_checkpoint  # torch is imported only on workers
+    from ml.checkpoints import copy_checkpoint  # inside: imports torch, loaded only on workers
 
     out_dir.mkdir(parents=True, exist_ok=True)
     # Atomic copies: if this worker dies mid-copy, the run resumed from this one finds whole files.
@@ -268,9 +271,7 @@ def _record_round(run_id: int, result, *, seconds: float) -> None:
     TrainingRun.objects.filter(pk=run_id).update(**fields)
 
 
-def _record_model_version(run: TrainingRun, result):
-    from webapp.training.services import model_version_create
-
+def _record_model_version(run: TrainingRun, result) -> ModelVersion:
     root = models_root()
     paths = {
         role: str(Path(files["best"]).relative_to(root))
@@ -289,7 +290,7 @@ def _record_model_version(run: TrainingRun, result):
 def run_failed_message(*, run_id: int, error: Exception) -> str:
     """What users read of a failed run: ml's reason where it speaks only of the config (weights
     that cannot be had), else the kind of error and where administrators find the rest."""
-    from ml.models.weights import WeightsUnavailableError  # torch is imported only on workers
+    from ml.models.weights import WeightsUnavailableError  # inside: imports torch, loaded only on workers
 
     if isinstance(error, WeightsUnavailableError):
         return WEIGHTS_UNAVAILABLE.format(error=error)

@@ -13,29 +13,29 @@ from tests.webapp.training.shapes import TINY_CONFIG, add_shapes_images
 from webapp.images.models import Image, ImageStatus, MaskSource
 from webapp.images.services import MaskScores, mask_save
 from webapp.training import selectors, services
+from webapp.training.access import ADMIN_ONLY
+from webapp.training.config import WEIGHTS_UNAVAILABLE
 from webapp.training.files import models_root, pseudo_training_copy_path
 from webapp.training.models import ModelVersion, RunStatus, RunTrigger, TrainingRun
-from webapp.training.runner import (
+from webapp.training.selectors import training_set_for_project
+from webapp.training.services import (
+    NO_LABELED_IMAGES,
+    RUN_ALREADY_ACTIVE,
+    WEIGHTS_FILE_MISSING,
+    TrainingRefused,
+    training_maybe_auto_start,
+    training_run_cancel,
+    training_run_start,
+    training_runs_reap,
+)
+from webapp.training.versions import model_version_activate
+from webapp.training.worker import (
     RUN_FAILED,
     RunProgress,
     StopFlag,
     _record_round,
     training_run_claim,
     training_run_execute,
-)
-from webapp.training.selectors import training_set_for_project
-from webapp.training.services import (
-    ADMIN_ONLY,
-    NO_LABELED_IMAGES,
-    RUN_ALREADY_ACTIVE,
-    WEIGHTS_FILE_MISSING,
-    WEIGHTS_UNAVAILABLE,
-    TrainingRefused,
-    model_version_activate,
-    training_maybe_auto_start,
-    training_run_cancel,
-    training_run_start,
-    training_runs_reap,
 )
 
 pytestmark = pytest.mark.django_db

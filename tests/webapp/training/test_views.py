@@ -8,8 +8,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.webapp.training.shapes import TINY_CONFIG, add_shapes_images
+from webapp.training.access import ADMIN_ONLY
 from webapp.training.models import ModelVersion, RunStatus, RunTrigger, TrainingRun
-from webapp.training.services import ADMIN_ONLY, RUN_ALREADY_ACTIVE, training_run_start
+from webapp.training.services import RUN_ALREADY_ACTIVE, training_run_start
 
 pytestmark = pytest.mark.django_db
 

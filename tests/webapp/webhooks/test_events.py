@@ -10,13 +10,13 @@ from django.utils import timezone
 from tests.webapp.training.shapes import TINY_CONFIG, add_shapes_images
 from webapp.review.services import review_item_accept, review_item_reject
 from webapp.training.models import ModelVersion, RunStatus, RunTrigger, TrainingRun
-from webapp.training.runner import training_run_claim, training_run_execute
 from webapp.training.services import (
-    model_version_activate,
     training_run_cancel,
     training_run_start,
     training_runs_reap,
 )
+from webapp.training.versions import model_version_activate
+from webapp.training.worker import training_run_claim, training_run_execute
 from webapp.webhooks.models import Delivery, WebhookEvent
 from webapp.webhooks.services import webhook_create
 

@@ -12,11 +12,11 @@ from webapp.projects.models import Role
 from webapp.training.models import ModelVersion, RunTrigger, TrainingRun
 from webapp.training.services import (
     TrainingRefused,
-    model_version_activate,
     training_run_cancel,
     training_run_start,
     training_runs_reap,
 )
+from webapp.training.versions import model_version_activate
 
 RUNS_LISTED = 50
 
