@@ -65,11 +65,15 @@ def export_onnx(model: nn.Module, path: str | Path, example_hw: tuple[int, int] 
     return path
 
 
-def load_onnx_session(path: str | Path):
-    """onnxruntime InferenceSession on the CPU; run with ``{"image": array}``."""
+def load_onnx_session(path: str | Path, threads: int = 0):
+    """onnxruntime InferenceSession on the CPU; run with ``{"image": array}``.
+
+    ``threads``: intra-op threads (0: ONNX Runtime's default, one per core)."""
     import onnxruntime as ort
 
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def export_student(
