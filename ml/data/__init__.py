@@ -12,7 +12,7 @@ from .dataset import (
     pairs_from_folders,
     read_pair_list,
 )
-from .loaders import InfiniteSampler, infinite_loader, val_loader
+from .loaders import InfiniteSampler, RankSampler, infinite_loader, val_loader
 from .transforms import (
     EvalTransform,
     LabeledTransform,
@@ -35,6 +35,7 @@ __all__ = [
     "pairs_from_folders",
     "read_pair_list",
     "InfiniteSampler",
+    "RankSampler",
     "infinite_loader",
     "val_loader",
     "IMAGENET_MEAN",

@@ -2,6 +2,7 @@
 
 from .config import METHODS, TrainConfig
 from .defaults import APP_DEFAULT_CONFIG
+from .distributed import DistributedRoundError, world_size
 from .loop import EMPTY_LABELED, ProgressEvent, RoundResult, train_round
 from .plan import Plan, make_plan, weight_sources
 from .steps import ema_update, student_step, teacher_step
@@ -17,6 +18,8 @@ __all__ = [
     "make_plan",
     "weight_sources",
     "APP_DEFAULT_CONFIG",
+    "DistributedRoundError",
+    "world_size",
     "ema_update",
     "student_step",
     "teacher_step",

@@ -15,6 +15,7 @@ import yaml
 
 METHODS = ("igl_dt", "supervised", "mean_teacher", "cps")
 TEACHERS = ("both", "su", "ru")
+LR_SCALING = ("linear", "sqrt", "none")
 
 
 @dataclass
@@ -69,8 +70,11 @@ class TrainConfig:
     cutmix_prob: float = 0.5
     """probability that a strong-view sample gets a CutMix box."""
     batch_size: int = 4
-    """labeled (+ pseudo-labeled) images per step."""
+    """labeled (+ pseudo-labeled) images per step, per rank: a round on N GPUs (gpus) trains
+    on global batches of N x batch_size, each rank on its share (and its BatchNorm sees the
+    batch a one-GPU round of the same config sees)."""
     unlabeled_batch_size: int = 4
+    """unlabeled images per step, per rank (as batch_size)."""
     pseudo_label_weight: float = 1.0
     """per-pixel CE weight of pseudo-labeled images (accepted pseudo-labels) vs ground truth."""
     cache_images: bool = True
@@ -81,7 +85,8 @@ class TrainConfig:
     teacher_steps: int = 2000
     student_steps: int = 2000
     lr: float = 5e-4
-    """AdamW learning rate, decayed with a poly(0.9) schedule over each stage."""
+    """AdamW learning rate of one rank, decayed with a poly(0.9) schedule over each stage. N
+    ranks train at lr x N (lr_scaling), since their global batch is N times larger."""
     weight_decay: float = 1e-4
     seed: int = 0
 
@@ -118,7 +123,24 @@ class TrainConfig:
     resume_weights: str = "best"
     """which checkpoints of the previous round a new round starts from: "best" or "latest"."""
     device: str = "auto"
-    """"auto" (CUDA if present), "cpu", "cuda", "cuda:1", ..."""
+    """"auto" (CUDA if present), "cpu", "cuda", "cuda:1", ... A device with an index pins the
+    round to that one GPU (gpus does not apply)."""
+    gpus: int | None = 1
+    """the most GPUs one round trains on, data-parallel (DDP, NCCL): N = min(gpus, visible GPUs)
+    ranks, one per GPU; 0 or None: every visible GPU. The rule for N > 1: each rank takes
+    batch_size (and unlabeled_batch_size) images per step, so the global batch is N x
+    batch_size, and the learning rate follows lr_scaling (default linear: lr x N). Step counts
+    (and max_minutes plans) are in steps, so N GPUs see N times the images per step. Rank 0
+    writes the checkpoints and reports progress; a failed rank fails the round, and the next
+    run resumes from the latest checkpoints (docs/workers.md, "Several GPUs per round")."""
+    cpu_ranks: int = 1
+    """with device cpu (or auto without CUDA): the number of gloo processes that train the
+    round data-parallel, by the same rule as gpus. They share the machine's cores, so this is
+    for tests and for checking the distributed path without GPUs, not for speed."""
+    lr_scaling: str = "linear"
+    """how the learning rate follows the number of ranks N: "linear" (lr x N, Goyal et al. 2017:
+    the global batch is N times larger), "sqrt" (lr x sqrt(N), gentler for AdamW at large N) or
+    "none" (lr as configured)."""
     amp: bool = True
     """bf16 autocast on CUDA, and on CPUs with native bf16 (AMX / AVX512-BF16)."""
     channels_last: bool = False
@@ -149,6 +171,12 @@ class TrainConfig:
             raise ValueError(f"unknown teachers {self.teachers!r}; valid: {list(TEACHERS)}")
         if self.resume_weights not in ("best", "latest"):
             raise ValueError("resume_weights must be 'best' or 'latest'")
+        if self.lr_scaling not in LR_SCALING:
+            raise ValueError(f"unknown lr_scaling {self.lr_scaling!r}; valid: {list(LR_SCALING)}")
+        if self.gpus is not None and (isinstance(self.gpus, bool) or not isinstance(self.gpus, int) or self.gpus < 0):
+            raise ValueError(f"gpus must be a whole number >= 0 (0 or None: every visible GPU), got {self.gpus!r}")
+        if isinstance(self.cpu_ranks, bool) or not isinstance(self.cpu_ranks, int) or self.cpu_ranks < 1:
+            raise ValueError(f"cpu_ranks must be a whole number >= 1, got {self.cpu_ranks!r}")
         if self.pseudo_normalize not in ("valid", "confident"):
             raise ValueError("pseudo_normalize must be 'valid' or 'confident'")
         bad = [r for r in [*self.pretrained, *self.weights] if r not in ("su", "ru", "student")]

@@ -12,7 +12,7 @@ import copy
 import json
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from ml.runtime import autocast, resolve_device
 
 from .budget import REPLAN_AFTER, RoundBudget
 from .config import TrainConfig
+from .distributed import Dist, lr_scale, spawn_round, world_size
 from .plan import make_plan
 from .steps import ema_update, pixel_weight, student_step, teacher_step
 
@@ -180,14 +181,18 @@ class _Stage:
 
 
 class _Runner:
-    def __init__(self, cfg, plan, out_dir, device, data, progress, should_stop, t0):
+    def __init__(self, cfg, plan, out_dir, device, data, progress, should_stop, t0, dist: Dist | None = None):
         self.cfg, self.plan, self.out_dir, self.device = cfg, plan, out_dir, device
         self.data, self.progress, self.should_stop, self.t0 = data, progress, should_stop, t0
+        self.dist = dist or Dist()
+        self.base_lr = cfg.lr * lr_scale(cfg, self.dist.world_size)
         self.trained_this_round: set[str] = set()  # roles a finished stage of this round trained
         self.pending: dict = {}  # plan / note for the next progress event
 
     # -- checkpoints --
     def save(self, st: _Stage, role: str, kind: str) -> None:
+        if not self.dist.main:  # rank 0 writes; the other ranks hold the same weights
+            return
         extra = {
             "stage": st.name,
             "step": st.step,
@@ -246,8 +251,15 @@ class _Runner:
 
     # -- evaluation --
     def evaluate(self, st: _Stage) -> dict[str, float | None]:
+        """Rank 0 evaluates (and saves the best checkpoints); every rank gets its scores."""
         if self.data["val"] is None:
             return {}
+        mious = self._evaluate(st) if self.dist.main else {}
+        if self.dist.active:
+            mious, st.best, st.metrics, st.best_metrics = self.dist.agree((mious, st.best, st.metrics, st.best_metrics))
+        return mious
+
+    def _evaluate(self, st: _Stage) -> dict[str, float | None]:
         mious = {}
         for role, model in st.models.items():
             m = evaluate(
@@ -272,20 +284,22 @@ class _Runner:
         """poly(0.9) decay over the stage, or over the span st.schedule gives this role (the
         student warmed up beside the teachers follows one schedule across both stages)."""
         offset, total = st.schedule[role]() if role in st.schedule else (0, st.total)
-        return self.cfg.lr * max(0.0, 1 - (offset + st.step) / max(total, 1)) ** 0.9
+        return self.base_lr * max(0.0, 1 - (offset + st.step) / max(total, 1)) ** 0.9
 
     # -- the loop --
     def run(
         self, st: _Stage, step_fn: Callable[[int], dict], replan: Callable[[_Stage, float], None] | None = None
     ) -> None:
         """Train ``st`` to its total; ``replan(st, seconds_per_step)`` may change st.total once,
-        after REPLAN_AFTER steps measured here (the first step, which warms up, excluded)."""
+        after REPLAN_AFTER steps measured here (the first step, which warms up, excluded).
+        With several ranks step_fn runs the DDP-wrapped networks, every rank stops at the same
+        step, and the stage ends once rank 0 has written its checkpoints."""
         cfg = self.cfg
         for m in st.models.values():
             m.train()
         first: tuple[int, float] | None = None
         while st.step < st.total:
-            if self.should_stop is not None and self.should_stop():
+            if self.dist.any(self.should_stop is not None and self.should_stop()):
                 self.save_latest(st)
                 raise Cancelled
             lr = self.lr(st, next(iter(st.optimizers)))  # reported
@@ -317,11 +331,18 @@ class _Runner:
         if self.data["val"] is None or not all(_ckpt(self.out_dir, r, "best").is_file() for r in st.models):
             for role in st.models:  # no val set (or no score): best = final weights
                 self.save(st, role, "best")
+        self.dist.agree(None)  # the next stage reads what rank 0 wrote
 
     def report(self, st: _Stage, out: dict, lr: float, mious: dict | None) -> None:
+        """The progress event of a step; with several ranks its losses are their mean."""
+        if self.progress is None and not self.dist.active:
+            return
+        values = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in out.items() if v is not None}
+        values = self.dist.mean(values)
         if self.progress is None:
             return
-        losses = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in out.items() if k != "mask_ratio"}
+        mask_ratio = values.pop("mask_ratio", None)
+        losses = values
         scored = [v for v in (mious or {}).values() if v is not None]
         self.progress(
             ProgressEvent(
@@ -329,7 +350,7 @@ class _Runner:
                 step=st.step,
                 total_steps=st.total,
                 losses=losses,
-                mask_ratio=out.get("mask_ratio"),
+                mask_ratio=mask_ratio,
                 lr=lr,
                 val_miou=max(scored) if scored else None,
                 elapsed=time.monotonic() - self.t0,
@@ -351,7 +372,9 @@ def _as_pair(item) -> tuple:
     return (item, None) if isinstance(item, (str, Path)) else (item[0], item[1] if len(item) > 1 else None)
 
 
-def _datasets(cfg: TrainConfig, labeled, unlabeled, val, pseudo_labeled) -> dict:
+def _datasets(cfg: TrainConfig, labeled, unlabeled, val, pseudo_labeled, dist: Dist) -> dict:
+    """The round's loaders: labeled and unlabeled endless (this rank's share of each global
+    batch), val whole images (None when empty)."""
     common: dict[str, Any] = dict(
         num_classes=cfg.num_classes,
         ignore_index=cfg.ignore_index,
@@ -375,11 +398,10 @@ def _datasets(cfg: TrainConfig, labeled, unlabeled, val, pseudo_labeled) -> dict
         for ds in (*parts, unl, val_ds):
             ds.preload()
     lab: ConcatDataset = ConcatDataset(parts)
+    shard = {"rank": dist.rank, "world_size": dist.world_size, "num_workers": cfg.num_workers}
     return {
-        "labeled": infinite_loader(lab, cfg.batch_size, seed=cfg.seed, num_workers=cfg.num_workers, name="labeled"),
-        "unlabeled": infinite_loader(
-            unl, cfg.unlabeled_batch_size, seed=cfg.seed + 1, num_workers=cfg.num_workers, name="unlabeled"
-        )
+        "labeled": infinite_loader(lab, cfg.batch_size, seed=cfg.seed, name="labeled", **shard),
+        "unlabeled": infinite_loader(unl, cfg.unlabeled_batch_size, seed=cfg.seed + 1, name="unlabeled", **shard)
         if len(unl)
         else None,
         "val": val_loader(val_ds) if len(val_ds) else None,
@@ -496,31 +518,72 @@ def train_round(
     With cfg.teacher_gate (igl_dt, cps) the student trains on the labels beside the teachers
     in stage 1; stage 2 uses the teachers only if one beats it on val (RoundResult.gate).
 
+    With more than one rank (cfg.gpus on a multi-GPU machine, cfg.cpu_ranks on the CPU) the
+    round is data-parallel (ml.train.distributed): rank 0 writes the files and reports progress,
+    and the result is rank 0's.
+
     Raises ValueError for an empty labeled set, an unknown backbone, a bad mask or a
-    checkpoint that does not match the configured models.
+    checkpoint that does not match the configured models; DistributedRoundError (naming the
+    rank and its error) when a rank of a data-parallel round fails.
     """
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     if not labeled:
         raise ValueError(EMPTY_LABELED)
-    t0 = time.monotonic()
+    kwargs: dict[str, Any] = dict(
+        labeled=list(labeled),
+        unlabeled=list(unlabeled),
+        val=list(val),
+        pseudo_labeled=list(pseudo_labeled),
+        out_dir=Path(out_dir),
+        resume_from=resume_from,
+        pseudo_label_images=pseudo_label_images,
+        pseudo_seconds_per_image=pseudo_seconds_per_image,
+    )
+    world = world_size(cfg)
+    if world > 1:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        result: RoundResult = spawn_round(_round, cfg, world, kwargs, progress=progress, should_stop=should_stop)
+        return result
+    return _round(cfg, Dist(), progress=progress, should_stop=should_stop, **kwargs)
+
+
+def _round(
+    cfg: TrainConfig,
+    dist: Dist,
+    *,
+    labeled: Sequence[tuple],
+    unlabeled: Sequence,
+    val: Sequence[tuple],
+    pseudo_labeled: Sequence[tuple],
+    out_dir: Path,
+    resume_from: str | Path | None,
+    progress: Callable[[ProgressEvent], None] | None,
+    should_stop: Callable[[], bool] | None,
+    pseudo_label_images: int | None,
+    pseudo_seconds_per_image: float | None,
+    t0: float | None = None,
+) -> RoundResult:
+    """train_round in one process: the whole round, or one rank's part of it (``dist``)."""
+    t0 = time.monotonic() if t0 is None else t0
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     resume_from = Path(resume_from) if resume_from else None
-    device = resolve_device(cfg.device)
-    set_seed(cfg.seed)
+    device = dist.device or resolve_device(cfg.device)
+    set_seed(cfg.seed + dist.rank)  # rank 0 as a single process; the others augment differently
     plan = make_plan(cfg)
     # build every network first: an unknown backbone fails before any data is read
     teachers = {r: _build(s, r, cfg, device) for r, s in plan.teacher_specs.items()}
     student = _build(plan.student_spec, "student", cfg, device)
     weights = {r: _weight_record(m) for r, m in {**teachers, "student": student}.items()}
-    data = _datasets(cfg, labeled, unlabeled, val, pseudo_labeled)
-    cfg.to_yaml(out_dir / "config.yaml")
-    runner = _Runner(cfg, plan, out_dir, device, data, progress, should_stop, t0)
+    data = _datasets(cfg, labeled, unlabeled, val, pseudo_labeled, dist)
+    if dist.main:
+        cfg.to_yaml(out_dir / "config.yaml")
+    runner = _Runner(cfg, plan, out_dir, device, data, progress, should_stop, t0, dist)
     # the gate's reference: the student trained on the labels beside the teachers
     warm = bool(teachers) and cfg.teacher_gate and plan.student_mode == "distill"
     stage1_models = {**teachers, "student": student} if warm else dict(teachers)
 
-    def stage1_step(models: dict[str, Segmenter], s: int, total: int) -> dict:
+    def stage1_step(models: Mapping[str, nn.Module], s: int, total: int) -> dict:
         batch_l = _batch(data["labeled"], device)
         t = {r: models[r] for r in teachers}
         out = teacher_step(t, batch_l, _batches(data["unlabeled"], device), cfg=cfg, plan=plan, step=s, total=total)
@@ -547,6 +610,13 @@ def train_round(
 
     budget = None
     gate: dict | None = None
+
+    def agree_plan() -> None:
+        """Every rank follows rank 0's plan (their measured step times differ a little)."""
+        if budget is not None and dist.active:
+            budget.plan, budget.eval_s = dist.agree((budget.plan, budget.eval_s))
+            budget.pending["plan"] = budget.made.to_dict()
+
     if cfg.max_minutes:
         budget = RoundBudget(cfg, t0, device, runner.pending)
         probe1 = {r: copy.deepcopy(m) for r, m in stage1_models.items()}
@@ -584,16 +654,25 @@ def train_round(
             len(val),
             pseudo_seconds_per_image,
         )
-        if teachers and _skip_teachers(cfg, budget.made.teacher_steps, out_dir):
+        agree_plan()
+        if teachers and dist.agree(_skip_teachers(cfg, budget.made.teacher_steps, out_dir)):
             gate = _skipped_gate(cfg, budget.made.teacher_steps)
-            (out_dir / "gate.json").write_text(json.dumps(gate, indent=2))
+            if dist.main:
+                (out_dir / "gate.json").write_text(json.dumps(gate, indent=2))
             runner.pending["note"] = gate["reason"]
             teachers, stage1_models, warm = {}, {}, False
             weights = {"student": weights["student"]}
             # the plan again for the student alone, labelling with itself (its last measured
             # seconds per image were the teachers')
             budget.make(None, probe_supervised, [], student, [student], pseudo_hw, n_pseudo, val_hw, len(val))
+            agree_plan()
         del probe1, probe2, frozen_probe
+
+    def replan(st: _Stage, step_s: float) -> None:
+        if budget is not None:
+            budget.replan(st, step_s)
+            agree_plan()
+            st.total = budget.made.teacher_steps if st.name == "teachers" else budget.made.student_steps
 
     def planned_student_steps() -> int:
         return budget.made.student_steps if budget else cfg.student_steps
@@ -608,9 +687,8 @@ def train_round(
             stages.append(st1)
             runner.restore(st1, resume_from)
             resumed_done = st1.step >= st1.total
-            runner.run(
-                st1, lambda s: stage1_step(stage1_models, s, st1.total), replan=budget.replan if budget else None
-            )
+            nets1 = {r: dist.wrap(m) for r, m in stage1_models.items()}  # DDP with several ranks
+            runner.run(st1, lambda s: stage1_step(nets1, s, st1.total), replan=replan if budget else None)
             for r, m in stage1_models.items():  # pseudo-labels come from the best teachers
                 _load_weights(m, _existing(out_dir, r, "best"), device)
             for m in teachers.values():
@@ -622,7 +700,8 @@ def train_round(
             elif warm:
                 gate = _decide_gate(st1.best, list(teachers), data["val"] is not None)
                 runner.pending["note"] = gate["reason"]
-                gate_file.write_text(json.dumps(gate, indent=2))
+                if dist.main:
+                    gate_file.write_text(json.dumps(gate, indent=2))
             if budget and gate is not None and not gate["used"]:
                 budget.pseudo_label_with(student)  # the caller labels with the better network
 
@@ -644,8 +723,11 @@ def train_round(
         stages.append(st2)
         if budget and teachers:
             budget.start_student_stage(st2)
+            agree_plan()
+            st2.total = budget.made.student_steps
         runner.restore(st2, resume_from)
-        runner.run(st2, lambda s: stage2_step(student, frozen, s, st2.total), replan=budget.replan if budget else None)
+        net2 = dist.wrap(student)
+        runner.run(st2, lambda s: stage2_step(net2, frozen, s, st2.total), replan=replan if budget else None)
         status = "completed"
     except Cancelled:
         status = "cancelled"
@@ -670,5 +752,6 @@ def train_round(
         plan=budget.made.to_dict() if budget else None,
         gate=gate,
     )
-    (out_dir / "round.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
+    if dist.main:
+        (out_dir / "round.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
     return result
