@@ -7,6 +7,7 @@ import numpy as np
 from webapp.images.models import Image, ImageStatus, Mask, MaskSource
 from webapp.images.validation import encode_mask_png
 from webapp.projects.models import Project
+from webapp.training import prediction
 from webapp.training.models import ModelVersion
 
 NOTHING_TO_PREFILL = (
@@ -74,12 +75,8 @@ def mask_prefill_png(*, image: Image) -> MaskPng:
 
 
 def _predict_with_active_model(*, project: Project, image: Image):
-    """(array, scores) from webapp.training.prediction, or None when it is absent or cannot predict."""
+    """(array, scores) from webapp.training.prediction, or None when the project cannot predict."""
     if not ModelVersion.objects.filter(project=project, is_active=True).exists():
-        return None
-    try:
-        from webapp.training import prediction
-    except ImportError:  # the prediction service is optional for the editor
         return None
     try:
         return prediction.predict_image_array(project=project, image=image)

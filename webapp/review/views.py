@@ -18,7 +18,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
 from ml.calibration import CALIBRATED, MIN_SUPPORT, TOO_FEW, UNMET
@@ -92,10 +92,7 @@ def _item_or_404(project, item_id) -> ReviewItem:
 
 
 def _editor_url(project, item) -> str:
-    try:
-        return reverse("annotation:editor", args=[project.pk, item.image_id]) + f"?review={item.pk}"
-    except NoReverseMatch:  # the editor app is not installed
-        return ""
+    return reverse("annotation:editor", args=[project.pk, item.image_id]) + f"?review={item.pk}"
 
 
 def _lease_next(request, project) -> ReviewItem | None:

@@ -5,4 +5,5 @@ class TrainingConfig(AppConfig):
     name = "webapp.training"
 
     def ready(self) -> None:
-        from webapp.training import signals  # noqa: F401  (registers the Mask hooks)
+        # Inside ready(): receivers may be registered only once the app registry is loaded.
+        from webapp.training import signals  # noqa: F401  (registers training's Mask hook)

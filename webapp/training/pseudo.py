@@ -31,6 +31,9 @@ from ml.png import gray_png
 from ml.vectors import vector_to_bytes
 from webapp.images.models import Image, ImageStatus, MaskSource
 from webapp.images.services import MaskConflict, MaskScores, mask_save
+from webapp.review.models import ReviewItem, ReviewStatus
+from webapp.review.queue import label_class_shares, review_queue_reorder, review_threshold_calibrate
+from webapp.review.services import review_item_create, review_item_supersede
 from webapp.training.config import project_ignore_index
 from webapp.training.files import local_path, models_root, pseudo_training_copy_path
 from webapp.training.models import ModelVersion, TrainingRun
@@ -46,8 +49,6 @@ def pseudo_batch_size() -> int:
 def images_to_pseudo_label(*, project) -> list[Image]:
     """Unlabeled images and machine-labeled ones (refreshed by the newer model), including
     queued ones; never an image with a human mask, nor one a reviewer holds now."""
-    from webapp.review.models import ReviewItem, ReviewStatus
-
     held = ReviewItem.objects.filter(
         project=project, status=ReviewStatus.PENDING, leased_by__isnull=False, lease_expires_at__gt=timezone.now()
     ).values("image_id")
@@ -81,6 +82,8 @@ def pseudo_labeller(*, run: TrainingRun, version: ModelVersion) -> str:
 
 def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop: Callable[[], bool]) -> bool:
     """Label every image in images_to_pseudo_label. Returns False if stopped before the end."""
+    # Inside: torch and the ml modules that load it; web processes import this module too
+    # (through the training task's worker module), and only workers label.
     import torch
 
     from ml.checkpoints import load_model
@@ -93,7 +96,6 @@ def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop
         single_model_prediction,
     )
     from ml.runtime import resolve_device
-    from webapp.review.queue import label_class_shares, review_queue_reorder, review_threshold_calibrate
 
     device = resolve_device(run.config.get("device", "auto"))
     labeller = pseudo_labeller(run=run, version=version)
@@ -205,8 +207,6 @@ def pseudo_label_store(
     A review item keeps both teachers' labels (su_pred, ru_pred: H,W uint8 argmaxes) for
     review by region. Returns the mask, or None when a human got to the image first (their
     work stands)."""
-    from webapp.review.services import review_item_create, review_item_supersede
-
     project = run.project
     score = scores["mean_confidence"]
     routing = routing or Routing(threshold=project.review_threshold)

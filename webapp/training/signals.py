@@ -1,7 +1,9 @@
-"""Mask post_save hooks, kept here rather than in images.services.mask_save so that the images
-app needs no knowledge of training or review (and the editor's save path, owned elsewhere, is
-covered without changes). They run after commit: post_save fires inside mask_save's
-transaction, before the image's current mask and status are updated.
+"""Training's reaction to a saved mask: a human mask may start an automatic round
+(training_maybe_auto_start, when the project asks for one after N new human masks). Kept here
+rather than in images.services.mask_save so that the images app needs no knowledge of
+training; review registers its own hook (webapp/review/signals.py). It runs after commit:
+post_save fires inside mask_save's transaction, before the image's current mask and status
+are updated.
 """
 
 from django.db import transaction
@@ -9,6 +11,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from webapp.images.models import Mask, MaskSource
+from webapp.training.services import training_maybe_auto_start
 
 
 @receiver(post_save, sender=Mask, dispatch_uid="training_mask_saved")
@@ -21,11 +24,6 @@ def human_mask_saved(sender: type[Mask], instance: Mask, created: bool, raw: boo
 
 
 def _after_commit(mask_id: int) -> None:
-    from webapp.review.services import review_on_human_mask
-    from webapp.training.services import training_maybe_auto_start
-
-    mask = Mask.objects.select_related("image__project", "author").filter(pk=mask_id).first()
-    if mask is None:
-        return
-    review_on_human_mask(mask=mask)
-    training_maybe_auto_start(project=mask.image.project)
+    mask = Mask.objects.select_related("image__project").filter(pk=mask_id).first()
+    if mask is not None:
+        training_maybe_auto_start(project=mask.image.project)
