@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from webapp.training.admin_actions import register_project_actions
 from webapp.training.models import ModelVersion, TrainingRun
 
 
@@ -48,6 +49,4 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 
 # The "Retrain" action on projects (webapp.projects.admin asks apps to append their actions).
-from webapp.training.admin_actions import register_project_actions  # noqa: E402
-
 register_project_actions()

@@ -7,6 +7,7 @@ the project's admins, one active run per project, at least one labeled image.
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
+from webapp.projects.admin import ProjectAdmin
 from webapp.training.models import RunTrigger
 from webapp.training.services import TrainingRefused, training_run_start
 
@@ -25,7 +26,5 @@ def retrain(modeladmin, request, queryset):
 
 
 def register_project_actions() -> None:
-    from webapp.projects.admin import ProjectAdmin
-
     if retrain not in ProjectAdmin.actions:
         ProjectAdmin.actions.append(retrain)
