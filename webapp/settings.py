@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "webapp.review",
     "webapp.datasets",
     "webapp.webhooks",
+    "webapp.serving",
     "webapp.backup",
     "webapp.api",
 ]

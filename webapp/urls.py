@@ -16,6 +16,7 @@ urlpatterns = [
     path("projects/", include("webapp.training.urls")),
     path("projects/", include("webapp.review.urls")),
     path("projects/", include("webapp.webhooks.urls")),
+    path("projects/", include("webapp.serving.urls")),
     path("api/", include("webapp.api.urls")),
 ]
 # Media files are never served as public static files: image, thumbnail and mask views check

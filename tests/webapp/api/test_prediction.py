@@ -72,7 +72,7 @@ def test_api_predict_returns_png_mask_with_score_headers(api_for, member, projec
     response = api_for(member).post(predict_url(project), {"file": upload}, format="multipart")
     assert response.status_code == 200, response.content
     assert response["Content-Type"] == "image/png"
-    assert response["X-Model-Version"] == "1"
+    assert response["X-Model-Version"] == "1" and response["X-Model-Precision"] == "fp32"
     assert 0 < float(response["X-Mean-Confidence"]) <= 1
     assert_two_regions(np.array(PILImage.open(io.BytesIO(response.content))))
 

@@ -35,6 +35,9 @@ class ScoresSerializer(serializers.Serializer):
     confident_fraction = serializers.FloatField(help_text="Share of pixels with confidence >= tau.")
     tau = serializers.FloatField()
     model_version = serializers.IntegerField()
+    precision = serializers.ChoiceField(
+        choices=["fp32", "int8"], help_text="What ran: fp32 (PyTorch) or the project's checked int8 (ONNX Runtime)."
+    )
 
 
 class PredictionSerializer(serializers.Serializer):
@@ -46,7 +49,7 @@ class PredictionSerializer(serializers.Serializer):
 
 SCORE_HEADERS = [
     OpenApiParameter(name, OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200])
-    for name in ("X-Model-Version", "X-Mean-Confidence", "X-Confident-Fraction")
+    for name in ("X-Model-Version", "X-Model-Precision", "X-Mean-Confidence", "X-Confident-Fraction")
 ]
 
 
@@ -108,6 +111,7 @@ class PredictView(FileView):
             )
         response = HttpResponse(png, content_type="image/png")
         response["X-Model-Version"] = str(scores["model_version"])
+        response["X-Model-Precision"] = scores["precision"]
         response["X-Mean-Confidence"] = f"{scores['mean_confidence']:.6f}"
         response["X-Confident-Fraction"] = f"{scores['confident_fraction']:.6f}"
         return response

@@ -1,0 +1,127 @@
+"""The int8 check of a model version (run by a default-queue worker): export the student to
+ONNX, quantize it statically on the project's own training images (ml.quantize), then compare
+int8 with fp32 on the project's validation images. It passes when int8 loses at most
+MAX_MIOU_LOSS_POINTS mIoU points; only then is it served."""
+
+import dataclasses
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ml.metrics import ConfusionMatrix
+from ml.quantize import OnnxSegmenter, quantize_onnx
+from webapp.images.models import Image, MaskSource
+from webapp.images.services import mask_read
+from webapp.serving.models import CheckStatus, Int8Check, Precision, ProjectServing
+from webapp.training.config import project_ignore_index
+from webapp.training.model_files import student_export_path
+from webapp.training.prediction import LoadedModel, image_pixels, model_input, predict_pixels, version_model
+
+logger = logging.getLogger(__name__)
+
+MAX_MIOU_LOSS_POINTS = 1.0
+CALIBRATION_IMAGES = 32  # the project's training images first, then any of its images
+INT8_FILE = "student.int8.onnx"
+
+PASSED = (
+    "int8 passed for model v{number}: {int8:.1f} mIoU on {images} validation images against "
+    "{fp32:.1f} in fp32 ({loss:+.1f} points lost; at most {limit:g} allowed)."
+)
+REFUSED = (
+    "int8 refused for model v{number}: {int8:.1f} mIoU on {images} validation images against "
+    "{fp32:.1f} in fp32, {loss:.1f} points lost where at most {limit:g} is allowed. "
+    "Predictions stay in fp32."
+)
+NO_VALIDATION = (
+    "int8 refused for model v{number}: the project has no validation images with human masks to "
+    "compare it with fp32. Predictions stay in fp32."
+)
+NO_IMAGES = "int8 refused for model v{number}: the project has no images to calibrate it on."
+FAILED = "The int8 check of model v{number} failed; predictions stay in fp32. The server log has the details."
+
+
+class CheckRefused(Exception):
+    pass
+
+
+def int8_check_execute(*, check_id: int) -> None:
+    """Claim a queued check, run it, record the outcome; a check that is not queued is left alone."""
+    if not Int8Check.objects.filter(pk=check_id, status=CheckStatus.QUEUED).update(status=CheckStatus.RUNNING):
+        return
+    check = Int8Check.objects.select_related("version__project").get(pk=check_id)
+    number = check.version.number
+    try:
+        _measure(check)
+    except CheckRefused as refusal:
+        check.status, check.message = CheckStatus.REFUSED, str(refusal)
+    except Exception:  # noqa: BLE001  anything from export, ONNX Runtime or the files fails the check
+        logger.exception("int8 check %s of model v%s failed", check.pk, number)
+        check.status, check.message = CheckStatus.FAILED, FAILED.format(number=number)
+    check.finished_at = timezone.now()
+    with transaction.atomic():
+        check.save()
+        if check.status != CheckStatus.PASSED:  # the admin's int8 choice falls back to fp32
+            ProjectServing.objects.filter(project=check.version.project).update(precision=Precision.FP32)
+
+
+def _measure(check: Int8Check) -> None:
+    version = check.version
+    project = version.project
+    fp32 = version_model(version=version)
+    validation = list(
+        Image.objects.filter(project=project, is_validation=True, current_mask__source=MaskSource.HUMAN).select_related(
+            "current_mask"
+        )
+    )
+    if not validation:
+        raise CheckRefused(NO_VALIDATION.format(number=version.number))
+    calibration = list(
+        Image.objects.filter(project=project, is_validation=False).order_by("id")[:CALIBRATION_IMAGES]
+    ) or list(Image.objects.filter(project=project).order_by("id")[:CALIBRATION_IMAGES])
+    if not calibration:
+        raise CheckRefused(NO_IMAGES.format(number=version.number))
+
+    fp32_onnx = student_export_path(version=version, fmt="onnx")
+    target = fp32_onnx.parent / INT8_FILE
+    quantize_onnx(fp32_onnx, target, (model_input(fp32, image_pixels(image)) for image in calibration))
+    int8 = dataclasses.replace(fp32, int8=OnnxSegmenter(target, spec=fp32.model.spec))
+
+    fp32_miou, int8_miou = _mious((fp32, int8), validation, ignore_index=project_ignore_index(project))
+    loss = 100 * (fp32_miou - int8_miou)
+    check.fp32_miou, check.int8_miou, check.num_images = fp32_miou, int8_miou, len(validation)
+    check.int8_path = str(target.relative_to(Path(settings.MODELS_ROOT)))
+    values = {
+        "number": version.number,
+        "int8": 100 * int8_miou,
+        "fp32": 100 * fp32_miou,
+        "images": len(validation),
+        "loss": loss,
+        "limit": MAX_MIOU_LOSS_POINTS,
+    }
+    if loss > MAX_MIOU_LOSS_POINTS:
+        raise CheckRefused(REFUSED.format(**values))
+    check.status, check.message = CheckStatus.PASSED, PASSED.format(**values)
+
+
+def _mious(models: tuple[LoadedModel, ...], images: list[Image], *, ignore_index: int) -> list[float]:
+    """mIoU of each model's predictions (as served) against the images' human masks, in [0, 1]."""
+    num_classes = models[0].model.spec.num_classes
+    matrices = [ConfusionMatrix(num_classes, ignore_index=255) for _ in models]
+    for image in images:
+        assert image.current_mask is not None  # filtered on its source
+        target = mask_read(image.current_mask).astype(np.int64)
+        target[(target == ignore_index) | (target >= num_classes)] = 255
+        pixels = image_pixels(image)
+        for loaded, matrix in zip(models, matrices, strict=True):
+            pred, _ = predict_pixels(loaded, pixels)
+            matrix.update(torch.from_numpy(pred).long()[None], torch.from_numpy(target)[None])
+    mious = [matrix.miou() for matrix in matrices]
+    if any(math.isnan(value) for value in mious):
+        raise ValueError("no labeled pixels in the validation masks")
+    return mious

@@ -1,0 +1,54 @@
+"""How a project's model is served: fp32 (PyTorch) or int8 (ONNX Runtime), and the accuracy
+check each model version passes before it is served in int8."""
+
+from django.db import models
+
+from webapp.projects.models import Project
+from webapp.training.models import ModelVersion
+
+
+class Precision(models.TextChoices):
+    FP32 = "fp32", "fp32 (PyTorch)"
+    INT8 = "int8", "int8 (ONNX Runtime, statically quantized)"
+
+
+class ProjectServing(models.Model):
+    """The admin's choice; int8 is served only for a version whose Int8Check passed."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="serving")
+    precision = models.CharField(max_length=4, choices=Precision.choices, default=Precision.FP32)
+
+    def __str__(self) -> str:
+        return f"{self.project}: {self.precision}"
+
+
+class CheckStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    PASSED = "passed", "Passed"
+    REFUSED = "refused", "Refused"
+    FAILED = "failed", "Failed"
+
+
+class Int8Check(models.Model):
+    """The int8 model of one version, quantized on the project's images, and its mIoU against
+    fp32 on the project's validation images (both in [0, 1])."""
+
+    version = models.OneToOneField(ModelVersion, on_delete=models.CASCADE, related_name="int8_check")
+    status = models.CharField(max_length=8, choices=CheckStatus.choices, default=CheckStatus.QUEUED)
+    fp32_miou = models.FloatField(null=True, blank=True)
+    int8_miou = models.FloatField(null=True, blank=True)
+    num_images = models.PositiveIntegerField(default=0, help_text="Validation images compared.")
+    int8_path = models.CharField(max_length=500, blank=True, help_text="Relative to MODELS_ROOT.")
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"int8 check of {self.version_id}: {self.status}"
+
+    @property
+    def miou_loss_points(self) -> float | None:
+        if self.fp32_miou is None or self.int8_miou is None:
+            return None
+        return 100 * (self.fp32_miou - self.int8_miou)

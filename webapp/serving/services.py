@@ -1,0 +1,48 @@
+"""Writes: the project's serving precision. Choosing int8 for a model version that has not
+been checked queues its check (webapp.serving.checks); int8 is served once it passes."""
+
+from django.db import transaction
+
+from webapp.projects.models import Project
+from webapp.serving.models import CheckStatus, Int8Check, Precision, ProjectServing
+from webapp.serving.tasks import int8_check
+from webapp.training.models import ModelVersion
+from webapp.training.prediction import NO_ACTIVE_MODEL
+
+FP32_CHOSEN = "Predictions run in fp32 (PyTorch)."
+INT8_CHECKING = (
+    "int8 is being checked for model v{number}: quantized on the project's images, then compared with "
+    "fp32 on its validation images. Predictions stay in fp32 until it passes."
+)
+INT8_SERVED = "Predictions run in int8 (ONNX Runtime) with model v{number}."
+
+
+class ServingRefused(Exception):
+    """A choice that cannot be served; the message is for the admin."""
+
+
+@transaction.atomic
+def serving_precision_set(*, project: Project, precision: str) -> str:
+    """Record the admin's choice and return what happens now. int8 with a version whose check
+    was refused raises ServingRefused with the check's message (and the choice stays fp32)."""
+    serving, _ = ProjectServing.objects.select_for_update().get_or_create(project=project)
+    if precision == Precision.FP32:
+        serving.precision = Precision.FP32
+        serving.save(update_fields=["precision"])
+        return FP32_CHOSEN
+    version = ModelVersion.objects.filter(project=project, is_active=True).first()
+    if version is None:
+        raise ServingRefused(NO_ACTIVE_MODEL.format(project=project.name))
+    check, created = Int8Check.objects.select_for_update().get_or_create(version=version)
+    if check.status == CheckStatus.REFUSED:
+        raise ServingRefused(check.message)
+    serving.precision = Precision.INT8
+    serving.save(update_fields=["precision"])
+    if check.status == CheckStatus.PASSED:
+        return INT8_SERVED.format(number=version.number)
+    if created or check.status == CheckStatus.FAILED:  # a failed check is tried again
+        Int8Check.objects.filter(pk=check.pk).update(
+            status=CheckStatus.QUEUED, message="", fp32_miou=None, int8_miou=None, finished_at=None
+        )
+        transaction.on_commit(lambda: int8_check.delay(check.pk))
+    return INT8_CHECKING.format(number=version.number)
