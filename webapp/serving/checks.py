@@ -9,13 +9,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-import torch
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ml.metrics import ConfusionMatrix
-from ml.quantize import OnnxSegmenter, quantize_onnx
 from webapp.images.models import Image, MaskSource
 from webapp.images.services import mask_read
 from webapp.serving.models import CheckStatus, Int8Check, Precision, ProjectServing
@@ -71,6 +68,9 @@ def int8_check_execute(*, check_id: int) -> None:
 
 
 def _measure(check: Int8Check) -> None:
+    # torch and ONNX Runtime stay off web start-up: the web imports this module to enqueue the task.
+    from ml.quantize import OnnxSegmenter, quantize_onnx
+
     version = check.version
     project = version.project
     fp32 = version_model(version=version)
@@ -111,6 +111,10 @@ def _measure(check: Int8Check) -> None:
 
 def _mious(models: tuple[LoadedModel, ...], images: list[Image], *, ignore_index: int) -> list[float]:
     """mIoU of each model's predictions (as served) against the images' human masks, in [0, 1]."""
+    import torch  # kept off web start-up, as in _measure
+
+    from ml.metrics import ConfusionMatrix
+
     num_classes = models[0].model.spec.num_classes
     matrices = [ConfusionMatrix(num_classes, ignore_index=255) for _ in models]
     for image in images:

@@ -96,7 +96,7 @@ def test_a_failed_check_says_so_without_paths_and_is_tried_again(
     def broken(*args, **kwargs):
         raise RuntimeError("/secret/path exploded")
 
-    monkeypatch.setattr(checks, "quantize_onnx", broken)
+    monkeypatch.setattr("ml.quantize.quantize_onnx", broken)
     check = choose_int8(project, django_capture_on_commit_callbacks)
     assert check.status == CheckStatus.FAILED
     assert check.message == checks.FAILED.format(number=1) and "/" not in check.message
