@@ -1,51 +1,87 @@
-"""Writes from the editor. The mask itself is stored by webapp.images.services.mask_save."""
+"""Human mask saves, from the editor page and from the API: one parser for the request's
+values (the same rules and messages on both), one save. The mask itself is stored by
+webapp.images.services.mask_save_png.
+"""
 
-import math
+import re
 from dataclasses import dataclass
 
 from webapp.converters import MAX_ID
 from webapp.images.models import Image, Mask
-from webapp.images.services import mask_save
+from webapp.images.services import mask_save_png
 from webapp.images.validation import InvalidUpload
 
-BAD_BASE_VERSION = "base_version must be the whole number of the mask version you started from."
-BAD_EDITING_SECONDS = "editing_seconds must be a number of seconds."
-NO_MASK_SENT = "Send the mask as a PNG of class indices (the request body, or a file field named “mask”)."
+BASE_VERSION_REQUIRED = (
+    "Say which mask version you edited: base_version=N, or an If-Match header with the ETag "
+    "you read (0 for an image without a mask)."
+)
+BAD_BASE_VERSION = "base_version must be the whole number (0 or more) of the mask version you started from."
 # Longer than any believable session on one image: a broken client clock, not work.
 MAX_EDITING_SECONDS = 12 * 3600
+BAD_EDITING_SECONDS = f"editing_seconds must be a number of seconds from 0 to {MAX_EDITING_SECONDS} (12 hours)."
+NO_MASK_SENT = (
+    "Send the mask as a PNG of class indices: the request body with Content-Type: image/png, "
+    "or a file field named “mask”."
+)
+
+# A version number, bare or as the ETag we send ("3"), weak or not (W/"3").
+_VERSION = re.compile(r'\s*(?:W/)?"?(\d+)"?\s*')
 
 
 @dataclass(frozen=True)
-class EditorSave:
+class MaskSaveRequest:
+    """A human mask save as the page and the API receive it, checked."""
+
     png: bytes
     base_version: int
     editing_seconds: float
 
 
-def editor_save_parse(*, png: bytes | None, base_version: str | None, editing_seconds: str | None) -> EditorSave:
-    """Check the raw request values; InvalidUpload with a message for the user when they are wrong."""
+def mask_save_request_parse(
+    *, png: bytes | None, base_version: str | None, editing_seconds: str | None, if_match: str | None = None
+) -> MaskSaveRequest:
+    """Check the raw request values; InvalidUpload with a message for the user when they are wrong.
+
+    base_version: the parameter, else the If-Match header. editing_seconds: missing is 0; else
+    a number from 0 to MAX_EDITING_SECONDS (negative, larger, NaN and infinite are refused)."""
+    return MaskSaveRequest(
+        png=_png(png),
+        base_version=_base_version(base_version if base_version is not None else if_match),
+        editing_seconds=_editing_seconds(editing_seconds),
+    )
+
+
+def _png(png: bytes | None) -> bytes:
     if not png:
         raise InvalidUpload(NO_MASK_SENT)
-    if base_version is None:
+    return png
+
+
+def _base_version(value: str | None) -> int:
+    if value is None or not value.strip():
+        raise InvalidUpload(BASE_VERSION_REQUIRED)
+    match = _VERSION.fullmatch(value)
+    if match is None or int(match.group(1)) > MAX_ID:
         raise InvalidUpload(BAD_BASE_VERSION)
+    return int(match.group(1))
+
+
+def _editing_seconds(value: str | None) -> float:
+    if value is None or value == "":
+        return 0.0
     try:
-        base = int(base_version)
-    except (TypeError, ValueError) as err:
-        raise InvalidUpload(BAD_BASE_VERSION) from err
-    if not 0 <= base <= MAX_ID:
-        raise InvalidUpload(BAD_BASE_VERSION)
-    try:
-        seconds = float(editing_seconds or 0)
+        seconds = float(value)
     except ValueError as err:
         raise InvalidUpload(BAD_EDITING_SECONDS) from err
-    if not math.isfinite(seconds):  # NaN or inf
+    if not 0 <= seconds <= MAX_EDITING_SECONDS:  # also NaN, which compares false
         raise InvalidUpload(BAD_EDITING_SECONDS)
-    return EditorSave(png=png, base_version=base, editing_seconds=min(max(seconds, 0.0), MAX_EDITING_SECONDS))
+    return seconds
 
 
-def editor_mask_save(*, image: Image, author, save: EditorSave) -> Mask:
-    """Store a human mask painted in the editor. Raises MaskConflict (stored, not current) or InvalidUpload."""
-    return mask_save(
+def human_mask_save(*, image: Image, author, save: MaskSaveRequest) -> Mask:
+    """Store a human mask sent by the editor or the API. Raises MaskConflict (stored, not
+    current) or InvalidUpload."""
+    return mask_save_png(
         image=image,
         base_version=save.base_version,
         png=save.png,

@@ -23,7 +23,7 @@ from webapp.annotation.selectors import (
     mask_prefill_png,
     unpainted_index,
 )
-from webapp.annotation.services import editor_mask_save, editor_save_parse
+from webapp.annotation.services import human_mask_save, mask_save_request_parse
 from webapp.converters import parse_id
 from webapp.images.selectors import display_window_config, image_get
 from webapp.images.services import MaskConflict
@@ -86,8 +86,8 @@ def save(request, project_id: int, image_id: int):
         raise PermissionDenied(SAVE_NEEDS_ANNOTATOR) from err
     image = image_get(project=project, image_id=image_id)
     try:
-        parsed = editor_save_parse(**_save_fields(request))
-        saved = editor_mask_save(image=image, author=request.user, save=parsed)
+        parsed = mask_save_request_parse(**_save_fields(request))
+        saved = human_mask_save(image=image, author=request.user, save=parsed)
     except InvalidUpload as refused:
         return JsonResponse({"error": str(refused)}, status=400)
     except MaskConflict as conflict:

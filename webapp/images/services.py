@@ -5,6 +5,7 @@ import io
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -27,6 +28,7 @@ from webapp.images.validation import (
     encode_mask_png,
 )
 from webapp.projects.models import Project
+from webapp.training.models import ModelVersion
 
 MASK_CONFLICT = (
     "Someone saved this mask (version {current}) after you opened version {base}. "
@@ -144,39 +146,29 @@ def mask_save(
     *,
     image: Image,
     base_version: int,
-    array: np.ndarray | None = None,
-    png: bytes | None = None,
-    author=None,
+    array: np.ndarray,
+    author: Any = None,  # a user, or None (imports, pseudo-labels)
     source: str = MaskSource.HUMAN,
     editing_seconds: float = 0.0,
     scores: MaskScores | None = None,
-    model_version=None,
+    model_version: ModelVersion | None = None,
     status: str | None = None,
 ) -> Mask:
-    """Store a new version of the image's mask.
+    """Store a new version of the image's mask from an H,W array of class indices.
 
     `base_version` is the version the author started from. If someone saved in between, the
     new mask is still stored (no work is lost) but marked as a conflict, and MaskConflict is
     raised after the commit. A human mask makes the image labeled; pass `status` for others.
     """
-    if (array is None) == (png is None):
-        raise ValueError("Pass the mask as exactly one of array or png.")
-    valid = project_class_indices(image.project)
-    if png is not None:
-        decoded = decode_mask_upload(data=png, width=image.width, height=image.height, valid_indices=valid)
-        encoded = png if decoded.storable_as_is else encode_mask_png(decoded.array)
-    else:
-        assert array is not None, "checked above: exactly one of array and png"
-        if array.shape != (image.height, image.width):
-            raise InvalidUpload(
-                f"The mask is {array.shape[1]}x{array.shape[0]} pixels but the image is {image.width}x{image.height}."
-            )
-        check_mask_classes(array=array, valid_indices=valid)
-        encoded = encode_mask_png(array)
-    mask, current = _mask_store(
+    if array.shape != (image.height, image.width):
+        raise InvalidUpload(
+            f"The mask is {array.shape[1]}x{array.shape[0]} pixels but the image is {image.width}x{image.height}."
+        )
+    check_mask_classes(array=array, valid_indices=project_class_indices(image.project))
+    return mask_store(
         image=image,
         base_version=base_version,
-        encoded=encoded,
+        encoded=encode_mask_png(array),
         author=author,
         source=source,
         editing_seconds=editing_seconds,
@@ -184,13 +176,52 @@ def mask_save(
         model_version=model_version,
         status=status,
     )
-    if mask.is_conflict:
-        raise MaskConflict(current_version=current, base_version=base_version, saved=mask)
-    image.refresh_from_db(fields=["current_mask", "status"])
-    return mask
 
 
-def _mask_store(*, image, base_version, encoded, author, source, editing_seconds, scores, model_version, status):
+def mask_save_png(
+    *,
+    image: Image,
+    base_version: int,
+    png: bytes,
+    author: Any = None,  # a user, or None (imports, pseudo-labels)
+    source: str = MaskSource.HUMAN,
+    editing_seconds: float = 0.0,
+    scores: MaskScores | None = None,
+    model_version: ModelVersion | None = None,
+    status: str | None = None,
+) -> Mask:
+    """mask_save for a single-channel PNG of class indices (the editor, the API): checked, and
+    stored as sent when it already is a plain 8-bit PNG, else re-encoded."""
+    valid = project_class_indices(image.project)
+    decoded = decode_mask_upload(data=png, width=image.width, height=image.height, valid_indices=valid)
+    return mask_store(
+        image=image,
+        base_version=base_version,
+        encoded=png if decoded.storable_as_is else encode_mask_png(decoded.array),
+        author=author,
+        source=source,
+        editing_seconds=editing_seconds,
+        scores=scores,
+        model_version=model_version,
+        status=status,
+    )
+
+
+def mask_store(
+    *,
+    image: Image,
+    base_version: int,
+    encoded: bytes,
+    author: Any,
+    source: str,
+    editing_seconds: float,
+    scores: MaskScores | None,
+    model_version: ModelVersion | None,
+    status: str | None,
+) -> Mask:
+    """Store an already checked, encoded mask PNG as the image's next version (the one store
+    under mask_save and mask_save_png). Raises MaskConflict after the commit when
+    `base_version` is stale; the conflicting mask is stored, not current."""
     with transaction.atomic():
         # No select_related under FOR UPDATE: after waiting for the lock, PostgreSQL re-reads the
         # locked row but not the joined one, so a concurrent change left current_mask_id set and
@@ -219,7 +250,10 @@ def _mask_store(*, image, base_version, encoded, author, source, editing_seconds
                 locked.current_mask = mask
                 locked.status = status or (ImageStatus.LABELED if source == MaskSource.HUMAN else locked.status)
                 locked.save(update_fields=["current_mask", "status"])
-    return mask, current
+    if mask.is_conflict:
+        raise MaskConflict(current_version=current, base_version=base_version, saved=mask)
+    image.refresh_from_db(fields=["current_mask", "status"])
+    return mask
 
 
 def mask_read(mask: Mask) -> np.ndarray:

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from ml.calibration import pixel_error
 from webapp.images.models import Image, ImageStatus, Mask, MaskSource
-from webapp.images.services import mask_read, mask_save
+from webapp.images.services import mask_read, mask_save, mask_save_png
 from webapp.projects.access import user_has_role
 from webapp.projects.models import Project, Role
 from webapp.review.models import ReviewItem, ReviewStatus
@@ -226,7 +226,7 @@ def review_item_accept(*, item: ReviewItem, user, seconds: float | None = None) 
         _decide(locked, user, ReviewStatus.ACCEPTED, spent, ACCEPTED_ERROR)
         with locked.pseudo_mask.file.open("rb") as handle:
             pseudo_png = handle.read()  # kept byte for byte: no decode-and-encode round trip
-        mask_save(
+        mask_save_png(
             image=image,
             base_version=locked.pseudo_mask.version,
             png=pseudo_png,

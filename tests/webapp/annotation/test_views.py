@@ -220,16 +220,23 @@ def test_bytes_that_are_not_a_png_get_400(client, member, image):
     _assert_refused(response, image, MASK_NOT_PNG)
 
 
-@pytest.mark.parametrize("base_version", ["", "one", "-1", "9999999999", "99999999999999999999"])
-def test_missing_or_bad_base_version_gets_400(client, member, image, base_version):
+@pytest.mark.parametrize("base_version", ["one", "-1", "9999999999", "99999999999999999999"])
+def test_bad_base_version_gets_400(client, member, image, base_version):
     client.force_login(member)
     response = post_mask(client, image, np.zeros((10, 20), dtype=np.uint8), base_version=base_version)
     _assert_refused(response, image, services.BAD_BASE_VERSION)
 
 
-def test_bad_editing_seconds_gets_400(client, member, image):
+def test_missing_base_version_gets_400(client, member, image):
     client.force_login(member)
-    response = post_mask(client, image, np.zeros((10, 20), dtype=np.uint8), editing_seconds="nan")
+    response = post_mask(client, image, np.zeros((10, 20), dtype=np.uint8), base_version="")
+    _assert_refused(response, image, services.BASE_VERSION_REQUIRED)
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "-1", str(12 * 3600 + 1)])
+def test_bad_editing_seconds_gets_400(client, member, image, seconds):
+    client.force_login(member)
+    response = post_mask(client, image, np.zeros((10, 20), dtype=np.uint8), editing_seconds=seconds)
     _assert_refused(response, image, services.BAD_EDITING_SECONDS)
 
 

@@ -8,7 +8,13 @@ from django.urls import reverse
 from PIL import Image as PILImage
 
 from tests.conftest import mask_png
-from webapp.api.views.masks import BASE_VERSION_REQUIRED
+from webapp.annotation.services import (
+    BAD_BASE_VERSION,
+    BAD_EDITING_SECONDS,
+    BASE_VERSION_REQUIRED,
+    MAX_EDITING_SECONDS,
+    NO_MASK_SENT,
+)
 from webapp.images.models import Mask
 from webapp.images.services import MASK_CONFLICT, mask_read
 from webapp.images.validation import MASK_UNKNOWN_CLASSES, MASK_WRONG_SIZE
@@ -107,7 +113,7 @@ def test_stale_base_version_is_409_and_both_versions_are_kept(api_for, member, o
         (mask_png(np.full((24, 32), 9, dtype=np.uint8)), MASK_UNKNOWN_CLASSES.format(values=[9], valid="0..3")),
         (mask_png(np.zeros((10, 10), dtype=np.uint8)), MASK_WRONG_SIZE.format(mw=10, mh=10, iw=32, ih=24)),
         (b"\x89PNG not really", "The mask must be a PNG of class indices."),
-        (b"", "Send the mask as the request body with Content-Type: image/png."),
+        (b"", NO_MASK_SENT),
     ],
 )
 def test_bad_mask_is_400_with_the_reason_and_nothing_is_stored(api_for, member, make_image, body, message):
@@ -124,6 +130,35 @@ def test_put_without_base_version_is_400_and_stores_nothing(api_for, member, mak
     assert response.status_code == 400
     assert response.json() == {"detail": BASE_VERSION_REQUIRED}
     assert Mask.objects.filter(image=image).count() == 1
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("base_version=one", BAD_BASE_VERSION),
+        ("base_version=-1", BAD_BASE_VERSION),
+        ("base_version=1&editing_seconds=-1", BAD_EDITING_SECONDS),
+        (f"base_version=1&editing_seconds={MAX_EDITING_SECONDS + 1}", BAD_EDITING_SECONDS),
+        ("base_version=1&editing_seconds=nan", BAD_EDITING_SECONDS),
+    ],
+)
+def test_put_follows_the_editors_rules_for_versions_and_seconds(api_for, member, make_image, query, message):
+    image = make_image(mask=labels(1))
+    response = api_for(member).put(mask_url(image) + "?" + query, mask_png(labels(2)), content_type="image/png")
+    assert (response.status_code, response.json()) == (400, {"detail": message})
+    assert Mask.objects.filter(image=image).count() == 1
+
+
+def test_put_takes_twelve_hours_of_editing_and_a_weak_etag(api_for, member, make_image):
+    image = make_image(mask=labels(1))
+    response = api_for(member).put(
+        mask_url(image) + f"?editing_seconds={MAX_EDITING_SECONDS}",
+        mask_png(labels(2)),
+        content_type="image/png",
+        HTTP_IF_MATCH='W/"1"',
+    )
+    assert response.status_code == 201
+    assert Mask.objects.get(image=image, version=2).editing_seconds == MAX_EDITING_SECONDS
 
 
 def test_put_json_body_is_415(api_for, member, make_image):

@@ -10,7 +10,7 @@ from tests.conftest import mask_png, noise_png
 from tests.webapp.images.pictures import float_tiff, gradient16, png16, read_png, rgb_tiff, rotated_jpeg
 from webapp.images.display import WINDOW_PERCENTILES
 from webapp.images.selectors import BAD_WINDOW, NO_WINDOW
-from webapp.images.services import image_import, mask_save
+from webapp.images.services import image_import, mask_save, mask_save_png
 from webapp.images.validation import TOO_MANY_PIXELS, TRUNCATED, InvalidUpload, decode_image_rgb
 
 pytestmark = pytest.mark.django_db
@@ -69,7 +69,7 @@ def test_exif_rotated_jpeg_is_stored_upright_and_masks_follow_it(project, owner)
     assert not PILImage.open(image.display.open("rb")).getexif().get(0x0112)  # no second rotation
     mask_save(image=image, array=np.zeros((40, 20), dtype=np.uint8), base_version=0)
     with pytest.raises(InvalidUpload, match="is 40x20 pixels but the image is 20x40"):
-        mask_save(image=image, png=mask_png(np.zeros((20, 40))), base_version=1)
+        mask_save_png(image=image, png=mask_png(np.zeros((20, 40))), base_version=1)
 
 
 def test_import_with_a_mask_of_the_raw_size_is_refused(project, owner):

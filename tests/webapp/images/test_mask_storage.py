@@ -1,4 +1,4 @@
-"""mask_save keeps a plain grayscale upload byte for byte and normalises every other form."""
+"""mask_save_png keeps a plain grayscale upload byte for byte and normalises every other form."""
 
 import io
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from webapp.images.services import InvalidUpload, mask_read, mask_save
+from webapp.images.services import InvalidUpload, mask_read, mask_save_png
 from webapp.images.validation import check_mask_classes
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def _labels():
 def test_plain_grayscale_upload_is_stored_as_sent(make_image, owner):
     image = make_image()
     sent = _png(_labels(), "L", compress_level=1)
-    mask = mask_save(image=image, base_version=0, png=sent, author=owner)
+    mask = mask_save_png(image=image, base_version=0, png=sent, author=owner)
     with mask.file.open("rb") as handle:
         assert handle.read() == sent
     assert (mask_read(mask) == _labels()).all()
@@ -39,7 +39,7 @@ def test_plain_grayscale_upload_is_stored_as_sent(make_image, owner):
 
 def test_palette_upload_is_stored_as_grayscale_indices(make_image, owner):
     image = make_image()
-    mask = mask_save(image=image, base_version=0, png=_png(_labels(), "P"), author=owner)
+    mask = mask_save_png(image=image, base_version=0, png=_png(_labels(), "P"), author=owner)
     with mask.file.open("rb") as handle, PILImage.open(handle) as stored:
         assert stored.mode == "L"
         assert (np.array(stored) == _labels()).all()
@@ -50,7 +50,7 @@ def test_low_bit_depth_upload_is_stored_as_8_bit(make_image, owner):
     # All background: valid, but 4 bits a pixel, and the editor's decoder reads 8-bit PNGs only
     # (Pillow scales 4-bit greys to 0..255, so only 0 stays a class index).
     sent = _png(np.zeros((24, 32), np.uint8), "L", bits=4)
-    mask = mask_save(image=image, base_version=0, png=sent, author=owner)
+    mask = mask_save_png(image=image, base_version=0, png=sent, author=owner)
     with mask.file.open("rb") as handle:
         stored = handle.read()
     assert stored != sent and stored[24] == 8  # IHDR bit depth
@@ -67,7 +67,7 @@ def test_low_bit_depth_grayscale_holds_class_indices_not_stretched_greys(make_im
         source.point(lambda v: 255 * v).convert("1").save(buffer, format="PNG")
     else:
         source.save(buffer, format="PNG", bits=bits)
-    mask = mask_save(image=image, base_version=0, png=buffer.getvalue(), author=owner)
+    mask = mask_save_png(image=image, base_version=0, png=buffer.getvalue(), author=owner)
     assert (mask_read(mask) == labels).all()
 
 

@@ -1,7 +1,5 @@
 """Masks: the current one as a PNG of class indices, a new version by PUT, the history."""
 
-import re
-
 from django.http import FileResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -10,23 +8,17 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
+from webapp.annotation.services import human_mask_save, mask_save_request_parse
 from webapp.api.parsers import PNGParser
 from webapp.api.schema import BAD_REQUEST, BINARY
 from webapp.api.serializers import MaskVersionSerializer
 from webapp.api.views.base import FileView, ProjectView
 from webapp.images.models import Mask
-from webapp.images.services import MaskConflict, mask_save
+from webapp.images.services import MaskConflict
 from webapp.images.validation import InvalidUpload
 from webapp.projects.models import Role
 
 NO_MASK = "This image has no mask yet."
-BASE_VERSION_REQUIRED = (
-    "Say which mask version you edited: ?base_version=N or an If-Match header "
-    "with the ETag you read (0 for an image without a mask)."
-)
-BAD_BASE_VERSION = "base_version must be a whole number of 0 or more, not {value!r}."
-BAD_SECONDS = "editing_seconds must be a number of 0 or more, not {value!r}."
-EMPTY_BODY = "Send the mask as the request body with Content-Type: image/png."
 
 MASK_HEADERS = [
     OpenApiParameter(
@@ -59,27 +51,6 @@ class MaskConflictSerializer(serializers.Serializer):
 
 def etag(version: int) -> str:
     return f'"{version}"'
-
-
-def parse_base_version(*, query: str | None, if_match: str | None) -> int:
-    """From ?base_version= or If-Match ("3", W/"3" or 3); raises ValidationError with the reason."""
-    value = query if query is not None else if_match
-    if value is None or not value.strip():
-        raise ValidationError({"detail": BASE_VERSION_REQUIRED})
-    match = re.fullmatch(r'\s*(?:W/)?"?(\d{1,9})"?\s*', value)
-    if not match:
-        raise ValidationError({"detail": BAD_BASE_VERSION.format(value=value)})
-    return int(match.group(1))
-
-
-def parse_seconds(value: str | None) -> float:
-    try:
-        seconds = float(value) if value not in (None, "") else 0.0
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < 1e7:
-        raise ValidationError({"detail": BAD_SECONDS.format(value=value)})
-    return seconds
 
 
 def png_file_response(mask: Mask) -> FileResponse:
@@ -117,7 +88,9 @@ class MaskView(FileView):
                 OpenApiParameter.HEADER,
                 description="Instead of base_version: the ETag you read.",
             ),
-            OpenApiParameter("editing_seconds", OpenApiTypes.NUMBER, description="Active editing time."),
+            OpenApiParameter(
+                "editing_seconds", OpenApiTypes.NUMBER, description="Active editing time in seconds, 0 to 43200 (12 h)."
+            ),
         ],
         responses={201: MaskSavedSerializer, 400: BAD_REQUEST, 409: MaskConflictSerializer},
         description="Save a new human mask version. A stale base version is still stored, as a "
@@ -125,17 +98,15 @@ class MaskView(FileView):
     )
     def put(self, request, project_id: int, image_id: int):
         image = self.image(self.project(project_id, Role.ANNOTATOR), image_id)
-        base_version = parse_base_version(
-            query=request.query_params.get("base_version"), if_match=request.headers.get("If-Match")
-        )
-        seconds = parse_seconds(request.query_params.get("editing_seconds"))
-        png = request.data if isinstance(request.data, bytes) else b""
-        if not png:
-            raise ValidationError({"detail": EMPTY_BODY})
+        png = request.data if isinstance(request.data, bytes) else None
         try:
-            mask = mask_save(
-                image=image, base_version=base_version, png=png, author=request.user, editing_seconds=seconds
+            save = mask_save_request_parse(
+                png=png,
+                base_version=request.query_params.get("base_version"),
+                if_match=request.headers.get("If-Match"),
+                editing_seconds=request.query_params.get("editing_seconds"),
             )
+            mask = human_mask_save(image=image, author=request.user, save=save)
         except InvalidUpload as error:
             raise ValidationError({"detail": str(error)}) from error
         except MaskConflict as conflict:
