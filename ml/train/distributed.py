@@ -190,7 +190,11 @@ def spawn_round(
 ) -> Any:
     """Run ``fn`` on ``world`` ranks and return rank 0's result (see the module docstring)."""
     t0 = time.monotonic()
-    ctx = mp.get_context("spawn")
+    # forkserver: one server process imports torch, timm and this package once (the preload,
+    # where the server is not running yet) and forks each rank from it, clean (no CUDA context,
+    # no OpenMP pool); later rounds of the same process fork from the same server at once.
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([fn.__module__])
     events = ctx.Queue()
     stop = ctx.Event()
     threads = max(1, torch.get_num_threads() // world)  # CPU ranks share the cores
@@ -217,7 +221,7 @@ def spawn_round(
             args=(world, f"file://{tmp}/rendezvous", fn, cfg, kwargs, events, stop, threads, t0),
             nprocs=world,
             join=False,
-            start_method="spawn",
+            start_method="forkserver",
         )
         try:
             done = False

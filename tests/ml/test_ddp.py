@@ -18,6 +18,7 @@ from ml.models import build_segmenter
 from ml.train import DistributedRoundError, TrainConfig, make_plan, train_round
 from ml.train.distributed import Dist, lr_scale, world_size
 from ml.train.loop import _Runner, _Stage
+from tests.ml.synth_data import write_set
 from tests.ml.tiny_config import cfg
 
 # the student of the DDP tests: a small BatchNorm CNN (a tenth of resnet18's weights)
@@ -43,27 +44,29 @@ def _mirrored(pairs, root):
 
 
 def test_two_ranks_train_the_round_one_process_trains(synth, tmp_path):
-    """1 process of batch 4 at lr against 2 gloo ranks of batch 2 (lr x 2 by the linear rule, so
+    """1 process of batch 8 at lr against 2 gloo ranks of batch 4 (lr x 2 by the linear rule, so
     the same lr is set at half): the same global batches, in the same order, of identical
-    pixels (_mirrored, crop = image size, no scale). What may differ is BatchNorm, whose batch
-    statistics each rank takes over its own 2 images, and the Dice term, averaged over ranks
-    instead of computed over 4 images. On the first step (same weights) that moves the loss by
-    well under 1 %; afterwards the weights drift apart a little, and the loss curves stay within
-    10 % of each other while they fall by more than half. A rank that trained on other images,
-    skipped the gradient average or kept lr unscaled leaves that band within a few steps."""
-    labeled = _mirrored(synth["labeled"], tmp_path / "mirrored")
-    common = dict(method="supervised", student_steps=6, crop_size=48, scale_range=(1.0, 1.0), **LIGHT)
-    one, two = [], []
+    pixels (16 _mirrored 32 px images, two global batches an epoch; crop = image size, no scale).
+
+    What may differ is BatchNorm, whose batch statistics each rank takes over its own 4 images,
+    and the Dice term, averaged over ranks instead of computed over 8 images. On the first step
+    (same weights) that moves the loss by under 1 %; afterwards the weights drift apart a little,
+    and the curves stayed within 2.5 % of each other here while they fell by 29 %: the test
+    allows 2 % on the first step and 5 % after. With 2 images a rank, BatchNorm alone drifted the
+    curves 8 % apart, which is why the ranks get 4."""
+    labeled = _mirrored(write_set(tmp_path / "set", 16, seed=5, size=32), tmp_path / "mirrored")
+    common = dict(method="supervised", student_steps=6, crop_size=32, scale_range=(1.0, 1.0), **LIGHT)
     data = {"labeled": labeled, "val": synth["val"][:1]}
-    r1 = train_round(cfg(**common), **data, out_dir=tmp_path / "one", progress=one.append)
-    c2 = cfg(**common, batch_size=2, lr=cfg().lr / 2, cpu_ranks=2)
+    one, two = [], []
+    r1 = train_round(cfg(**common, batch_size=8), **data, out_dir=tmp_path / "one", progress=one.append)
+    c2 = cfg(**common, batch_size=4, lr=cfg().lr / 2, cpu_ranks=2)
     r2 = train_round(c2, **data, out_dir=tmp_path / "two", progress=two.append)
     assert r1.status == r2.status == "completed" and r2.steps == {"student": 6}
     assert [e.step for e in two] == list(range(1, 7))  # rank 0 alone reports, once per step
     a, b = [e.losses["loss"] for e in one], [e.losses["loss"] for e in two]
-    assert abs(a[0] - b[0]) / a[0] < 0.01, (a, b)
-    assert all(abs(x - y) / x < 0.10 for x, y in zip(a, b, strict=True)), (a, b)
-    assert a[-1] < a[0] / 2 and b[-1] < b[0] / 2, (a, b)
+    assert abs(a[0] - b[0]) / a[0] < 0.02, (a, b)
+    assert all(abs(x - y) / x < 0.05 for x, y in zip(a, b, strict=True)), (a, b)
+    assert a[-1] < a[0] * 0.8 and b[-1] < b[0] * 0.8, (a, b)  # a fall well beyond the band
     assert r2.best_miou["student"] is not None
     assert {"student_latest.pt", "student_best.pt", "round.json", "config.yaml"} <= {
         p.name for p in (tmp_path / "two").iterdir()
@@ -74,7 +77,7 @@ def test_a_cancelled_two_rank_round_resumes_where_it_stopped(synth, tmp_path):
     """Both stages under DDP (two teachers, the gate's student warmed up beside them and
     wrapped once): a cancel reaches every rank at the same step, rank 0 saves, and the next
     run continues from its checkpoints."""
-    c = cfg(teacher_steps=2, student_steps=8, save_every=1, teacher_gate=True, cpu_ranks=2, batch_size=2, **LIGHT)
+    c = cfg(teacher_steps=2, student_steps=12, save_every=1, teacher_gate=True, cpu_ranks=2, batch_size=2, **LIGHT)
     small = {"labeled": synth["labeled"][:4], "unlabeled": synth["unlabeled"][:4], "val": synth["val"][:1]}
     events = []
 
@@ -82,14 +85,14 @@ def test_a_cancelled_two_rank_round_resumes_where_it_stopped(synth, tmp_path):
         return any(e.stage == "student" and e.step >= 2 for e in events)
 
     r1 = train_round(c, **small, out_dir=tmp_path, progress=events.append, should_stop=stop)
-    assert r1.status == "cancelled" and r1.steps["teachers"] == 2 and 2 <= r1.steps["student"] < 8
+    assert r1.status == "cancelled" and r1.steps["teachers"] == 2 and 2 <= r1.steps["student"] < 12
     assert r1.gate is not None and (tmp_path / "gate.json").is_file()
     saved = load_checkpoint(tmp_path / "student_latest.pt")["step"]
     assert saved == r1.steps["student"]
     events2 = []
     r2 = train_round(c, **small, out_dir=tmp_path, progress=events2.append)
-    assert r2.status == "completed" and r2.steps == {"teachers": 2, "student": 8}
-    assert [(e.stage, e.step) for e in events2] == [("student", s) for s in range(saved + 1, 9)]
+    assert r2.status == "completed" and r2.steps == {"teachers": 2, "student": 12}
+    assert [(e.stage, e.step) for e in events2] == [("student", s) for s in range(saved + 1, 13)]
     assert {"su", "ru", "student"} == set(r2.checkpoints)
 
 
