@@ -1,4 +1,4 @@
-"""Reads for the editor: the mask to start from and the next image that needs labels."""
+"""Reads for the editor: the current mask, the latest machine mask and the next image that needs labels."""
 
 from dataclasses import dataclass
 
@@ -7,17 +7,6 @@ import numpy as np
 from webapp.images.models import Image, ImageStatus, Mask, MaskSource
 from webapp.images.validation import encode_mask_png
 from webapp.projects.models import Project
-from webapp.training import prediction
-from webapp.training.models import ModelVersion
-
-NOTHING_TO_PREFILL = (
-    "There is no model prediction or pseudo-label for this image yet: paint it by hand, "
-    "or train and activate a model first."
-)
-
-
-class NoPrefill(Exception):
-    """Neither the active model nor the image's history offers a starting mask."""
 
 
 @dataclass(frozen=True)
@@ -47,19 +36,9 @@ def mask_current_png(*, image: Image) -> MaskPng:
     return MaskPng(png=encode_mask_png(empty), version=0, source="empty")
 
 
-def mask_prefill_png(*, image: Image) -> MaskPng:
-    """A starting mask from a model: the active model's prediction when it can predict,
-    else the image's latest pseudo-label or stored prediction. Raises NoPrefill."""
-    project = image.project
-    predicted = _predict_with_active_model(project=project, image=image)
-    if predicted is not None:
-        array, scores = predicted
-        return MaskPng(
-            png=encode_mask_png(array),
-            version=image.mask_version,
-            source="prediction",
-            model_number=scores.get("model_version"),
-        )
+def mask_machine_latest_png(*, image: Image) -> MaskPng | None:
+    """The image's latest pseudo-label or stored model mask, offered as a save on top of its
+    current version; None when it has neither."""
     latest = (
         Mask.objects.filter(image=image, source__in=[MaskSource.PSEUDO, MaskSource.MODEL])
         .select_related("model_version")
@@ -67,21 +46,11 @@ def mask_prefill_png(*, image: Image) -> MaskPng:
         .first()
     )
     if latest is None:
-        raise NoPrefill(NOTHING_TO_PREFILL)
+        return None
     with latest.file.open("rb") as handle:
         png = handle.read()
     number = latest.model_version.number if latest.model_version else None
     return MaskPng(png=png, version=image.mask_version, source=latest.source, model_number=number)
-
-
-def _predict_with_active_model(*, project: Project, image: Image):
-    """(array, scores) from webapp.training.prediction, or None when the project cannot predict."""
-    if not ModelVersion.objects.filter(project=project, is_active=True).exists():
-        return None
-    try:
-        return prediction.predict_image_array(project=project, image=image)
-    except prediction.NoActiveModel:
-        return None
 
 
 def image_next_to_label(*, project: Project, after: int | None) -> Image | None:

@@ -1,15 +1,19 @@
-"""Human mask saves, from the editor page and from the API: one parser for the request's
-values (the same rules and messages on both), one save. The mask itself is stored by
-webapp.images.services.mask_save_png.
+"""The editor's services. Human mask saves, from the editor page and from the API: one parser
+for the request's values (the same rules and messages on both), one save; the mask itself is
+stored by webapp.images.services.mask_save_png. And the starting mask that the editor's
+prefill asks for, which runs the project's served model.
 """
 
 import re
 from dataclasses import dataclass
 
+from webapp.annotation.selectors import MaskPng, mask_machine_latest_png
 from webapp.converters import MAX_ID
 from webapp.images.models import Image, Mask
 from webapp.images.services import mask_save_png
-from webapp.images.validation import InvalidUpload
+from webapp.images.validation import InvalidUpload, encode_mask_png
+from webapp.training import prediction
+from webapp.training.models import ModelVersion
 
 BASE_VERSION_REQUIRED = (
     "Say which mask version you edited: base_version=N, or an If-Match header with the ETag "
@@ -24,8 +28,17 @@ NO_MASK_SENT = (
     "or a file field named “mask”."
 )
 
+NOTHING_TO_PREFILL = (
+    "There is no model prediction or pseudo-label for this image yet: paint it by hand, "
+    "or train and activate a model first."
+)
+
 # A version number, bare or as the ETag we send ("3"), weak or not (W/"3").
 _VERSION = re.compile(r'\s*(?:W/)?"?(\d+)"?\s*')
+
+
+class NoPrefill(Exception):
+    """Neither the active model nor the image's history offers a starting mask."""
 
 
 @dataclass(frozen=True)
@@ -88,3 +101,25 @@ def human_mask_save(*, image: Image, author, save: MaskSaveRequest) -> Mask:
         author=author,
         editing_seconds=save.editing_seconds,
     )
+
+
+def mask_prefill(*, image: Image) -> MaskPng:
+    """A starting mask from a model: the active model's prediction when it can predict (it
+    runs the network), else the image's latest pseudo-label or stored prediction. Raises NoPrefill."""
+    project = image.project
+    if ModelVersion.objects.filter(project=project, is_active=True).exists():
+        try:
+            array, scores = prediction.predict_image_array(project=project, image=image)
+        except prediction.NoActiveModel:  # its weights are missing or unreadable: fall back
+            pass
+        else:
+            return MaskPng(
+                png=encode_mask_png(array),
+                version=image.mask_version,
+                source="prediction",
+                model_number=scores.get("model_version"),
+            )
+    latest = mask_machine_latest_png(image=image)
+    if latest is None:
+        raise NoPrefill(NOTHING_TO_PREFILL)
+    return latest

@@ -15,15 +15,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
-from webapp.annotation.selectors import (
-    MaskPng,
-    NoPrefill,
-    image_next_to_label,
-    mask_current_png,
-    mask_prefill_png,
-    unpainted_index,
-)
-from webapp.annotation.services import human_mask_save, mask_save_request_parse
+from webapp.annotation.selectors import MaskPng, image_next_to_label, mask_current_png, unpainted_index
+from webapp.annotation.services import NoPrefill, human_mask_save, mask_prefill, mask_save_request_parse
 from webapp.converters import parse_id
 from webapp.images.selectors import display_window_config, image_get
 from webapp.images.services import MaskConflict
@@ -109,7 +102,7 @@ def prefill(request, project_id: int, image_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, role=Role.ANNOTATOR)
     image = image_get(project=project, image_id=image_id)
     try:
-        return _png_response(mask_prefill_png(image=image))
+        return _png_response(mask_prefill(image=image))
     except NoPrefill as nothing:
         return JsonResponse({"error": str(nothing)}, status=404)
 

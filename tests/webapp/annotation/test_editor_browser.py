@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
-from webapp.annotation import selectors, views
+from webapp.annotation import services, views
 from webapp.images.services import mask_read
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -211,7 +211,7 @@ def test_keyboard_shortcuts_choose_classes_tools_undo_redo_and_help(page_for, li
 
     page.locator("[data-prefill]").click()
     page.wait_for_function(
-        "text => document.querySelector('[data-status]').textContent === text", arg=selectors.NOTHING_TO_PREFILL
+        "text => document.querySelector('[data-status]').textContent === text", arg=services.NOTHING_TO_PREFILL
     )
 
     page.keyboard.press("?")

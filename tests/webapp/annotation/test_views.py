@@ -9,7 +9,7 @@ from django.urls import reverse
 from PIL import Image as PILImage
 
 from tests.conftest import mask_png, png_bytes
-from webapp.annotation import selectors, services, views
+from webapp.annotation import services, views
 from webapp.images.models import ImageStatus, Mask, MaskSource
 from webapp.images.services import MaskScores, mask_save
 from webapp.images.validation import MASK_NOT_PNG, MASK_NOT_SINGLE_CHANNEL, MASK_UNKNOWN_CLASSES, MASK_WRONG_SIZE
@@ -290,7 +290,7 @@ def test_prefill_without_model_or_pseudo_label_says_so(client, member, image):
     client.force_login(member)
     response = client.get(url("prefill", image))
     assert response.status_code == 404
-    assert response.json() == {"error": selectors.NOTHING_TO_PREFILL}
+    assert response.json() == {"error": services.NOTHING_TO_PREFILL}
 
 
 def test_prefill_falls_back_to_the_latest_pseudo_label(client, member, image):
