@@ -13,4 +13,5 @@ def section_context(*, project: Project, bound: dict) -> dict:
     return {
         "serving_form": bound.get(SECTION) or PrecisionForm(prefix=SECTION, initial={"precision": state.precision}),
         "serving": state,
+        "serving_bulk_error": bound.get("serving_bulk_error"),
     }

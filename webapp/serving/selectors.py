@@ -6,7 +6,7 @@ from pathlib import Path
 from django.conf import settings
 
 from webapp.projects.models import Project
-from webapp.serving.models import CheckStatus, Int8Check, Precision, ProjectServing
+from webapp.serving.models import BulkPrediction, CheckStatus, Int8Check, Precision, ProjectServing
 from webapp.training.models import ModelVersion
 
 
@@ -36,6 +36,7 @@ class ServingState:
     precision: str  # the admin's choice
     version: ModelVersion | None  # the active one
     check: Int8Check | None  # the active version's int8 check
+    bulk: BulkPrediction | None  # the latest bulk prediction
 
     @property
     def serves(self) -> str:
@@ -47,8 +48,14 @@ class ServingState:
     def checking(self) -> bool:
         return self.check is not None and self.check.status in (CheckStatus.QUEUED, CheckStatus.RUNNING)
 
+    @property
+    def busy(self) -> bool:
+        """A check or a bulk prediction is under way: the section polls."""
+        return self.checking or (self.bulk is not None and self.bulk.active)
+
 
 def serving_state(*, project: Project) -> ServingState:
     version = ModelVersion.objects.filter(project=project, is_active=True).first()
     check = Int8Check.objects.filter(version=version).first() if version is not None else None
-    return ServingState(precision=serving_precision(project=project), version=version, check=check)
+    bulk = BulkPrediction.objects.filter(project=project).select_related("model_version").first()
+    return ServingState(precision=serving_precision(project=project), version=version, check=check, bulk=bulk)

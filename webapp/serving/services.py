@@ -1,11 +1,14 @@
 """Writes: the project's serving precision. Choosing int8 for a model version that has not
 been checked queues its check (webapp.serving.checks); int8 is served once it passes."""
 
+from datetime import timedelta
+
 from django.db import transaction
+from django.utils import timezone
 
 from webapp.projects.models import Project
-from webapp.serving.models import CheckStatus, Int8Check, Precision, ProjectServing
-from webapp.serving.tasks import int8_check
+from webapp.serving.models import BulkPrediction, CheckStatus, Int8Check, JobStatus, Precision, ProjectServing
+from webapp.serving.tasks import bulk_prediction, int8_check
 from webapp.training.models import ModelVersion
 from webapp.training.prediction import NO_ACTIVE_MODEL
 
@@ -15,6 +18,10 @@ INT8_CHECKING = (
     "fp32 on its validation images. Predictions stay in fp32 until it passes."
 )
 INT8_SERVED = "Predictions run in int8 (ONNX Runtime) with model v{number}."
+BULK_STARTED = "Predicting every image of the project with its served model; masks are not touched."
+BULK_RUNNING = "A bulk prediction of this project is already under way."
+BULK_INTERRUPTED = "Interrupted: its worker stopped reporting progress."
+BULK_STALE_AFTER = timedelta(minutes=10)  # a running job silent this long lost its worker
 
 
 class ServingRefused(Exception):
@@ -46,3 +53,19 @@ def serving_precision_set(*, project: Project, precision: str) -> str:
         )
         transaction.on_commit(lambda: int8_check.delay(check.pk))
     return INT8_CHECKING.format(number=version.number)
+
+
+@transaction.atomic
+def bulk_prediction_start(*, project: Project, user) -> BulkPrediction:
+    """Queue "predict every image" (one job per project at a time); the default-queue worker runs it."""
+    Project.objects.select_for_update().filter(pk=project.pk).first()  # one start at a time
+    if not ModelVersion.objects.filter(project=project, is_active=True).exists():
+        raise ServingRefused(NO_ACTIVE_MODEL.format(project=project.name))
+    BulkPrediction.objects.filter(
+        project=project, status=JobStatus.RUNNING, heartbeat_at__lt=timezone.now() - BULK_STALE_AFTER
+    ).update(status=JobStatus.FAILED, error=BULK_INTERRUPTED, finished_at=timezone.now())
+    if BulkPrediction.objects.filter(project=project, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists():
+        raise ServingRefused(BULK_RUNNING)
+    job = BulkPrediction.objects.create(project=project, requested_by=user)
+    transaction.on_commit(lambda: bulk_prediction.delay(job.pk))
+    return job
