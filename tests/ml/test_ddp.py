@@ -5,6 +5,7 @@ The ranks are spawned processes (each imports torch and timm), so every test tha
 costs a few seconds before it trains; the networks are the smallest of the tiny config.
 """
 
+import multiprocessing
 import time
 
 import numpy as np
@@ -143,3 +144,9 @@ def test_world_size_lr_rule_and_validation():
     for bad in ({"gpus": -1}, {"gpus": 1.5}, {"cpu_ranks": 0}, {"lr_scaling": "cubic"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             TrainConfig(**bad)
+
+
+def test_a_daemonic_worker_is_told_to_use_the_solo_pool(synth, tmp_path, monkeypatch):
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True)  # a Celery prefork child
+    with pytest.raises(DistributedRoundError, match="-P solo"):
+        train_round(cfg(cpu_ranks=2), labeled=synth["labeled"], out_dir=tmp_path)
