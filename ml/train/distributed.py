@@ -136,8 +136,8 @@ class Dist:
             return model
         if id(model) not in self._wrapped:
             ids = [self.device.index] if self.device is not None and self.device.type == "cuda" else None
-            # find_unused_parameters: an encoder stage the decoder does not read (the app's
-            # student stops at stride 4) gets no gradient, which DDP must be told to expect
+            # find_unused_parameters: weights that never get a gradient (the app's hybrid SU
+            # teacher keeps 99 tensors of its EfficientNet stem past stride 8) must be expected
             self._wrapped[id(model)] = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
         return self._wrapped[id(model)]
 
