@@ -6,6 +6,7 @@ Layout:
     images/<id>_<name>     the original files
     masks/<id>_<stem>.png  single-channel PNGs of class indices (the stored mask, byte for byte)
     masks_color/...png     the same masks in the class colours (RGB), for people
+    predictions/...png     with include_predictions: the served model's bulk predictions
     coco.json              COCO: images, categories (id = class index + 1, ignore class left
                            out) and one RLE annotation per class present in each mask
 
@@ -31,6 +32,7 @@ from webapp.datasets.voc import cvat_members, voc_members
 from webapp.images.models import Image, ImageStatus, Mask, MaskSource
 from webapp.images.services import mask_read
 from webapp.projects.models import Project
+from webapp.serving.models import Prediction
 
 MASKS_HUMAN = "human"
 MASKS_HUMAN_PSEUDO = "human+pseudo"
@@ -106,13 +108,19 @@ class _Sink:
 
 
 def dataset_zip_stream(
-    *, project: Project, masks: str = MASKS_HUMAN, include_unlabeled: bool = False
+    *, project: Project, masks: str = MASKS_HUMAN, include_unlabeled: bool = False, include_predictions: bool = False
 ) -> Iterator[bytes]:
-    """Yield the zip in pieces while it is written; memory stays at about one image."""
+    """Yield the zip in pieces while it is written; memory stays at about one image.
+
+    With ``include_predictions`` each exported image's bulk prediction (webapp.serving), if
+    it has one, is added as predictions/<stem>.png (class indices), named in its manifest entry
+    with the model version and precision that made it."""
     classes = list(project.label_classes.all())
     palette = {c.index: hex_to_rgb(c.color) for c in classes}
     category_ids = {c.index: c.index + 1 for c in classes if not c.is_ignore}
     images = project.images.select_related("current_mask").order_by("id")
+    if include_predictions:
+        images = images.select_related("prediction__model_version")
     if not include_unlabeled:
         images = images.exclude(current_mask=None)
     sink = _Sink()
@@ -156,6 +164,8 @@ def dataset_zip_stream(
                 annotations += coco_annotations(
                     label_map=label_map, image_id=image.pk, category_ids=category_ids, first_id=len(annotations) + 1
                 )
+            if include_predictions:
+                entry.update(_prediction_member(archive, image, PurePath(stem).stem))
             coco_images.append(
                 {"id": image.pk, "file_name": entry["image"], "width": image.width, "height": image.height}
             )
@@ -176,10 +186,24 @@ def dataset_zip_stream(
             ],
             "ignore_index": project.ignore_index,
         }
+        if include_predictions:
+            classes_json["predictions"] = True
         coco = coco_document(project=project, masks=masks, images=coco_images, annotations=annotations)
         for name, payload in (("classes.json", classes_json), ("manifest.json", manifest), ("coco.json", coco)):
             archive.writestr(zipfile.ZipInfo(name), json.dumps(payload, indent=1), compress_type=zipfile.ZIP_DEFLATED)
     yield sink.take()
+
+
+def _prediction_member(archive: zipfile.ZipFile, image: Image, stem: str) -> dict[str, Any]:
+    """Write the image's prediction into the zip, if it has one; its manifest fields."""
+    prediction: Prediction | None = getattr(image, "prediction", None)
+    if prediction is None:
+        return {"prediction": None, "prediction_model_version": None, "prediction_precision": None}
+    name = f"predictions/{stem}.png"
+    with prediction.file.open("rb") as handle:
+        archive.writestr(name, handle.read())
+    version = prediction.model_version.number if prediction.model_version else None
+    return {"prediction": name, "prediction_model_version": version, "prediction_precision": prediction.precision}
 
 
 def coco_json(*, project: Project, masks: str = MASKS_HUMAN) -> dict:

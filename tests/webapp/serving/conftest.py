@@ -5,6 +5,7 @@ import pytest
 from tests.conftest import mask_png
 from tests.webapp.api.conftest import (  # noqa: F401  fixtures shared with the API tests
     active_model,
+    api_for,
     png_of,
     tiny_student_checkpoint,
     two_region_image,

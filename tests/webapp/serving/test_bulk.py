@@ -2,7 +2,9 @@
 queue, with progress; predictions are stored apart from masks, which stay untouched."""
 
 import io
+import json
 import time
+import zipfile
 from datetime import timedelta
 
 import numpy as np
@@ -164,3 +166,25 @@ def test_admin_starts_it_from_the_section_which_polls_and_shows_progress(
     assert "3 of 7 images" in section and '<progress value="3" max="7">' in section
     again = client.post(url, headers=HX).content.decode()
     assert escape(BULK_RUNNING) in again
+
+
+@pytest.mark.django_db
+def test_the_zip_export_can_include_the_predictions(
+    api_for, member, project, owner, active_model, two_region_images, django_capture_on_commit_callbacks
+):
+    job = start(project, owner, django_capture_on_commit_callbacks)
+    bulk_prediction_execute(job_id=job.pk)
+    url = reverse("api:export", kwargs={"project_id": project.pk})
+    response = api_for(member).get(url, {"include_predictions": "true"})
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    manifest = json.loads(archive.read("manifest.json"))
+    assert len(manifest) == 5 and json.loads(archive.read("classes.json"))["predictions"] is True
+    for entry in manifest:
+        assert entry["prediction"].startswith("predictions/") and entry["mask"].startswith("masks/")
+        assert (entry["prediction_model_version"], entry["prediction_precision"]) == (1, "fp32")
+        mask = np.array(PILImage.open(io.BytesIO(archive.read(entry["prediction"]))))
+        assert_two_regions(mask, entry["width"])
+    plain = zipfile.ZipFile(io.BytesIO(b"".join(api_for(member).get(url).streaming_content)))
+    assert not [name for name in plain.namelist() if name.startswith("predictions/")]
+    assert "prediction" not in json.loads(plain.read("manifest.json"))[0]

@@ -76,6 +76,11 @@ class ExportView(FileView):
                 OpenApiTypes.BOOL,
                 description="Also images without an exported mask (segloop format only).",
             ),
+            OpenApiParameter(
+                "include_predictions",
+                OpenApiTypes.BOOL,
+                description="Also the bulk predictions of the served model, as predictions/ (segloop format only).",
+            ),
         ],
         responses={(200, "application/zip"): BINARY, 400: BAD_REQUEST},
         description="The dataset as a zip: images/, masks/ (PNG of class indices), masks_color/, "
@@ -86,8 +91,14 @@ class ExportView(FileView):
         masks = masks_choice(request)
         fmt = format_choice(request.query_params.get("format"), choices=FORMAT_CHOICES, default=FORMAT_SEGLOOP)
         include_unlabeled = request.query_params.get("include_unlabeled", "").lower() in ("1", "true", "yes")
+        include_predictions = request.query_params.get("include_predictions", "").lower() in ("1", "true", "yes")
         if fmt == FORMAT_SEGLOOP:
-            stream = dataset_zip_stream(project=project, masks=masks, include_unlabeled=include_unlabeled)
+            stream = dataset_zip_stream(
+                project=project,
+                masks=masks,
+                include_unlabeled=include_unlabeled,
+                include_predictions=include_predictions,
+            )
         else:
             stream = format_zip_stream(project=project, fmt=fmt, masks=masks)
         response = StreamingHttpResponse(stream, content_type="application/zip")
