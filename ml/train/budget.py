@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 PROBE_STEPS = 2  # timed steps per stage, after one warm-up step
 REPLAN_AFTER = 5  # real steps of a stage before its count is corrected from measured time
+REPLANS_PER_STAGE = 20  # then corrected again every twentieth of the stage, from the latest step times
 SAFETY = 0.95  # share of the time left that steps may fill (checkpoints, logging, jitter)
 # Pseudo-labelling one image costs more than the teachers' forward passes: decoding it, fusing,
 # scoring, writing the mask and map PNGs and the rows. Fitted on the app's first CamVid round

@@ -36,7 +36,7 @@ from ml.metrics import evaluate
 from ml.models import ModelSpec, Segmenter, build_segmenter
 from ml.runtime import autocast, resolve_device
 
-from .budget import REPLAN_AFTER, RoundBudget
+from .budget import REPLAN_AFTER, REPLANS_PER_STAGE, RoundBudget
 from .config import TrainConfig
 from .distributed import Dist, lr_scale, spawn_round, world_size
 from .plan import make_plan
@@ -290,14 +290,18 @@ class _Runner:
     def run(
         self, st: _Stage, step_fn: Callable[[int], dict], replan: Callable[[_Stage, float], None] | None = None
     ) -> None:
-        """Train ``st`` to its total; ``replan(st, seconds_per_step)`` may change st.total once,
-        after REPLAN_AFTER steps measured here (the first step, which warms up, excluded).
+        """Train ``st`` to its total; ``replan(st, seconds_per_step)`` may change st.total after
+        REPLAN_AFTER steps measured here (the first step, which warms up, excluded), then again
+        every twentieth of the stage, from the step time since the last re-plan: a worker that
+        gets busier or quieter mid-round still ends on time. Counted in steps, not seconds, so
+        that every rank re-plans at the same step.
         With several ranks step_fn runs the DDP-wrapped networks, every rank stops at the same
         step, and the stage ends once rank 0 has written its checkpoints."""
         cfg = self.cfg
         for m in st.models.values():
             m.train()
-        first: tuple[int, float] | None = None
+        first: tuple[int, float] | None = None  # (step, time) where the measured window starts
+        window = REPLAN_AFTER
         while st.step < st.total:
             if self.dist.any(self.should_stop is not None and self.should_stop()):
                 self.save_latest(st)
@@ -321,8 +325,9 @@ class _Runner:
             if replan is not None:
                 if first is None:
                     first = (st.step, time.monotonic())
-                elif st.step - first[0] == REPLAN_AFTER:
-                    replan(st, (time.monotonic() - first[1]) / REPLAN_AFTER)
+                elif st.step - first[0] >= window and st.step < st.total:
+                    replan(st, (time.monotonic() - first[1]) / (st.step - first[0]))
+                    first, window = (st.step, time.monotonic()), max(REPLAN_AFTER, st.total // REPLANS_PER_STAGE)
             if st.step % cfg.save_every == 0 or st.step == st.total:
                 self.save_latest(st)
             self.report(st, out, lr, mious)
