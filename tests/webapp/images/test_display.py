@@ -101,7 +101,9 @@ def test_training_and_prediction_read_the_display_file(project, owner, monkeypat
 
     seen = []
     monkeypatch.setattr(prediction, "served_model", lambda project: None)
-    monkeypatch.setattr(prediction, "_predict", lambda loaded, pixels: seen.append(np.asarray(pixels)) or (None, {}))
+    monkeypatch.setattr(
+        prediction, "predict_pixels", lambda loaded, pixels: seen.append(np.asarray(pixels)) or (None, {})
+    )
     prediction.predict_image_array(project=project, image=image)
     assert np.array_equal(seen[0][..., 0], stored(image.display))
 

@@ -7,6 +7,7 @@ import torch
 
 from ml import losses as L
 from ml.train import TrainConfig
+from ml.train.distributed import Dist
 from ml.train.loop import _datasets
 from tests.webapp.review.regions_setup import ROAD, VOID, H, W, block_image
 from webapp.images.models import Image
@@ -119,7 +120,7 @@ def test_the_round_trains_its_labeled_pixels_supervised_and_the_rest_unsupervise
         unlabeled_batch_size=1,
         cache_images=False,
     )
-    data = _datasets(cfg, [pair(p)], [entry for entry in training_set.unlabeled if entry == pair(p)], [], [])
+    data = _datasets(cfg, [pair(p)], [entry for entry in training_set.unlabeled if entry == pair(p)], [], [], Dist())
     torch.manual_seed(0)
     labeled, unlabeled = next(data["labeled"]), next(data["unlabeled"])
 
