@@ -12,6 +12,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from webapp.env import env_bool, env_int, env_list, env_str
+from webapp.object_storage import s3_storages
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("SEGLOOP_DATA_DIR", str(BASE_DIR / "var")))
@@ -126,6 +127,24 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 MODELS_ROOT = Path(env_str("SEGLOOP_MODELS_ROOT", str(MEDIA_ROOT / "models")))
 # Remote storage (S3): local copies of the files that training reads (webapp.training.files).
 SEGLOOP_FILE_CACHE = Path(env_str("SEGLOOP_FILE_CACHE", str(MEDIA_ROOT.parent / "file-cache")))
+
+# S3-compatible object storage (django-storages), off unless SEGLOOP_S3_BUCKET is set. Media
+# (images, masks) go to the "default" storage, checkpoints to "checkpoints" under their own
+# prefix; MODELS_ROOT is then each worker's local work folder and cache. Objects are private:
+# no public URLs, and any URL the storage makes is signed and short-lived (the app serves
+# images and masks itself, through its access checks).
+SEGLOOP_S3_BUCKET = env_str("SEGLOOP_S3_BUCKET")
+if SEGLOOP_S3_BUCKET:
+    STORAGES = s3_storages(
+        bucket=SEGLOOP_S3_BUCKET,
+        endpoint_url=env_str("SEGLOOP_S3_ENDPOINT_URL"),  # empty: AWS itself
+        region=env_str("SEGLOOP_S3_REGION"),
+        access_key=env_str("AWS_ACCESS_KEY_ID"),  # empty: boto3's own chain (a machine's role)
+        secret_key=env_str("AWS_SECRET_ACCESS_KEY"),
+        prefix=env_str("SEGLOOP_S3_PREFIX"),
+        addressing_style=env_str("SEGLOOP_S3_ADDRESSING_STYLE"),  # "path" for MinIO and most non-AWS servers
+        url_expire_seconds=env_int("SEGLOOP_S3_URL_EXPIRE_SECONDS", 300),
+    )
 
 # Training workers (docs/workers.md): a running worker touches its run's heartbeat this often;
 # a run whose heartbeat is older than SEGLOOP_RUN_STALE_SECONDS counts as dead (the reaper).

@@ -17,6 +17,7 @@ from webapp.images.models import Image, MaskSource
 from webapp.images.services import mask_read
 from webapp.serving.models import CheckStatus, Int8Check, Precision, ProjectServing
 from webapp.training.config import project_ignore_index
+from webapp.training.files import checkpoints_upload
 from webapp.training.model_files import student_export_path
 from webapp.training.prediction import LoadedModel, image_pixels, model_input, predict_pixels, version_model
 
@@ -96,6 +97,7 @@ def _measure(check: Int8Check) -> None:
     loss = 100 * (fp32_miou - int8_miou)
     check.fp32_miou, check.int8_miou, check.num_images = fp32_miou, int8_miou, len(validation)
     check.int8_path = str(target.relative_to(Path(settings.MODELS_ROOT)))
+    checkpoints_upload(paths=[target])  # object storage: up before the row says where it is
     values = {
         "number": version.number,
         "int8": 100 * int8_miou,

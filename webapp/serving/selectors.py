@@ -3,10 +3,9 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
-
 from webapp.projects.models import Project
 from webapp.serving.models import BulkPrediction, CheckStatus, Int8Check, Precision, ProjectServing
+from webapp.training.files import checkpoint_local
 from webapp.training.models import ModelVersion
 
 
@@ -27,7 +26,10 @@ def int8_served_path(*, version: ModelVersion) -> Path | None:
     )
     if not relative:
         return None
-    path = Path(settings.MODELS_ROOT) / relative
+    try:
+        path = checkpoint_local(relative)
+    except FileNotFoundError:
+        return None
     return path if path.is_file() else None
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from webapp.training.files import checkpoint_local
 from webapp.training.models import ModelVersion
 
 FORMATS = {"torchscript": ".ts", "onnx": ".onnx"}
@@ -25,8 +26,8 @@ def student_export_path(*, version: ModelVersion, fmt: str) -> Path:
     """The exported file, made now if it is not cached yet."""
     from ml.export import export_student  # imports torch: kept off web start-up
 
-    checkpoint = Path(settings.MODELS_ROOT) / version.student_path
     try:
+        checkpoint = checkpoint_local(version.student_path)
         mtime = int(checkpoint.stat().st_mtime_ns)
     except OSError as err:
         raise ModelFileMissing(CHECKPOINT_MISSING.format(number=version.number)) from err

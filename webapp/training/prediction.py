@@ -26,6 +26,7 @@ from webapp.images.models import Image
 from webapp.images.validation import decode_image_rgb
 from webapp.projects.models import Project
 from webapp.serving.selectors import int8_served_path
+from webapp.training.files import checkpoint_local
 from webapp.training.models import ModelVersion
 
 if TYPE_CHECKING:  # for the annotation only: torch is imported only by processes that predict
@@ -111,12 +112,12 @@ def served_model(*, project: Project) -> LoadedModel:
     version = ModelVersion.objects.filter(project=project, is_active=True).first()
     if version is None:
         raise NoActiveModel(NO_ACTIVE_MODEL.format(project=project.name))
-    path = Path(settings.MODELS_ROOT) / version.student_path
     int8 = int8_served_path(version=version)
     try:
+        path = checkpoint_local(version.student_path)
         key = (version.pk, path.stat().st_mtime, str(int8 or ""))
     except OSError as err:
-        logger.warning("Model v%s of project %s: no checkpoint at %s", version.number, project.pk, path)
+        logger.warning("Model v%s of project %s: no checkpoint %s", version.number, project.pk, version.student_path)
         raise NoActiveModel(MODEL_FILE_MISSING.format(number=version.number, project=project.name)) from err
     with _lock:
         if key in _cache:
@@ -147,7 +148,7 @@ def cached_model_count() -> int:
 
 def version_model(*, version: ModelVersion) -> LoadedModel:
     """The fp32 model of any version, loaded now and not cached (for checks, not requests)."""
-    return _load(version, Path(settings.MODELS_ROOT) / version.student_path, None)
+    return _load(version, checkpoint_local(version.student_path), None)
 
 
 def _load(version: ModelVersion, path: Path, int8: Path | None) -> LoadedModel:

@@ -35,7 +35,7 @@ from webapp.review.models import ReviewItem, ReviewStatus
 from webapp.review.queue import label_class_shares, review_queue_reorder, review_threshold_calibrate
 from webapp.review.services import review_item_create, review_item_supersede
 from webapp.training.config import project_ignore_index
-from webapp.training.files import local_path, models_root, pseudo_training_copy_path
+from webapp.training.files import checkpoint_local, checkpoints_upload, local_path, pseudo_training_copy_path
 from webapp.training.models import ModelVersion, TrainingRun
 
 RELABELLED_STATUSES = (ImageStatus.UNLABELED, ImageStatus.PSEUDO_LABELED, ImageStatus.IN_REVIEW)
@@ -100,11 +100,11 @@ def pseudo_label_project(*, run: TrainingRun, version: ModelVersion, should_stop
     device = resolve_device(run.config.get("device", "auto"))
     labeller = pseudo_labeller(run=run, version=version)
     if labeller == TEACHERS:
-        su, _ = load_model(models_root() / version.su_teacher_path, map_location=device)
-        ru, _ = load_model(models_root() / version.ru_teacher_path, map_location=device)
+        su, _ = load_model(checkpoint_local(version.su_teacher_path), map_location=device)
+        ru, _ = load_model(checkpoint_local(version.ru_teacher_path), map_location=device)
         networks = [su, ru]
     else:
-        student, _ = load_model(models_root() / version.student_path, map_location=device)
+        student, _ = load_model(checkpoint_local(version.student_path), map_location=device)
         networks = [student]
     _record_labeller(run, labeller)
     tau = float(run.config.get("tau", 0.95))
@@ -260,3 +260,4 @@ def _write_training_copy(project_id, image_id, version, pred, confidence, tau, i
     partial = target.with_suffix(".part")
     partial.write_bytes(gray_png(label))
     partial.replace(target)
+    checkpoints_upload(paths=[target])  # object storage: every worker trains on the same copy

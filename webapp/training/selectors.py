@@ -10,7 +10,7 @@ from django.utils import timezone
 from webapp.images.models import Image, ImageStatus, MaskSource
 from webapp.projects.models import Project
 from webapp.review.models import ReviewItem
-from webapp.training.files import local_path, models_root, pseudo_training_copy_path
+from webapp.training.files import local_path, models_root, pseudo_training_copy_local
 from webapp.training.models import ACTIVE_STATUSES, ModelVersion, RunStatus, TrainingRun
 
 
@@ -116,8 +116,8 @@ def training_set_for_project(*, project: Project) -> TrainingSet:
     for image in pseudo.order_by("id"):
         mask = image.current_mask
         assert mask is not None, "filtered on current_mask__source"
-        copy = pseudo_training_copy_path(project_id=project.pk, image_id=image.pk, mask_version=mask.version)
-        mask_path = str(copy) if copy.exists() else local_path(mask.file)
+        copy = pseudo_training_copy_local(project_id=project.pk, image_id=image.pk, mask_version=mask.version)
+        mask_path = str(copy) if copy is not None else local_path(mask.file)
         result.pseudo_labeled.append((local_path(image.pixels_file), mask_path))
 
     others = Image.objects.filter(project=project).exclude(pk__in=[i.pk for i in labeled])

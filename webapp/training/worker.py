@@ -15,7 +15,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from webapp.training.config import WEIGHTS_UNAVAILABLE
-from webapp.training.files import models_root
+from webapp.training.files import checkpoint_dir_local, checkpoints_upload, models_root
 from webapp.training.models import ModelVersion, RunStatus, TrainingRun
 from webapp.training.pseudo import images_to_pseudo_label, pseudo_label_project
 from webapp.training.selectors import pseudo_seconds_per_image_measured, training_set_for_project
@@ -209,6 +209,9 @@ def _execute(run: TrainingRun) -> None:
     if result.cancelled:
         _finish(run.pk, RunStatus.CANCELLED, error=CANCELLED_DURING_TRAINING)
         return
+    # Object storage: the round's files go up under their final keys first, then the row that
+    # points at them is written, so an upload that dies leaves the served version as it was.
+    checkpoints_upload(paths=sorted(path for path in out_dir.rglob("*") if path.is_file()))
     version = _record_model_version(run, result)
     teachers_skipped = bool((getattr(result, "gate", None) or {}).get("skipped"))
     if not (version.su_teacher_path and version.ru_teacher_path) and not teachers_skipped:
@@ -232,9 +235,9 @@ def _prepare_resume(run: TrainingRun, out_dir: Path) -> Path | None:
     source = run.resumed_from
     if source is None or not source.checkpoint_dir:
         return None
-    source_dir = models_root() / source.checkpoint_dir
     if source.status == RunStatus.SUCCEEDED:
-        return source_dir
+        return checkpoint_dir_local(source.checkpoint_dir)
+    source_dir = models_root() / source.checkpoint_dir  # a dead run's files: on this worker only
     from ml.checkpoints import copy_checkpoint  # inside: imports torch, loaded only on workers
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -243,7 +246,9 @@ def _prepare_resume(run: TrainingRun, out_dir: Path) -> Path | None:
         copy_checkpoint(checkpoint, out_dir / checkpoint.name)
     # Stages the dead run never reached start from what it started from.
     grand = source.resumed_from
-    return models_root() / grand.checkpoint_dir if grand is not None and grand.status == RunStatus.SUCCEEDED else None
+    if grand is None or grand.status != RunStatus.SUCCEEDED:
+        return None
+    return checkpoint_dir_local(grand.checkpoint_dir)
 
 
 def _add_timing(run_id: int, key: str, value) -> None:
