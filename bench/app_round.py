@@ -153,6 +153,10 @@ def table(results: Path) -> str:
             r = json.loads(line)
             overrides = {k: v for k, v in r["config"].items() if k != "max_minutes"}
             name = r["round"] + (f" {json.dumps(overrides)}" if r["round"] == "default" and overrides else "")
+            if (r["timings"].get("gate") or {}).get("skipped"):  # min_teacher_steps (from 2026-12-07)
+                name += " [teachers skipped]"
+            if r["round"] == "supervised_same_time":
+                name += f" ({r['config']['max_minutes']:g} min)"
             rows.setdefault(name, []).append(r)
     lines = [
         "| round | seeds | val mIoU (student) | teachers' val mIoU (in-run) | wall (min) | "

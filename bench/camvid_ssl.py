@@ -346,6 +346,39 @@ def write_docs(table: str, doc: Path) -> None:
     doc.write_text(text)
 
 
+def render_plot(results: Path, out: Path, profile: str = "cpu") -> None:
+    """Student val mIoU per config (mean ± std over seeds, one dot per seed) with each
+    teacher's stage-1 best beside it, from the results file."""
+    import matplotlib  # noqa: PLC0415  (only --plot needs it)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    order = {n: i for i, n in enumerate(CONFIGS)}
+    rows = sorted(
+        ((name, rs) for (prof, name), rs in load_runs(results).items() if prof == profile),
+        key=lambda kv: order.get(kv[0], 99),
+    )
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    for x, (_name, rs) in enumerate(rows):
+        mious = [r["miou"] * 100 for r in rs if r["miou"] is not None]
+        std = statistics.stdev(mious) if len(mious) > 1 else 0.0
+        ax.bar(x, statistics.mean(mious), yerr=std, capsize=4, color="#4c72b0", alpha=0.85)
+        ax.scatter([x] * len(mious), mious, color="black", s=8, zorder=3)
+        for role, marker in (("su", "^"), ("ru", "v")):
+            t = [r["teacher_miou"][role] * 100 for r in rs if r.get("teacher_miou", {}).get(role) is not None]
+            if t:
+                ax.scatter([x + 0.25], [statistics.mean(t)], marker=marker, color="#dd8452", zorder=3)
+    ax.set_xticks(range(len(rows)), [name for name, _ in rows], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("CamVid val mIoU (%)")
+    ax.set_title(f"CamVid 1/8 labels, profile {profile}: student (bars, ± std, dots = seeds), teachers (▲ SU, ▼ RU)")
+    ax.title.set_fontsize(9)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
@@ -364,12 +397,15 @@ def main(argv=None) -> int:
     p.add_argument("--other-load", default="", help="what else ran on the machine (recorded)")
     p.add_argument("--table", action="store_true", help="print the results as a Markdown table and exit")
     p.add_argument("--write-docs", action="store_true", help="with --table: update docs/benchmarks.md")
+    p.add_argument("--plot", action="store_true", help="with --table: also draw docs/camvid_ssl.png")
     args = p.parse_args(argv)
     if args.table:
         table = render_table(Path(args.results))
         print(table)
         if args.write_docs:
             write_docs(table, ROOT / "docs" / "benchmarks.md")
+        if args.plot:
+            render_plot(Path(args.results), ROOT / "docs" / "camvid_ssl.png", args.profile)
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)
