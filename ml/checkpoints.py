@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 from torch import nn
 
+from ml.atomic import write_atomically
 from ml.models import ModelSpec, Segmenter, build_segmenter
 
 RESERVED_KEYS = ("model", "spec")
@@ -33,7 +31,7 @@ def save_checkpoint(path: str | Path, *, model: nn.Module, extra: dict[str, Any]
 
     The file is written to a temporary file in the same directory, flushed to disk, then renamed
     over ``path``, so a process killed mid-write never leaves a truncated checkpoint: readers see
-    the old file or the new one (``_write_atomically``). ``extra`` (optimizer state, step,
+    the old file or the new one (``write_atomically``). ``extra`` (optimizer state, step,
     best_score, ...) should hold only tensors and plain Python values, since
     ``load_checkpoint`` reads with weights_only=True.
     """
@@ -48,7 +46,7 @@ def save_checkpoint(path: str | Path, *, model: nn.Module, extra: dict[str, Any]
         raise ValueError(f"extra must not use the reserved keys {clash}")
     payload = {"model": model.state_dict(), "spec": spec.to_dict(), **extra}
 
-    _write_atomically(path, lambda f: torch.save(payload, f))
+    write_atomically(path, lambda f: torch.save(payload, f))
     return path
 
 
@@ -57,41 +55,9 @@ def copy_checkpoint(source: str | Path, target: str | Path) -> Path:
     takes over a dead run's checkpoints: a copy cut short must not look like a checkpoint)."""
     target = Path(target)
     with open(source, "rb") as src:
-        _write_atomically(target, lambda f: shutil.copyfileobj(src, f, 1024 * 1024))
+        write_atomically(target, lambda f: shutil.copyfileobj(src, f, 1024 * 1024))
     shutil.copystat(source, target)
     return target
-
-
-def _write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write to a temporary file beside ``path`` (".<name>.<random>.tmp"), fsync it, rename it
-    over ``path``, fsync the folder. One writer per path is assumed: temporary files that a
-    killed writer left for this path are removed first (they are never read: only ``path``
-    is, and it is either the old complete file or the new one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (a power cut after it keeps the new name)."""
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

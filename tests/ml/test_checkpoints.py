@@ -99,7 +99,7 @@ KILLED_WRITER = textwrap.dedent(
     import os, sys, time
     from pathlib import Path
     import torch
-    from ml import checkpoints
+    from ml import atomic, checkpoints
     from ml.models import build_segmenter, cpu_profile_specs
 
     path, moment, source = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -127,7 +127,7 @@ KILLED_WRITER = textwrap.dedent(
         checkpoints.torch.save = lambda obj, f: real_save(obj, Halting(f))
         checkpoints.save_checkpoint(path, model=model, extra={"step": 2})
     elif moment == "before-rename":
-        checkpoints.os.replace = lambda *args: stop()
+        atomic.os.replace = lambda *args: stop()
         checkpoints.save_checkpoint(path, model=model, extra={"step": 2})
     else:  # "copy": a resumed run copying a dead run's checkpoint over this one
         real_copy = checkpoints.shutil.copyfileobj

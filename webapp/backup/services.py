@@ -11,7 +11,6 @@ written so far are removed.
 
 import gzip
 import io
-import os
 import shutil
 import subprocess
 import tarfile
@@ -27,6 +26,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from tqdm import tqdm
 
+from ml.atomic import write_atomically
 from webapp.backup import database
 from webapp.backup.files import HashingReader, WrittenFiles, backup_sources, files_present, restore_file, verified_copy
 from webapp.backup.manifest import (
@@ -124,19 +124,14 @@ def backup_create(*, path: Path, progress: bool = False) -> BackupSummary:
     target = backup_target(path)
     mode = _mode(target) or "w"
     created = datetime.now(UTC)
-    fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            with tarfile.open(fileobj=raw, mode=mode, format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
-                summary = _write_archive(tar, target=target, created=created, progress=progress)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(partial, target)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
-    _fsync_folder(target.parent)
-    return summary
+    written: list[BackupSummary] = []
+
+    def write(raw: IO[bytes]) -> None:
+        with tarfile.open(fileobj=raw, mode=mode, format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+            written.append(_write_archive(tar, target=target, created=created, progress=progress))
+
+    write_atomically(target, write)
+    return written[0]
 
 
 def _write_archive(tar: tarfile.TarFile, *, target: Path, created: datetime, progress: bool) -> BackupSummary:
@@ -186,14 +181,6 @@ def _add_member(tar: tarfile.TarFile, *, name: str, size: int, content: IO[bytes
     reader = HashingReader(content)
     tar.addfile(info, reader)  # reads exactly `size` bytes, or raises
     return FileEntry(path=name, size=size, sha256=reader.sha256.hexdigest())
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _bar(progress: bool, **options: object) -> tqdm:

@@ -13,9 +13,7 @@ is the shared folder that every process reads, as before.
 """
 
 import hashlib
-import os
 import shutil
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -24,6 +22,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage, storages
 from django.db.models.fields.files import FieldFile
+
+from ml.atomic import write_atomically
 
 CHECKPOINTS = "checkpoints"  # the STORAGES alias of model checkpoints, present with object storage
 
@@ -66,15 +66,8 @@ def cached_copy(storage: Storage, name: str) -> Path:
 
 def download(storage: Storage, name: str, target: Path) -> None:
     """Copy a stored file to ``target`` atomically: a concurrent reader never sees half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=".part-")
-    try:
-        with storage.open(name, "rb") as source, os.fdopen(handle, "wb") as out:
-            shutil.copyfileobj(source, out, 1 << 20)
-        os.replace(partial, target)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
+    with storage.open(name, "rb") as source:
+        write_atomically(target, lambda out: shutil.copyfileobj(source, out, 1 << 20))
 
 
 def checkpoint_storage() -> Storage | None:
