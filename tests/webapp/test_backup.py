@@ -23,6 +23,7 @@ from webapp.backup import manifest as manifest_module
 from webapp.backup import services
 from webapp.backup.database import backed_up_models
 from webapp.backup.files import SourceFile
+from webapp.backup.management.commands.backup import MISSING_FILE
 from webapp.images.models import Image, ImageStatus, Mask, MaskSource
 from webapp.images.services import mask_save
 from webapp.review.models import ReviewItem, ReviewStatus
@@ -369,5 +370,20 @@ def test_a_file_deleted_while_the_backup_runs_is_left_out_with_a_warning(media, 
     err = io.StringIO()
     call_command("backup", str(tmp_path / "b.tar"), stderr=err, verbosity=0)
     assert "media/gone.png was deleted while the backup ran" in err.getvalue()
+    with tarfile.open(tmp_path / "b.tar") as tar:
+        assert tar.getnames() == ["database.json", "media/projects/kept.png", "manifest.json"]
+
+
+def test_a_file_that_rows_name_but_storage_lacks_is_named_and_the_rest_backed_up(media, db, project, tmp_path):
+    run = TrainingRun.objects.create(project=project, trigger=RunTrigger.ADMIN)
+    version = ModelVersion.objects.create(project=project, run=run, number=1, student_path="project_9/gone.pt")
+    (media.root / "projects").mkdir(parents=True)
+    (media.root / "projects" / "kept.png").write_bytes(b"kept")
+    err = io.StringIO()
+    call_command("backup", str(tmp_path / "b.tar"), stderr=err, verbosity=0)
+    assert (
+        MISSING_FILE.format(name="models/project_9/gone.pt", row=f"training.modelversion {version.pk}")
+        in err.getvalue()
+    )
     with tarfile.open(tmp_path / "b.tar") as tar:
         assert tar.getnames() == ["database.json", "media/projects/kept.png", "manifest.json"]

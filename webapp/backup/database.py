@@ -21,11 +21,15 @@ from django.core.serializers import json as json_serializer
 from django.core.serializers import sort_dependencies
 from django.db import connection, transaction
 from django.db.migrations.recorder import MigrationRecorder
-from django.db.models import Model, signals
+from django.db.models import FileField, Model, Q, signals
+
+from webapp.backup.manifest import MEDIA_PREFIX, MODELS_PREFIX
 
 EXCLUDED_APPS = frozenset({"contenttypes", "sessions", "admin", "axes"})
 EXCLUDED_MODELS = frozenset({"auth.permission"})
 CHUNK_ROWS = 2000
+# Columns that name a checkpoint relative to MODELS_ROOT (file fields name media files).
+CHECKPOINT_FIELDS = {"training.modelversion": ("student_path", "su_teacher_path", "ru_teacher_path")}
 
 
 def backed_up_models() -> list[type[Model]]:
@@ -84,6 +88,21 @@ def database_dump(*, stream: TextIO) -> dict[str, int]:
 
     _ExactSerializer().serialize(objects(), stream=stream, use_natural_foreign_keys=True, ensure_ascii=True)
     return counts
+
+
+def referenced_files() -> dict[str, str]:
+    """The archive member name of every file that a row names (a file field: media; a checkpoint
+    path: models), each with the first row that names it, as "images.image 3"."""
+    found: dict[str, str] = {}
+    for model in backed_up_models():
+        label = model._meta.label_lower
+        media = [field.name for field in model._meta.concrete_fields if isinstance(field, FileField)]
+        for prefix, columns in ((MEDIA_PREFIX, media), (MODELS_PREFIX, CHECKPOINT_FIELDS.get(label, ()))):
+            for column in columns:
+                named = model._base_manager.filter(~Q(**{column: ""}), **{f"{column}__isnull": False})
+                for pk, name in named.order_by("pk").values_list("pk", column).iterator(chunk_size=CHUNK_ROWS):
+                    found.setdefault(prefix + name, f"{label} {pk}")
+    return found
 
 
 def applied_migrations() -> list[tuple[str, str]]:

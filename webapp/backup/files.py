@@ -1,26 +1,34 @@
-"""The files of a backup: media through the default storage (a local folder, or object storage
-through django-storages alike) and model checkpoints from MODELS_ROOT, a local folder.
+"""The files of a backup, read and written through Django's storages: media through the
+"default" storage, model checkpoints through the "checkpoints" storage when there is one (object
+storage, django-storages), else through MODELS_ROOT as a local FileSystemStorage. A local
+folder and a bucket are handled alike.
 
 When MODELS_ROOT lies inside a local MEDIA_ROOT (the default, `media/models`), its files are
 taken once, as models. Left out of models: hidden files and folders (a checkpoint or export
 being written) and `exports/` (TorchScript and ONNX files, made again on the next request).
+With object storage the local MODELS_ROOT is only each machine's work folder and cache: the
+bucket's checkpoints are what is backed up.
 """
 
 import hashlib
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from botocore.exceptions import ClientError
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.files.storage import FileSystemStorage, Storage, default_storage
 
+from ml.atomic import fsync_folder
 from webapp.backup.manifest import MEDIA_PREFIX, MODELS_PREFIX, BackupRefused, FileEntry, relative_part
+from webapp.training.files import checkpoint_storage
 
 CHUNK = 1 << 20
 SPOOL_BYTES = 16 * 1024 * 1024
@@ -31,13 +39,13 @@ CHECKSUM_MISMATCH = (
     "or was altered. Nothing was restored."
 )
 ALREADY_THERE = "{name!r} is in the way on the target storage; the restore was rolled back."
-OUTSIDE_MODELS_ROOT = "Refused: {name!r} would be written outside MODELS_ROOT. Nothing was restored."
+OUTSIDE_STORAGE = "Refused: {name!r} would be written outside {root}. Nothing was restored."
 
 
 @dataclass(frozen=True)
 class SourceFile:
     """A file to back up: its member name, and how to read its size and open it (a file may be
-    deleted after it was listed)."""
+    deleted after it was listed: both then raise FileNotFoundError)."""
 
     name: str
     size: Callable[[], int]
@@ -66,9 +74,15 @@ def models_root() -> Path:
     return Path(settings.MODELS_ROOT)
 
 
+def model_storage() -> Storage:
+    """Where checkpoints live: the "checkpoints" object storage, or MODELS_ROOT on this disk."""
+    return checkpoint_storage() or FileSystemStorage(location=models_root())
+
+
 def _models_prefix_in_media() -> str | None:
-    """MODELS_ROOT as a storage name prefix when it lies inside a local MEDIA_ROOT, else None."""
-    if not isinstance(default_storage, FileSystemStorage):
+    """MODELS_ROOT as a storage name prefix when checkpoints are local files inside a local
+    MEDIA_ROOT, else None."""
+    if checkpoint_storage() is not None or not isinstance(default_storage, FileSystemStorage):
         return None
     try:
         inside = models_root().resolve().relative_to(Path(default_storage.location).resolve())
@@ -77,66 +91,72 @@ def _models_prefix_in_media() -> str | None:
     return f"{inside.as_posix()}/" if inside.parts else ""
 
 
-def _storage_names(folder: str = "") -> Iterator[str]:
+def _storage_names(storage: Storage, folder: str = "", *, skip_derived: bool = False) -> Iterator[str]:
+    """Every file name in `storage` under `folder`, sorted, folders after files; with
+    `skip_derived`, no hidden files or folders and no top-level `exports/`."""
     try:
-        folders, files = default_storage.listdir(folder)
-    except FileNotFoundError:  # a local MEDIA_ROOT that was never made
+        folders, files = storage.listdir(folder)
+    except FileNotFoundError:  # a local folder that was never made
         return
     for name in sorted(files):
-        yield f"{folder}{name}"
+        if not (skip_derived and name.startswith(".")):
+            yield f"{folder}{name}"
     for sub in sorted(folders):
-        yield from _storage_names(f"{folder}{sub}/")
+        if skip_derived and (sub.startswith(".") or (not folder and sub in DERIVED_MODEL_FOLDERS)):
+            continue
+        yield from _storage_names(storage, f"{folder}{sub}/", skip_derived=skip_derived)
 
 
-def _model_paths(*, skip_derived: bool) -> Iterator[Path]:
-    root = models_root()
-    for folder, folders, files in os.walk(root):
-        here = Path(folder)
-        top = here == root
-        folders[:] = sorted(
-            name
-            for name in folders
-            if not (skip_derived and (name.startswith(".") or (top and name in DERIVED_MODEL_FOLDERS)))
-        )
-        for name in sorted(files):
-            if not (skip_derived and name.startswith(".")):
-                yield here / name
+def _source(storage: Storage, *, prefix: str, name: str) -> SourceFile:
+    return SourceFile(
+        name=prefix + name, size=partial(_stored_size, storage, name), open=partial(_open_stored, storage, name)
+    )
+
+
+def _stored_size(storage: Storage, name: str) -> int:
+    try:
+        return storage.size(name)
+    except ClientError as error:
+        raise FileNotFoundError(f"{name} is not in the storage ({error})") from error
+
+
+def _open_stored(storage: Storage, name: str) -> IO[bytes]:
+    """The stored file, opened for reading. On object storage its content is fetched here, so a
+    file deleted since it was listed raises FileNotFoundError before the archive holds any of it."""
+    try:
+        handle = storage.open(name, "rb")
+    except ClientError as error:
+        raise FileNotFoundError(f"{name} is not in the storage ({error})") from error
+    try:
+        handle.read(0)
+    except ClientError as error:
+        handle.close()
+        raise FileNotFoundError(f"{name} is not in the storage ({error})") from error
+    return handle
 
 
 def backup_sources() -> Iterator[SourceFile]:
     """Every media file, then every model file, as archive members."""
     nested = _models_prefix_in_media()
-    for name in _storage_names():
+    for name in _storage_names(default_storage):
         if nested is not None and name.startswith(nested):
             continue
-        yield SourceFile(
-            name=MEDIA_PREFIX + name,
-            size=partial(default_storage.size, name),
-            open=partial(default_storage.open, name, "rb"),
-        )
-    root = models_root()
-    for path in _model_paths(skip_derived=True):
-        yield SourceFile(
-            name=MODELS_PREFIX + path.relative_to(root).as_posix(),
-            size=partial(_local_size, path),
-            open=partial(_open_local, path),
-        )
-
-
-def _local_size(path: Path) -> int:
-    return path.stat().st_size
-
-
-def _open_local(path: Path) -> IO[bytes]:
-    return path.open("rb")
+        yield _source(default_storage, prefix=MEDIA_PREFIX, name=name)
+    models = model_storage()
+    for name in _storage_names(models, skip_derived=True):
+        yield _source(models, prefix=MODELS_PREFIX, name=name)
 
 
 def files_present() -> str | None:
-    """The name of some file already in media or MODELS_ROOT, or None when both are empty."""
-    for name in _storage_names():
+    """Some file already in media or among the checkpoints (or, with object storage, in the local
+    MODELS_ROOT, whose stale copies would be read in place of restored ones), or None."""
+    for name in _storage_names(default_storage):
         return MEDIA_PREFIX + name
-    for path in _model_paths(skip_derived=False):
-        return MODELS_PREFIX + path.relative_to(models_root()).as_posix()
+    for name in _storage_names(model_storage()):
+        return MODELS_PREFIX + name
+    if checkpoint_storage() is not None:
+        for name in _storage_names(FileSystemStorage(location=models_root())):
+            return str(models_root() / name)
     return None
 
 
@@ -157,45 +177,56 @@ def verified_copy(*, source: IO[bytes], entry: FileEntry, on_read: Callable[[int
 
 @dataclass
 class WrittenFiles:
-    """What a restore wrote, to take it back if the restore fails."""
+    """What a restore wrote (storage and name), to take it back if the restore fails."""
 
-    media: list[str]
-    models: list[Path]
+    files: list[tuple[Storage, str]] = field(default_factory=list)
 
     def remove(self) -> None:
-        for name in self.media:
-            default_storage.delete(name)
-        for path in self.models:
-            path.unlink(missing_ok=True)
+        for storage, name in self.files:
+            storage.delete(name)
 
 
 def restore_file(*, entry: FileEntry, content: IO[bytes], written: WrittenFiles) -> None:
-    """Write one checked member to its place: the default storage or MODELS_ROOT."""
-    relative = relative_part(entry.path)
-    if entry.path.startswith(MEDIA_PREFIX):
-        name = relative.as_posix()
-        if default_storage.exists(name):
-            raise BackupRefused(ALREADY_THERE.format(name=entry.path))
-        stored = default_storage.save(name, File(content, name=relative.name))
-        written.media.append(stored)
-        if stored != name:  # the storage picked another name: the original was taken meanwhile
-            raise BackupRefused(ALREADY_THERE.format(name=entry.path))
+    """Write one checked member to its place, the media or the checkpoint storage, whole or
+    not at all, and never over a file that is there."""
+    storage = default_storage if entry.path.startswith(MEDIA_PREFIX) else model_storage()
+    name = relative_part(entry.path).as_posix()
+    if isinstance(storage, FileSystemStorage):
+        _write_local(storage, entry=entry, name=name, content=content, written=written)
         return
-    _model_write(entry=entry, relative=relative, content=content, written=written)
+    if storage.exists(name):
+        raise BackupRefused(ALREADY_THERE.format(name=entry.path))
+    # One PUT: the object appears whole under its name, or not at all.
+    stored = storage.save(name, File(content, name=PurePosixPath(name).name))
+    written.files.append((storage, stored))
+    if stored != name:  # the storage picked another name: the original was taken meanwhile
+        raise BackupRefused(ALREADY_THERE.format(name=entry.path))
 
 
-def _model_write(*, entry: FileEntry, relative: PurePosixPath, content: IO[bytes], written: WrittenFiles) -> None:
-    root = models_root().resolve()
-    target = root.joinpath(*relative.parts)
+def _write_local(
+    storage: FileSystemStorage, *, entry: FileEntry, name: str, content: IO[bytes], written: WrittenFiles
+) -> None:
+    """Write into a hidden temporary file beside the target, fsync it, then link it under its
+    name (which, unlike a rename, fails if the name is taken) and fsync the folder."""
+    root = Path(storage.location).resolve()
+    target = Path(storage.path(name))
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.parent.resolve().is_relative_to(root):  # a symlinked folder on the target
-        raise BackupRefused(OUTSIDE_MODELS_ROOT.format(name=entry.path))
+        raise BackupRefused(OUTSIDE_STORAGE.format(name=entry.path, root=root))
+    temporary = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"  # hidden: never backed up
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for media
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # never overwrites
-    except FileExistsError as error:
-        raise BackupRefused(ALREADY_THERE.format(name=entry.path)) from error
-    written.models.append(target)
-    with os.fdopen(fd, "wb") as out:
-        shutil.copyfileobj(content, out, CHUNK)
-        out.flush()
-        os.fsync(out.fileno())
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(content, out, CHUNK)
+            out.flush()
+            os.fsync(out.fileno())
+        if storage.file_permissions_mode is not None:
+            os.chmod(temporary, storage.file_permissions_mode)
+        try:
+            os.link(temporary, target)
+        except FileExistsError as error:
+            raise BackupRefused(ALREADY_THERE.format(name=entry.path)) from error
+        written.files.append((storage, name))
+    finally:
+        os.unlink(temporary)
+    fsync_folder(target.parent)

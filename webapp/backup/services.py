@@ -1,12 +1,14 @@
 """Write a backup archive and restore one.
 
 `backup_create` dumps the database in one consistent snapshot, then copies every media and
-model file, into a temporary file beside the target that is renamed into place at the end: a
-crash never leaves a half archive under the final name. `backup_restore` checks the archive
-as hostile input (member names and kinds, the manifest, every file's size and SHA-256) and the
-target (migrated, no rows, no files) before it writes anything, then loads the rows and writes
-the files in one transaction; if anything fails, the rows are rolled back and the files
-written so far are removed.
+model file, through their storages (local folders or object storage alike), into a temporary
+file beside the target that is renamed into place at the end: a crash never leaves a half
+archive under the final name. Files that rows name but the storage lacks are reported, not
+fatal: the rest is still worth having. `backup_restore` checks the archive as hostile input
+(member names and kinds, the manifest, every file's size and SHA-256) and the target
+(migrated, no rows, no files) before it writes anything, then loads the rows and writes the
+files, each whole or not at all, in one transaction: the rows appear only once every file is
+in place. If anything fails, the rows are rolled back and the files written so far are removed.
 """
 
 import gzip
@@ -81,6 +83,8 @@ class BackupSummary:
     path: Path
     manifest: Manifest
     skipped: list[str] = field(default_factory=list)  # files deleted while the backup ran
+    # Files that rows name but the storage lacked, as (member name, the row that names it).
+    missing: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -142,6 +146,7 @@ def _write_archive(tar: tarfile.TarFile, *, target: Path, created: datetime, pro
             text = io.TextIOWrapper(dump, encoding="ascii", newline="\n")
             counts = database.database_dump(stream=text)
             migrations = database.applied_migrations()
+            referenced = database.referenced_files()
             text.flush()
             text.detach()
         size = dump.tell()
@@ -157,8 +162,10 @@ def _write_archive(tar: tarfile.TarFile, *, target: Path, created: datetime, pro
         object_counts=counts,
     )
     skipped: list[str] = []
+    listed: set[str] = set()
     with _bar(progress, unit="file", desc="files") as bar:
         for source in backup_sources():
+            listed.add(source.name)
             try:
                 size = source.size()
                 with source.open() as content:
@@ -170,7 +177,8 @@ def _write_archive(tar: tarfile.TarFile, *, target: Path, created: datetime, pro
             bar.update(1)
     data = manifest.to_bytes()
     _add_member(tar, name=MANIFEST_NAME, size=len(data), content=io.BytesIO(data), mtime=mtime)
-    return BackupSummary(path=target, manifest=manifest, skipped=skipped)
+    missing = [(name, row) for name, row in sorted(referenced.items()) if name not in listed]
+    return BackupSummary(path=target, manifest=manifest, skipped=skipped, missing=missing)
 
 
 def _add_member(tar: tarfile.TarFile, *, name: str, size: int, content: IO[bytes], mtime: int) -> FileEntry:
@@ -282,7 +290,7 @@ def _load(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo], manifest: M
     """Rows and files in one go: the rows in one transaction, the files removed again if it fails.
     Each member is checked once more as it is copied, so a file changed since _verify is refused."""
     listed = manifest.entries()
-    written = WrittenFiles(media=[], models=[])
+    written = WrittenFiles()
     try:
         with transaction.atomic():
             if sum(manifest.object_counts.values()):

@@ -15,6 +15,12 @@ from django.core.management.base import BaseCommand, CommandError
 from webapp.backup.manifest import BackupRefused
 from webapp.backup.services import backup_create
 
+MISSING_FILE = "{name} is named by {row} but is missing from its storage; it is not in the archive."
+MISSING_SUMMARY = (
+    "{count} files that the database names were missing from storage (listed above): the archive "
+    "holds everything else, and a restore gives back those rows without their files."
+)
+
 
 class Command(BaseCommand):
     help = "Back up the database rows, media files and model checkpoints into one tar archive."
@@ -30,9 +36,13 @@ class Command(BaseCommand):
         manifest = summary.manifest
         for name in summary.skipped:
             self.stderr.write(self.style.WARNING(f"{name} was deleted while the backup ran; it is not in the archive."))
+        for name, row in summary.missing:
+            self.stderr.write(self.style.WARNING(MISSING_FILE.format(name=name, row=row)))
         rows = sum(manifest.object_counts.values())
         self.stdout.write(
             self.style.SUCCESS(
                 f"Wrote {summary.path}: {rows} rows, {len(manifest.files)} files ({manifest.file_bytes} bytes)."
             )
         )
+        if summary.missing:
+            self.stderr.write(self.style.WARNING(MISSING_SUMMARY.format(count=len(summary.missing))))

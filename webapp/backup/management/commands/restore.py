@@ -3,8 +3,9 @@
     python manage.py migrate
     python manage.py restore /srv/backups/segloop.tar
 
-Nothing is ever overwritten: a database that holds rows, or media that hold files, is refused,
-as is an archive whose files do not match its manifest or whose names leave their folders.
+Nothing is ever overwritten: a database that holds rows, or media or checkpoints that hold files
+(in local folders or object storage alike), is refused, as is an archive whose files do not
+match its manifest or whose names leave their folders.
 """
 
 from argparse import ArgumentParser
