@@ -10,6 +10,7 @@ from rest_framework import serializers
 from ml.calibration import CALIBRATED, TOO_FEW, UNMET
 from webapp.images.models import Image, ImageStatus, Mask
 from webapp.projects.models import HEX_COLOUR, LabelClass, Project, QueueStrategy
+from webapp.serving.models import BulkPrediction
 from webapp.training.models import ModelVersion, TrainingRun
 
 
@@ -289,6 +290,35 @@ class TrainingRunSerializer(serializers.ModelSerializer):
     def get_progress(self, run) -> float:
         """Share of the round's steps done, 0..1."""
         return round(run.step / run.total_steps, 4) if run.total_steps else 0.0
+
+
+class BulkPredictionSerializer(serializers.ModelSerializer):
+    model_version = serializers.IntegerField(
+        source="model_version.number", allow_null=True, read_only=True, help_text="Set once the job has started."
+    )
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BulkPrediction
+        fields = [
+            "id",
+            "status",
+            "done",
+            "total",
+            "skipped",
+            "progress",
+            "model_version",
+            "precision",
+            "error",
+            "created_at",
+            "started_at",
+            "heartbeat_at",
+            "finished_at",
+        ]
+
+    def get_progress(self, job) -> float:
+        """Share of the project's images done, 0..1."""
+        return round(job.done / job.total, 4) if job.total else 0.0
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):

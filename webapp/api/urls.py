@@ -5,7 +5,18 @@ from drf_spectacular.views import SpectacularAPIView
 
 import webapp.converters  # noqa: F401  registers <id:...>
 from webapp.api import docs
-from webapp.api.views import datasets, images, masks, models, predict, project_settings, projects, review, training
+from webapp.api.views import (
+    bulk_predictions,
+    datasets,
+    images,
+    masks,
+    models,
+    predict,
+    project_settings,
+    projects,
+    review,
+    training,
+)
 from webapp.api.views.not_found import api_not_found
 from webapp.api.views.token import TokenView
 from webapp.api.views.webhooks import DeliveryListView, WebhookDetailView, WebhookListView
@@ -61,6 +72,7 @@ urlpatterns = [
     path(IMG + "masks/", masks.MaskHistoryView.as_view(), name="mask-history"),
     path(IMG + "masks/<id:version>/", masks.MaskVersionView.as_view(), name="mask-version"),
     path(P + "predict/", predict.PredictView.as_view(), name="predict"),
+    path(P + "predictions/bulk/", bulk_predictions.BulkPredictionView.as_view(), name="bulk-prediction"),
     path(P + "export/", datasets.ExportView.as_view(), name="export"),
     path(P + "export/coco/", datasets.CocoExportView.as_view(), name="export-coco"),
     path(P + "import/", datasets.ImportView.as_view(), name="import"),

@@ -6,6 +6,8 @@ MAX_MIOU_LOSS_POINTS mIoU points; only then is it served."""
 import dataclasses
 import logging
 import math
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from webapp.training.prediction import LoadedModel, image_pixels, model_input, p
 
 logger = logging.getLogger(__name__)
 
+HEARTBEAT_EVERY_SECONDS = 5.0  # far below selectors.INT8_STALE_AFTER
 MAX_MIOU_LOSS_POINTS = 1.0
 CALIBRATION_IMAGES = 32  # the project's training images first, then any of its images
 INT8_FILE = "student.int8.onnx"
@@ -50,12 +53,15 @@ class CheckRefused(Exception):
 
 def int8_check_execute(*, check_id: int) -> None:
     """Claim a queued check, run it, record the outcome; a check that is not queued is left alone."""
-    if not Int8Check.objects.filter(pk=check_id, status=CheckStatus.QUEUED).update(status=CheckStatus.RUNNING):
+    claimed = Int8Check.objects.filter(pk=check_id, status=CheckStatus.QUEUED).update(
+        status=CheckStatus.RUNNING, heartbeat_at=timezone.now()
+    )
+    if not claimed:
         return
     check = Int8Check.objects.select_related("version__project").get(pk=check_id)
     number = check.version.number
     try:
-        _measure(check)
+        _measure(check, Heartbeat(check_id))
     except CheckRefused as refusal:
         check.status, check.message = CheckStatus.REFUSED, str(refusal)
     except Exception:  # noqa: BLE001  anything from export, ONNX Runtime or the files fails the check
@@ -68,7 +74,21 @@ def int8_check_execute(*, check_id: int) -> None:
             ProjectServing.objects.filter(project=check.version.project).update(precision=Precision.FP32)
 
 
-def _measure(check: Int8Check) -> None:
+class Heartbeat:
+    """Records that the check is alive, at most every HEARTBEAT_EVERY_SECONDS: a check whose
+    worker died goes silent and reads as interrupted (selectors.int8_check_stale)."""
+
+    def __init__(self, check_id: int) -> None:
+        self.check_id = check_id
+        self.last = time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.last >= HEARTBEAT_EVERY_SECONDS:
+            self.last = time.monotonic()
+            Int8Check.objects.filter(pk=self.check_id).update(heartbeat_at=timezone.now())
+
+
+def _measure(check: Int8Check, beat: Heartbeat) -> None:
     # torch and ONNX Runtime stay off web start-up: the web imports this module to enqueue the task.
     from ml.quantize import OnnxSegmenter, quantize_onnx
 
@@ -90,10 +110,12 @@ def _measure(check: Int8Check) -> None:
 
     fp32_onnx = student_export_path(version=version, fmt="onnx")
     target = fp32_onnx.parent / INT8_FILE
-    quantize_onnx(fp32_onnx, target, (model_input(fp32, image_pixels(image)) for image in calibration))
+    inputs = (model_input(fp32, image_pixels(image)) for image in _beating(calibration, beat))
+    quantize_onnx(fp32_onnx, target, inputs)
     int8 = dataclasses.replace(fp32, int8=OnnxSegmenter(target, spec=fp32.model.spec))
 
-    fp32_miou, int8_miou = _mious((fp32, int8), validation, ignore_index=project_ignore_index(project))
+    ignore_index = project_ignore_index(project)
+    fp32_miou, int8_miou = _mious((fp32, int8), _beating(validation, beat), ignore_index=ignore_index)
     loss = 100 * (fp32_miou - int8_miou)
     check.fp32_miou, check.int8_miou, check.num_images = fp32_miou, int8_miou, len(validation)
     check.int8_path = str(target.relative_to(Path(settings.MODELS_ROOT)))
@@ -111,7 +133,14 @@ def _measure(check: Int8Check) -> None:
     check.status, check.message = CheckStatus.PASSED, PASSED.format(**values)
 
 
-def _mious(models: tuple[LoadedModel, ...], images: list[Image], *, ignore_index: int) -> list[float]:
+def _beating(images: Iterable[Image], beat: Heartbeat) -> Iterator[Image]:
+    """The images, beating the heart before each one is worked on."""
+    for image in images:
+        beat()
+        yield image
+
+
+def _mious(models: tuple[LoadedModel, ...], images: Iterable[Image], *, ignore_index: int) -> list[float]:
     """mIoU of each model's predictions (as served) against the images' human masks, in [0, 1]."""
     import torch  # kept off web start-up, as in _measure
 

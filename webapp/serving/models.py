@@ -45,6 +45,9 @@ class Int8Check(models.Model):
     int8_path = models.CharField(max_length=500, blank=True, help_text="Relative to MODELS_ROOT.")
     message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was last queued, or last reported progress."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:

@@ -1,12 +1,24 @@
-"""Reads: what a project serves, and its int8 check."""
+"""Reads: what a project serves, and its int8 check. A check or bulk job whose worker went
+silent is shown as failed here without being written (a GET changes nothing); the services
+record it when an admin acts."""
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from django.utils import timezone
+
 from webapp.projects.models import Project
-from webapp.serving.models import BulkPrediction, CheckStatus, Int8Check, Precision, ProjectServing
+from webapp.serving.models import BulkPrediction, CheckStatus, Int8Check, JobStatus, Precision, ProjectServing
 from webapp.training.files import checkpoint_local
 from webapp.training.models import ModelVersion
+
+BULK_INTERRUPTED = "Interrupted: its worker stopped reporting progress."
+BULK_STALE_AFTER = timedelta(minutes=10)  # a running job silent this long lost its worker
+INT8_INTERRUPTED = "Interrupted: its worker stopped reporting progress."
+# A check reports progress at least every few seconds while it works; a queued one may also
+# wait behind a bulk job on the default queue, hence a longer limit than the bulk job's.
+INT8_STALE_AFTER = timedelta(minutes=30)
 
 
 def serving_precision(*, project: Project) -> str:
@@ -56,8 +68,45 @@ class ServingState:
         return self.checking or (self.bulk is not None and self.bulk.active)
 
 
+def int8_check_stale(check: Int8Check, *, now: datetime | None = None) -> bool:
+    """Queued or running, and silent for longer than INT8_STALE_AFTER: its worker is gone."""
+    if check.status not in (CheckStatus.QUEUED, CheckStatus.RUNNING):
+        return False
+    last = check.heartbeat_at or check.created_at
+    return last < (now or timezone.now()) - INT8_STALE_AFTER
+
+
+def bulk_prediction_stale(job: BulkPrediction, *, now: datetime | None = None) -> bool:
+    """Running and silent for longer than BULK_STALE_AFTER: its worker is gone."""
+    silent_since = job.heartbeat_at
+    return (
+        job.status == JobStatus.RUNNING
+        and silent_since is not None
+        and silent_since < (now or timezone.now()) - BULK_STALE_AFTER
+    )
+
+
+def int8_check_shown(check: Int8Check) -> Int8Check:
+    """The check as people see it: a stale one reads as failed (in memory only, never saved)."""
+    if int8_check_stale(check):
+        check.status, check.message = CheckStatus.FAILED, INT8_INTERRUPTED
+    return check
+
+
+def bulk_prediction_latest(*, project: Project) -> BulkPrediction | None:
+    """The project's latest bulk job as people see it: a stale one reads as failed (in memory only, never saved)."""
+    job = BulkPrediction.objects.filter(project=project).select_related("model_version").first()
+    if job is not None and bulk_prediction_stale(job):
+        job.status, job.error = JobStatus.FAILED, BULK_INTERRUPTED
+    return job
+
+
 def serving_state(*, project: Project) -> ServingState:
     version = ModelVersion.objects.filter(project=project, is_active=True).first()
     check = Int8Check.objects.filter(version=version).first() if version is not None else None
-    bulk = BulkPrediction.objects.filter(project=project).select_related("model_version").first()
-    return ServingState(precision=serving_precision(project=project), version=version, check=check, bulk=bulk)
+    return ServingState(
+        precision=serving_precision(project=project),
+        version=version,
+        check=None if check is None else int8_check_shown(check),
+        bulk=bulk_prediction_latest(project=project),
+    )

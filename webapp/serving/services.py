@@ -1,13 +1,18 @@
 """Writes: the project's serving precision. Choosing int8 for a model version that has not
-been checked queues its check (webapp.serving.checks); int8 is served once it passes."""
-
-from datetime import timedelta
+been checked queues its check (webapp.serving.checks), and so does activating another version
+while int8 is chosen; int8 is served once it passes."""
 
 from django.db import transaction
 from django.utils import timezone
 
 from webapp.projects.models import Project
 from webapp.serving.models import BulkPrediction, CheckStatus, Int8Check, JobStatus, Precision, ProjectServing
+from webapp.serving.selectors import (
+    BULK_INTERRUPTED,
+    BULK_STALE_AFTER,
+    int8_check_stale,
+    serving_precision,
+)
 from webapp.serving.tasks import bulk_prediction, int8_check
 from webapp.training.models import ModelVersion
 from webapp.training.prediction import NO_ACTIVE_MODEL
@@ -20,8 +25,6 @@ INT8_CHECKING = (
 INT8_SERVED = "Predictions run in int8 (ONNX Runtime) with model v{number}."
 BULK_STARTED = "Predicting every image of the project with its served model; masks are not touched."
 BULK_RUNNING = "A bulk prediction of this project is already under way."
-BULK_INTERRUPTED = "Interrupted: its worker stopped reporting progress."
-BULK_STALE_AFTER = timedelta(minutes=10)  # a running job silent this long lost its worker
 
 
 class ServingRefused(Exception):
@@ -40,19 +43,35 @@ def serving_precision_set(*, project: Project, precision: str) -> str:
     version = ModelVersion.objects.filter(project=project, is_active=True).first()
     if version is None:
         raise ServingRefused(NO_ACTIVE_MODEL.format(project=project.name))
-    check, created = Int8Check.objects.select_for_update().get_or_create(version=version)
+    check = _int8_check_queue(version=version)
     if check.status == CheckStatus.REFUSED:
         raise ServingRefused(check.message)
     serving.precision = Precision.INT8
     serving.save(update_fields=["precision"])
     if check.status == CheckStatus.PASSED:
         return INT8_SERVED.format(number=version.number)
-    if created or check.status == CheckStatus.FAILED:  # a failed check is tried again
-        Int8Check.objects.filter(pk=check.pk).update(
-            status=CheckStatus.QUEUED, message="", fp32_miou=None, int8_miou=None, finished_at=None
-        )
-        transaction.on_commit(lambda: int8_check.delay(check.pk))
     return INT8_CHECKING.format(number=version.number)
+
+
+def int8_check_follow_activation(*, version: ModelVersion) -> None:
+    """A version became active while its project chose int8: check it, so that int8 resumes
+    without the admin choosing it again (fp32 is served meanwhile). Runs in the activation's
+    transaction; the check is queued after commit."""
+    if serving_precision(project=version.project) == Precision.INT8:
+        _int8_check_queue(version=version)
+
+
+def _int8_check_queue(*, version: ModelVersion) -> Int8Check:
+    """The version's check, queued (after commit) when it is new, failed, or its worker went
+    silent (reads show that one as failed; it is rewritten here, where an admin acts); a
+    queued, running, passed or refused one is returned as it is."""
+    check, created = Int8Check.objects.select_for_update().get_or_create(version=version)
+    if created or check.status == CheckStatus.FAILED or int8_check_stale(check):  # tried again
+        check.status, check.message, check.fp32_miou, check.int8_miou = CheckStatus.QUEUED, "", None, None
+        check.finished_at, check.heartbeat_at = None, timezone.now()
+        check.save(update_fields=["status", "message", "fp32_miou", "int8_miou", "finished_at", "heartbeat_at"])
+        transaction.on_commit(lambda: int8_check.delay(check.pk))
+    return check
 
 
 @transaction.atomic

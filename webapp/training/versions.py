@@ -1,11 +1,14 @@
 """What a finished round leaves behind: its model version (created, numbered and served) and
 the webhook events that announce it. Shared by the web side (activation, cancel, the reaper in
 services.py) and the worker side (worker.py); it enqueues nothing, so the worker can import it
-without importing the code that starts runs.
+without importing the code that starts runs. Other apps react to a newly served version
+through the model_version_activated signal (serving re-checks int8), so training needs no
+knowledge of them.
 """
 
 from django.db import transaction
 from django.db.models import Max
+from django.dispatch import Signal
 
 from webapp.projects.models import Project
 from webapp.training.access import training_admin_require
@@ -14,6 +17,9 @@ from webapp.webhooks.models import WebhookEvent
 from webapp.webhooks.services import webhook_event_on_commit
 
 VERSION_OF_OTHER_PROJECT = "That model version belongs to another project."
+
+# Sent inside the activation's transaction with ``version``, when it was not already served.
+model_version_activated = Signal()
 
 
 @transaction.atomic
@@ -24,6 +30,7 @@ def model_version_activate(*, version: ModelVersion, user) -> ModelVersion:
 
 
 def _activate(version: ModelVersion) -> ModelVersion:
+    newly_served = not version.is_active
     # Deactivate first: the one_active_model constraint allows one active row at any instant.
     ModelVersion.objects.filter(project_id=version.project_id, is_active=True).exclude(pk=version.pk).update(
         is_active=False
@@ -32,6 +39,8 @@ def _activate(version: ModelVersion) -> ModelVersion:
     version.is_active = True
     data = {"model_version": version.number, "id": version.pk, "run": version.run_id, "miou": version.miou}
     webhook_event_on_commit(project_id=version.project_id, event=WebhookEvent.MODEL_ACTIVATED, data=data)
+    if newly_served:
+        model_version_activated.send(sender=ModelVersion, version=version)
     return version
 
 

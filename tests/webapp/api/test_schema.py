@@ -48,13 +48,16 @@ def test_docs_pages_use_vendored_assets_not_a_cdn(client, name):
 
 @pytest.fixture
 def populated(project, owner, make_image, active_model):
-    """A project with a labeled image, an unlabeled one, a review item and an active model."""
+    """A project with a labeled image, an unlabeled one, a review item, an active model and a
+    finished bulk prediction."""
+    from webapp.serving.models import BulkPrediction, JobStatus
     from webapp.training.models import RunStatus, RunTrigger, TrainingRun
     from webapp.webhooks.models import Webhook
 
     labeled = make_image(mask=np.zeros((24, 32), np.uint8))
     item = queue_item(make_image(), 0.4)
     run = TrainingRun.objects.create(project=project, trigger=RunTrigger.API, status=RunStatus.SUCCEEDED)
+    BulkPrediction.objects.create(project=project, status=JobStatus.SUCCEEDED)
     hook = Webhook.objects.create(project=project, url="https://93.184.216.34/hook", events=["round.ended"])
     return {
         "project_id": project.pk,
