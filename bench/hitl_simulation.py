@@ -21,7 +21,7 @@ for path in (BENCH.parent, BENCH):  # webapp/ and ml/; hitl/, harness and report
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from harness import AppEnvironment as Environment  # noqa: E402
-from hitl.app import evaluate_active, seed_labels, setup_project, train_and_wait  # noqa: E402
+from hitl.app import actors, evaluate_active, seed_labels, setup_project, train_and_wait  # noqa: E402
 from hitl.cli import main  # noqa: E402
 from hitl.config import (  # noqa: E402
     DEFAULT_DATA,
@@ -47,6 +47,7 @@ __all__ = [
     "SEQUENCES",
     "Environment",
     "_git_commit",
+    "actors",
     "by_round",
     "evaluate_active",
     "full_supervision_at",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from celery.signals import before_task_publish
 from PIL import Image as PILImage
 
 from webapp.processes import WORKER_QUEUES, ChildProcess, worker_start
@@ -184,3 +185,17 @@ def start_worker(transactional_db, django_db_blocker):
 @pytest.fixture
 def celery_worker(start_worker):
     return start_worker()
+
+
+@pytest.fixture
+def published_tasks():
+    """(task name, args) of every task sent to the real broker while the test runs: what a
+    service queued, seen where it leaves for the workers (no eager mode, nothing replaced)."""
+    sent: list[tuple[str, tuple]] = []
+
+    def record(sender=None, body=None, **kwargs):
+        sent.append((sender, tuple(body[0])))  # protocol 2: body = (args, kwargs, embed)
+
+    before_task_publish.connect(record, weak=False)
+    yield sent
+    before_task_publish.disconnect(record)

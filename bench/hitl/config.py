@@ -22,9 +22,12 @@ QUEUE_STRATEGIES = ("diverse", "least_confident")
 STRATEGIES = (*QUEUE_STRATEGIES, "random")
 FULL_SUPERVISION = "full_supervision"
 OLD_STRATEGY_NAMES = {"uncertainty": "least_confident"}
-WHOLE, REGION, SCRATCH = "whole", "region", "scratch"  # how the humans' work was done
-REVIEWERS = (WHOLE, REGION)
+WHOLE, REGION, CLICKS, SCRATCH = "whole", "region", "clicks", "scratch"  # how the humans' work was done
+REVIEWERS = (WHOLE, REGION, CLICKS)
+REGION_REVIEWERS = (REGION, CLICKS)  # the two ways of reviewing by region
 REGION_SUFFIX = "+region"  # the table's name of a queue strategy reviewed by region
+CLICKS_SUFFIX = "+clicks"  # ... by region with clicks only (Cai et al.'s dominant-class labels)
+MODE_SUFFIXES = {REGION: REGION_SUFFIX, CLICKS: CLICKS_SUFFIX}
 # Review by region (webapp.review.regions uses the same rule in the app).
 TAU_DEFAULT = 0.95  # ml.train.TrainConfig's tau, for a run whose config has none
 # The cost model (sources in bench/hitl/__init__.py's docstring).
@@ -164,7 +167,7 @@ class SimulationConfig:
     @property
     def strategy_dir(self) -> Path:
         """The strategy's state folder: one per reviewer, the whole one under the strategy's name."""
-        return self.seed_dir / (f"{self.strategy}-region" if self.reviewer == REGION else str(self.strategy))
+        return self.seed_dir / (f"{self.strategy}-{self.reviewer}" if self.reviewer != WHOLE else str(self.strategy))
 
     @property
     def round0_dir(self) -> Path:
@@ -184,7 +187,8 @@ def parse_args(argv: list[str] | None = None) -> SimulationConfig:
         "--reviewer",
         choices=REVIEWERS,
         default=WHOLE,
-        help="queue strategies: correct each picked item whole (default) or by region (issue 13)",
+        help="queue strategies: correct each picked item whole (default), by region (issue 13: clicks, then "
+        "the rest of the doubtful regions painted) or by region with clicks only (Cai et al. 2021)",
     )
     p.add_argument(
         "--seed",
@@ -247,7 +251,7 @@ def parse_args(argv: list[str] | None = None) -> SimulationConfig:
         p.error(f"--set is not JSON: {error}")
     if not (args.strategy or args.full_supervision or args.plot or args.table):
         p.error("give --strategy, --full-supervision, --plot or --table")
-    if args.reviewer == REGION and args.strategy not in QUEUE_STRATEGIES:
-        p.error(f"--reviewer region reviews queue items: give --strategy {' or '.join(QUEUE_STRATEGIES)}")
+    if args.reviewer in REGION_REVIEWERS and args.strategy not in QUEUE_STRATEGIES:
+        p.error(f"--reviewer {args.reviewer} reviews queue items: give --strategy {' or '.join(QUEUE_STRATEGIES)}")
     options = {k: v for k, v in vars(args).items() if k != "set"}
     return SimulationConfig(**options, overrides=overrides)

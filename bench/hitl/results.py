@@ -13,9 +13,11 @@ from .config import (
     AHEAD_OF_RANDOM_POINTS,
     AUDIT,
     BENCH_VERSION,
+    CLICKS,
     COST_COUNTS,
     FULL_SUPERVISION,
     FULL_SUPERVISION_95,
+    MODE_SUFFIXES,
     OLD_STRATEGY_NAMES,
     OTHER_SEQUENCE,
     OUTSIDE_QUEUE,
@@ -23,7 +25,6 @@ from .config import (
     QUEUE_STRATEGIES,
     REGION,
     REGION_COST_SHARE,
-    REGION_SUFFIX,
     SCRATCH,
     SEQUENCES,
     STRATEGIES,
@@ -63,7 +64,7 @@ def load_records(
             and (overrides is None or r.get("overrides", {}) == overrides)
         ):
             strategy = OLD_STRATEGY_NAMES.get(r["strategy"], r["strategy"])
-            mode = strategy + (REGION_SUFFIX if r.get("reviewer") == REGION else "")
+            mode = strategy + MODE_SUFFIXES.get(r.get("reviewer", WHOLE), "")
             out.append({**r, "strategy": strategy, "mode": mode})
     return out
 
@@ -284,17 +285,24 @@ def _auto_accept_used(rounds: Rounds) -> list[str]:
     return out
 
 
-REVIEWER_LABELS = {WHOLE: "whole-image correction", REGION: "region review", SCRATCH: "painting from scratch"}
+REVIEWER_LABELS = {
+    WHOLE: "whole-image correction",
+    REGION: "region review",
+    CLICKS: "region review, clicks only",
+    SCRATCH: "painting from scratch",
+}
 
 
 def _cost_modes(rounds: Rounds) -> list[str]:
-    order = [m for s in QUEUE_STRATEGIES for m in (s, s + REGION_SUFFIX)] + ["random", FULL_SUPERVISION]
+    order = [m for s in QUEUE_STRATEGIES for m in (s, *(s + x for x in MODE_SUFFIXES.values()))]
+    order += ["random", FULL_SUPERVISION]
     return [m for m in order if m in rounds]
 
 
 def _reviewer_label(mode: str) -> str:
-    if mode.endswith(REGION_SUFFIX):
-        return REVIEWER_LABELS[REGION]
+    for reviewer, suffix in MODE_SUFFIXES.items():
+        if mode.endswith(suffix):
+            return REVIEWER_LABELS[reviewer]
     return REVIEWER_LABELS[WHOLE if mode in QUEUE_STRATEGIES else SCRATCH]
 
 
@@ -363,8 +371,8 @@ def _miou_at(curve: list[tuple[int, float, float]], seconds: float) -> float:
 def region_verdicts(rounds: Rounds) -> list[str]:
     """Issue 13's targets for each queue strategy reviewed both ways (means over seeds)."""
     out = []
-    for strategy in QUEUE_STRATEGIES:
-        region_mode = strategy + REGION_SUFFIX
+    for strategy, suffix in ((s, x) for s in QUEUE_STRATEGIES for x in MODE_SUFFIXES.values()):
+        region_mode = strategy + suffix
         if region_mode not in rounds or strategy not in rounds:
             continue
         region = [p for p in _curve(rounds[region_mode]) if p[0] > 0]  # round 0 is shared
@@ -384,17 +392,17 @@ def region_verdicts(rounds: Rounds) -> list[str]:
                 shares.append(f"round {n}: {100 * share:.0f} %")
                 unmet |= share > REGION_COST_SHARE
         out.append(
-            f"- {strategy}: region review at most {100 * REGION_COST_SHARE:.0f} % of whole-image "
+            f"- {region_mode}: region review at most {100 * REGION_COST_SHARE:.0f} % of whole-image "
             f"correction's seconds at equal mIoU: {'missed' if unmet else 'met'} ({'; '.join(shares)})"
         )
         for label, other in (("whole-image correction", whole), ("painting from scratch", scratch)):
             if not other:
-                out.append(f"- {strategy}: region review above {label}: {label} not run yet")
+                out.append(f"- {region_mode}: region review above {label}: {label} not run yet")
                 continue
             gaps = [(n, 100 * (miou - _miou_at(other, seconds))) for n, seconds, miou in region]
             detail = ", ".join(f"round {n}: {gap:+.1f}" for n, gap in gaps)
             out.append(
-                f"- {strategy}: region review above {label} at every budget: "
+                f"- {region_mode}: region review above {label} at every budget: "
                 f"{'met' if all(gap > 0 for _, gap in gaps) else 'missed'} "
                 f"(mIoU points at region review's human seconds: {detail})"
             )

@@ -23,6 +23,7 @@ from .app import actors, changed_pixels, image_size, pick_kind, seed_labels
 from .config import (
     OUTSIDE_QUEUE,
     REGION,
+    REGION_REVIEWERS,
     SCRATCH,
     SECONDS_PER_CLICK,
     SECONDS_PER_IMAGE_FROM_SCRATCH,
@@ -59,7 +60,7 @@ class RegionFix:
     regions_checked: int  # the doubtful ones, each looked at
     clicks: int  # doubtful regions given their dominant ground-truth class
     brush_pixels: int  # non-void pixels still wrong in doubtful regions after the clicks, painted
-    left_wrong_pixels: int  # non-void pixels wrong in confident regions, accepted as they are
+    left_wrong_pixels: int  # non-void pixels still wrong in the saved mask (confident regions; clicks only: all)
 
     @property
     def seconds(self) -> float:
@@ -78,6 +79,7 @@ def region_fix(
     confidence: np.ndarray,
     disagreement: np.ndarray,
     tau: float,
+    paint: bool = True,
 ) -> RegionFix:
     """The simulated region reviewer on one item (all maps H,W).
 
@@ -86,7 +88,9 @@ def region_fix(
     the teachers disagree). The doubtful regions are the review page's
     (webapp.review.regions.doubtful_regions). Each doubtful region whose dominant
     ground-truth class differs from the pseudo-label's gets that class (one click); then the
-    doubtful regions' remaining wrong pixels are painted with the ground truth."""
+    doubtful regions' remaining wrong pixels are painted with the ground truth. paint=False is
+    the clicks-only reviewer (Cai et al.'s dominant-class labels, the editor's superpixel
+    tool): those pixels stay as the click left them, wrong, and cost nothing."""
     from webapp.review.regions import doubtful_regions
 
     n = int(superpixels.max()) + 1
@@ -102,10 +106,13 @@ def region_fix(
     in_doubt = doubtful[superpixels]
     wrong = mask != gt
     counted = gt != VOID
-    brush = int((in_doubt & wrong & counted).sum())
-    left = int((~in_doubt & wrong & counted).sum())
-    painted = in_doubt & wrong  # as the whole reviewer: void pixels take the ground truth for free
-    mask[painted] = gt[painted]
+    if paint:
+        brush = int((in_doubt & wrong & counted).sum())
+        painted = in_doubt & wrong  # as the whole reviewer: void pixels take the ground truth for free
+        mask[painted] = gt[painted]
+    else:
+        brush = 0
+    left = int((mask != gt)[counted].sum())
     return RegionFix(
         mask=mask,
         regions=n,
@@ -144,7 +151,7 @@ def _superpixels(image) -> np.ndarray | None:
     return labels
 
 
-def _review_by_region(item, pseudo: np.ndarray, gt: np.ndarray) -> RegionFix | None:
+def _review_by_region(item, pseudo: np.ndarray, gt: np.ndarray, *, paint: bool) -> RegionFix | None:
     """None when the item lacks a map or superpixels (then it is corrected whole)."""
     confidence, disagreement = _gray(item.confidence_map), _gray(item.disagreement_map)
     if confidence is None or disagreement is None or confidence.shape != gt.shape:
@@ -159,6 +166,7 @@ def _review_by_region(item, pseudo: np.ndarray, gt: np.ndarray) -> RegionFix | N
         confidence=confidence,
         disagreement=disagreement,
         tau=_item_tau(item),
+        paint=paint,
     )
 
 
@@ -196,11 +204,12 @@ def review_round(state: SimulationState, budget: int, accept: int, reviewer_kind
         image = item.image
         gt = ground_truth(state.gt[str(image.pk)], image.width, image.height)
         pseudo = mask_read(item.pseudo_mask)
-        fix = _review_by_region(item, pseudo, gt) if reviewer_kind == REGION else None
+        by_region = reviewer_kind in REGION_REVIEWERS
+        fix = _review_by_region(item, pseudo, gt, paint=reviewer_kind == REGION) if by_region else None
         if fix is None:
             changed = changed_pixels(pseudo, gt)
             array = gt
-            out["corrected_whole"] += reviewer_kind == REGION
+            out["corrected_whole"] += by_region
             out["brush_pixels"] += changed
             out["human_seconds"] += paint_seconds(changed, gt.size)
         else:
@@ -243,7 +252,7 @@ def review_round(state: SimulationState, budget: int, accept: int, reviewer_kind
             out["pixels_corrected"] += changed
             out["brush_pixels"] += changed
             out["human_seconds"] += paint_seconds(changed, gt.size)
-            out["corrected_whole"] += reviewer_kind == REGION
+            out["corrected_whole"] += reviewer_kind in REGION_REVIEWERS
             mask_save(image=image, base_version=image.mask_version, array=gt, author=reviewer)
             out["corrected"] += 1
             out["corrected_outside_queue"] += 1

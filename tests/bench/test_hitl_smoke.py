@@ -193,7 +193,7 @@ def check_diverse_random_region_full(rows: list[dict], out: str) -> None:
     assert "- diverse: no round within a quarter of the images" in out  # 3 seed labels > 8 / 4
     assert "diverse, round 1: auto-accepted 0 % of the unlabeled images" in out
     assert "| diverse+region | region review | 1 | 5 |" in out and "| diverse | whole-image correction | 1 | 5 |" in out
-    assert "- diverse: region review at most 33 % of whole-image correction's seconds at equal mIoU:" in out
+    assert "- diverse+region: region review at most 33 % of whole-image correction's seconds at equal mIoU:" in out
 
 
 @pytest.mark.slow  # a worker process and two tiny training rounds
@@ -329,6 +329,30 @@ def test_region_reviewer_clicks_doubtful_regions_paints_what_is_left_and_keeps_c
     assert fix.seconds == pytest.approx(
         1 * hitl.SECONDS_PER_CLICK + 1 * hitl.SECONDS_PER_KEPT_REGION + hitl.SECONDS_PER_IMAGE_FROM_SCRATCH / image_px
     )
+
+
+def test_clicks_only_reviewer_gives_dominant_classes_and_paints_nothing():
+    # two 2x4 regions, both doubtful; region 0's dominant class is 1 with one class-2 pixel
+    superpixels = np.repeat(np.arange(2, dtype=np.int32), 4)[None].repeat(2, axis=0).reshape(2, 8)
+    gt = np.array([[1, 1, 1, 1, 2, 2, 2, 2], [1, 1, 1, 2, 2, 2, 2, 2]], np.uint8)
+    pseudo = np.full((2, 8), 2, np.uint8)
+    confidence = np.full((2, 8), 10, np.uint8)
+    disagreement = np.zeros((2, 8), np.uint8)
+    fix = hitl.region_fix(
+        superpixels=superpixels,
+        pseudo=pseudo,
+        gt=gt,
+        confidence=confidence,
+        disagreement=disagreement,
+        tau=0.95,
+        paint=False,
+    )
+    assert (fix.regions_checked, fix.clicks, fix.brush_pixels) == (2, 1, 0)
+    expected = np.array([[1, 1, 1, 1, 2, 2, 2, 2], [1, 1, 1, 1, 2, 2, 2, 2]], np.uint8)
+    assert np.array_equal(fix.mask, expected)  # region 0 clicked to class 1, its class-2 pixel left wrong
+    assert fix.left_wrong_pixels == 1
+    assert fix.seconds == pytest.approx(hitl.SECONDS_PER_CLICK + hitl.SECONDS_PER_KEPT_REGION)
+    assert hitl.parse_args(["--strategy", "diverse", "--reviewer", "clicks"]).strategy_dir.name == "diverse-clicks"
 
 
 def test_region_reviewer_needs_a_queue_strategy():

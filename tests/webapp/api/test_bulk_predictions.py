@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from webapp.api.views.bulk_predictions import NO_BULK_PREDICTION
-from webapp.celery import app as celery_app
+from webapp.serving.bulk import bulk_prediction_execute
 from webapp.serving.models import BulkPrediction, JobStatus
 from webapp.serving.selectors import BULK_INTERRUPTED
 from webapp.serving.services import BULK_RUNNING
@@ -32,7 +32,7 @@ def test_outsider_gets_404_and_a_member_who_is_not_admin_403_and_nothing_is_queu
 
 
 def test_admin_start_is_202_with_the_job_and_queues_the_bulk_task(
-    api_for, owner, project, active_model, monkeypatch, django_capture_on_commit_callbacks
+    api_for, owner, project, active_model, published_tasks, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = api_for(owner).post(bulk_url(project))
@@ -42,10 +42,12 @@ def test_admin_start_is_202_with_the_job_and_queues_the_bulk_task(
     assert body["id"] == job.pk and body["status"] == JobStatus.QUEUED and job.requested_by == owner
     assert (body["done"], body["total"], body["progress"], body["error"]) == (0, 0, 0.0, "")
     assert body["created_at"] and body["finished_at"] is None
-    # The queued callback is the bulk prediction of this job: run in-process, it finishes it.
-    assert len(callbacks) == 1
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    # The queued callback sends the bulk prediction of this job to the broker; its body, run
+    # here as the worker would, finishes the job.
+    assert len(callbacks) == 1 and not published_tasks
     callbacks[0]()
+    assert published_tasks == [("webapp.serving.bulk_prediction", (job.pk,))]
+    bulk_prediction_execute(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED and job.model_version == active_model
 

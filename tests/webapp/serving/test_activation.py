@@ -3,7 +3,6 @@ int8 resumes when it passes; in fp32 nothing is queued."""
 
 import pytest
 
-from webapp.celery import app as celery_app
 from webapp.serving import checks
 from webapp.serving.models import CheckStatus, Int8Check, Precision, ProjectServing
 from webapp.serving.selectors import serving_state
@@ -24,7 +23,7 @@ def second_version(active_model) -> ModelVersion:
 
 
 def test_activating_a_version_while_int8_is_chosen_queues_its_check(
-    project, owner, active_model, monkeypatch, django_capture_on_commit_callbacks
+    project, owner, active_model, published_tasks, django_capture_on_commit_callbacks
 ):
     ProjectServing.objects.create(project=project, precision=Precision.INT8)
     Int8Check.objects.create(version=active_model, status=CheckStatus.PASSED)
@@ -35,11 +34,12 @@ def test_activating_a_version_while_int8_is_chosen_queues_its_check(
     assert check.status == CheckStatus.QUEUED and check.heartbeat_at is not None
     state = serving_state(project=project)
     assert state.checking and state.serves == Precision.FP32 and state.precision == Precision.INT8
-    # The queued task is the real check of v2: run in-process it finishes (refused here: no
-    # validation images), which proves what was queued.
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    # The callback sends v2's check to the broker; its body, run here as the worker would,
+    # finishes it (refused: the project has no validation images).
     for callback in callbacks:
         callback()
+    assert published_tasks == [("webapp.serving.int8_check", (check.pk,))]
+    checks.int8_check_execute(check_id=check.pk)
     check.refresh_from_db()
     assert check.status == CheckStatus.REFUSED and check.message == checks.NO_VALIDATION.format(number=2)
 
