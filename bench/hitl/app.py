@@ -88,6 +88,15 @@ def set_queue_strategy(state: SimulationState, strategy: str, budget: int) -> No
     review_queue_reorder(project=project)
 
 
+def set_target_error(state: SimulationState, target: float | None) -> None:
+    """The project's target pixel error for auto-accept (None leaves the app's default)."""
+    if target is None:
+        return
+    project, _, _ = actors(state)
+    project.target_pixel_error = target
+    project.save(update_fields=["target_pixel_error"])
+
+
 def seed_labels(state: SimulationState, n: int, seed: int) -> None:
     from webapp.images.models import Image
     from webapp.images.services import mask_save

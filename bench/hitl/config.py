@@ -137,6 +137,7 @@ class SimulationConfig:
     accept: int = 0
     seed_labels: int = 12
     review_threshold: float = 0.9
+    target_error: float | None = None  # the project's target pixel error (None: the app's default)
     profile: str = "hitl"
     overrides: dict = field(default_factory=dict)  # --set
     threads: int = 1
@@ -227,6 +228,11 @@ def parse_args(argv: list[str] | None = None) -> SimulationConfig:
         default=0.9,
         help="project review threshold: the fallback until the threshold is calibrated",
     )
+    p.add_argument(
+        "--target-error",
+        type=float,
+        help="the project's target pixel error for auto-accept (default: the app's, 5 %%)",
+    )
     p.add_argument("--profile", choices=PROFILE_NAMES, default="hitl")
     p.add_argument("--set", help="JSON of TrainConfig overrides, e.g. '{\"teacher_steps\": 40}'")
     p.add_argument(
@@ -251,6 +257,8 @@ def parse_args(argv: list[str] | None = None) -> SimulationConfig:
         p.error(f"--set is not JSON: {error}")
     if not (args.strategy or args.full_supervision or args.plot or args.table):
         p.error("give --strategy, --full-supervision, --plot or --table")
+    if args.target_error is not None and not 0.001 <= args.target_error <= 0.5:
+        p.error("--target-error is a share of pixels between 0.001 and 0.5 (the project setting's bounds)")
     if args.reviewer in REGION_REVIEWERS and args.strategy not in QUEUE_STRATEGIES:
         p.error(f"--reviewer {args.reviewer} reviews queue items: give --strategy {' or '.join(QUEUE_STRATEGIES)}")
     options = {k: v for k, v in vars(args).items() if k != "set"}

@@ -14,7 +14,7 @@ from django.db import connections
 from harness import AppEnvironment  # bench/ is on sys.path when a script runs
 from report import git_commit, jsonl_append, machine_summary
 
-from .app import actors, evaluate_active, set_queue_strategy, setup_project, train_and_wait
+from .app import actors, evaluate_active, set_queue_strategy, set_target_error, setup_project, train_and_wait
 from .config import (
     BENCH_VERSION,
     COST_COUNTS,
@@ -289,6 +289,7 @@ def run_strategy(config: SimulationConfig) -> None:
     try:
         state = _open_strategy_state(config, state_dir, train_config, source, branched)
         set_queue_strategy(state, str(config.strategy), config.budget)
+        set_target_error(state, config.target_error)
         for _ in range(config.rounds):
             round_number = state.rounds_done + 1
             if _past_max_rounds(config, round_number):

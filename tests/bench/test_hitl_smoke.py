@@ -361,6 +361,13 @@ def test_region_reviewer_needs_a_queue_strategy():
     assert hitl.parse_args(["--strategy", "diverse", "--reviewer", "region"]).reviewer == "region"
 
 
+def test_target_error_is_the_project_settings_share():
+    assert hitl.parse_args(["--strategy", "diverse", "--target-error", "0.15"]).target_error == 0.15
+    assert hitl.parse_args(["--strategy", "diverse"]).target_error is None  # the app's default
+    with pytest.raises(SystemExit):
+        hitl.parse_args(["--strategy", "diverse", "--target-error", "15"])
+
+
 def test_human_seconds_table_and_issue_13_targets(tmp_path):
     def costed(reviewer, strategy, round_number, miou, seconds, **fields):
         return _record(strategy, 0, round_number, miou, reviewer=reviewer, human_seconds=seconds, **fields)
