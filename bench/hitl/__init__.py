@@ -43,7 +43,13 @@ Reviewers (``--reviewer``, queue strategies only; issue 13):
   free). Confident regions are accepted as they are, wrong pixels and all. The composed mask is
   saved with ``mask_save`` as the human mask. Items the queue cannot give (it ran dry) and items
   without maps are corrected whole. Each variant has its own state folder
-  (``seed<N>/<strategy>-region``), branched from the same round-0 snapshot.
+  (``seed<N>/<strategy>-<reviewer>``), branched from the same round-0 snapshot.
+* ``clicks``: review by region with clicks only, Cai et al.'s protocol and the editor's
+  superpixel tool: the same doubtful regions and the same one-click dominant class, but
+  nothing is painted. The pixels of a clicked region that belong to another class stay wrong
+  in the saved mask (impure superpixels), as do the confident regions' wrong pixels. It costs
+  a click or a key per doubtful region; what it saves in brush work it may lose in label
+  quality, which the val mIoU at equal training measures.
 
 The cost of the humans' work, in estimated seconds (module constants, recorded with every
 line; the table reports val mIoU against them):
