@@ -155,3 +155,23 @@ def test_masks_are_untouched_by_the_check(project, active_model, two_region_imag
     choose_int8(project, django_capture_on_commit_callbacks)
     assert list(Mask.objects.values_list("pk", "version", "file")) == before
     assert np.all([image.current_mask_id for image in two_region_images])
+
+
+def test_calibration_spreads_over_the_projects_training_images(project, make_image):
+    # uploaded a sequence at a time: the first images by id would all come from the first one
+    images = [make_image(8, 8) for _ in range(checks.CALIBRATION_IMAGES * 3)]
+    project.images.update(is_validation=False)  # the import's random hold-out, set here instead
+    held_out = images[1]
+    held_out.is_validation = True
+    held_out.save(update_fields=["is_validation"])
+    picked = checks.calibration_images(project=project)
+    ids = [image.pk for image in picked]
+    assert len(ids) == checks.CALIBRATION_IMAGES and held_out.pk not in ids
+    assert ids[0] == images[0].pk and ids[-1] == images[-1].pk  # first to last, evenly spaced
+    assert max(b - a for a, b in zip(ids, ids[1:], strict=False)) <= 4
+
+
+def test_calibration_of_a_small_project_takes_every_image(project, make_image):
+    images = [make_image(8, 8) for _ in range(3)]
+    project.images.update(is_validation=False)
+    assert [i.pk for i in checks.calibration_images(project=project)] == [i.pk for i in images]
