@@ -20,7 +20,7 @@ from tests.conftest import noise_png
 from tests.webapp.storage.conftest import files_under
 from webapp.images.models import Image
 from webapp.images.services import mask_read
-from webapp.training.files import local_path
+from webapp.training.files import content_addressed, local_path
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +83,22 @@ def test_local_copy_follows_the_content_of_the_stored_file(s3, settings):
     assert default_storage.save(name, ContentFile(noise_png(seed=2))) == name
     second = Path(local_path(field))
     assert second != first and second.read_bytes() == noise_png(seed=2)
+
+
+def test_an_images_cached_pixels_are_read_by_name_alone(s3, make_image):
+    """An image is stored under the SHA-256 of its bytes, so once cached it needs no request to
+    the storage (a pseudo-labelling pass then costs none): shown by deleting the object, which
+    the cached copy outlives. A mask's name is not content-addressed: it is checked each time."""
+    image = make_image(mask=np.ones((24, 32), dtype=np.uint8))
+    assert content_addressed(image.file.name) and not content_addressed(image.current_mask.file.name)
+    stored = s3.read(f"media/{image.file.name}")
+    first = Path(local_path(image.file))
+    s3.client.delete_object(Bucket=s3.name, Key=f"media/{image.file.name}")
+    assert Path(local_path(image.file)) == first and first.read_bytes() == stored
+    local_path(image.current_mask.file)
+    s3.client.delete_object(Bucket=s3.name, Key=f"media/{image.current_mask.file.name}")
+    with pytest.raises(FileNotFoundError):
+        local_path(image.current_mask.file)
 
 
 def test_a_workers_copy_of_a_mask_is_the_stored_object(s3, make_image):
