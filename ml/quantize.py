@@ -3,9 +3,9 @@
 ``quantize_onnx`` calibrates activation ranges on the caller's images (a project's own, so
 the int8 ranges fit its data) and writes a QDQ model: int8 weights per channel (7 bits of
 range, see quantize_onnx), uint8 activations, which ONNX Runtime's CPU provider runs as
-integer kernels. ``OnnxSegmenter``
-wraps an InferenceSession as an ``nn.Module``, so ml.infer's whole-image and sliding-window
-prediction (and ml.metrics.evaluate) run it like the PyTorch model.
+integer kernels. ``OnnxSegmenter`` wraps an InferenceSession as an ``nn.Module``, so
+ml.infer's whole-image and sliding-window prediction (and ml.metrics.evaluate) run it like
+the PyTorch model.
 """
 
 from __future__ import annotations
