@@ -368,15 +368,13 @@ def _miou_at(curve: list[tuple[int, float, float]], seconds: float) -> float:
     return curve[-1][2]
 
 
-def _reviewing(curve: list[tuple[int, float, float]], rounds_of_mode: dict | None) -> list:
-    """The curve with round 0's seconds taken off every point (the seed painting before any
-    review); a curve without its round 0 (region review's, cut off) takes the mode's own."""
-    if rounds_of_mode is not None:
-        base_curve = _curve({0: rounds_of_mode[0]}) if 0 in rounds_of_mode else []
-    else:
-        base_curve = [p for p in curve if p[0] == 0]
-    base = base_curve[0][1] if base_curve else 0.0
-    return [(n, seconds - base, miou) for n, seconds, miou in curve]
+def _reviewing(curve: list[tuple[int, float, float]], round0_seconds: float) -> list:
+    """The curve with round 0's seconds (the seed painting before any review) taken off."""
+    return [(n, seconds - round0_seconds, miou) for n, seconds, miou in curve]
+
+
+def _round0_seconds(curve: list[tuple[int, float, float]]) -> float:
+    return next((seconds for n, seconds, _ in curve if n == 0), 0.0)
 
 
 def _cost_shares(region: list, whole: list) -> tuple[bool, list[str]]:
@@ -402,15 +400,17 @@ def region_verdicts(rounds: Rounds) -> list[str]:
         region_mode = strategy + suffix
         if region_mode not in rounds or strategy not in rounds:
             continue
-        region = [p for p in _curve(rounds[region_mode]) if p[0] > 0]  # round 0 is shared
-        whole = _curve(rounds[strategy])
+        region_all, whole = _curve(rounds[region_mode]), _curve(rounds[strategy])
+        region = [p for p in region_all if p[0] > 0]  # round 0 is shared
         scratch = _curve(rounds.get("random", {}))
         if not region or not whole:
             out.append(f"- {region_mode}: no costed round after round 0 yet")
             continue
         # The target compares the reviewing: round 0's seed masks, painted from scratch before
         # any review, are the same hours in every mode; counted in, they pull every ratio to 1.
-        reviewing, review_shares = _cost_shares(_reviewing(region, rounds[region_mode]), _reviewing(whole, None))
+        reviewing, review_shares = _cost_shares(
+            _reviewing(region, _round0_seconds(region_all)), _reviewing(whole, _round0_seconds(whole))
+        )
         _, cumulative = _cost_shares(region, whole)
         out.append(
             f"- {region_mode}: region review at most {100 * REGION_COST_SHARE:.0f} % of whole-image "

@@ -13,9 +13,9 @@ from webapp.serving.models import BulkPrediction, CheckStatus, Int8Check, JobSta
 from webapp.training.files import checkpoint_local
 from webapp.training.models import ModelVersion
 
-BULK_INTERRUPTED = "Interrupted: its worker stopped reporting progress."
+WORKER_SILENT = "Interrupted: its worker stopped reporting progress."
+BULK_INTERRUPTED = INT8_INTERRUPTED = WORKER_SILENT
 BULK_STALE_AFTER = timedelta(minutes=10)  # a running job silent this long lost its worker
-INT8_INTERRUPTED = "Interrupted: its worker stopped reporting progress."
 # A check reports progress at least every few seconds while it works; a queued one may also
 # wait behind a bulk job on the default queue, hence a longer limit than the bulk job's.
 INT8_STALE_AFTER = timedelta(minutes=30)

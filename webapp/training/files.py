@@ -71,11 +71,8 @@ def cached_copy(storage: Storage, name: str) -> Path:
     project's images then costs no round trip to the storage once the cache is warm)."""
     if content_addressed(name):
         key = hashlib.sha256(f"{name}\0content-addressed".encode()).hexdigest()
-        target = cache_dir() / key[:2] / key / PurePosixPath(name).name
-        if not target.exists():
-            download(storage, name, target)
-        return target
-    key = content_key(storage, name)
+    else:
+        key = content_key(storage, name)
     target = cache_dir() / key[:2] / key / PurePosixPath(name).name
     if not target.exists():
         download(storage, name, target)
